@@ -1,0 +1,89 @@
+# Single entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION      := 0.13.9
+SAM_VERSION     := 1.170.0
+CHECKOV_VERSION := 3.3.30
+
+TOOLS    := $(CURDIR)/.tools
+UV       := $(TOOLS)/bootstrap/bin/uv
+SAM      := $(TOOLS)/bin/sam
+CHECKOV  := $(TOOLS)/bin/checkov
+VENV_BIN := $(CURDIR)/.venv/bin
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_TOOL_DIR         := $(TOOLS)/uv-tools
+export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
+# SAM CLI must not phone home or ask questions.
+export SAM_CLI_TELEMETRY   := 0
+
+.PHONY: help setup run test lint format typecheck bandit infra-lint checkov sam-validate build \
+        layer-requirements check-layer-requirements audit ci clean
+
+help: ## Show the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)/bootstrap
+	$(TOOLS)/bootstrap/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked
+	@touch $@
+
+$(SAM): $(UV)
+	$(UV) tool install --quiet --python 3.13 aws-sam-cli==$(SAM_VERSION)
+
+$(CHECKOV): $(UV)
+	$(UV) tool install --quiet --python 3.13 checkov==$(CHECKOV_VERSION)
+
+setup: .venv/.synced $(SAM) $(CHECKOV) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
+
+run: .venv/.synced ## Set up and start the local API (chatbot-local)
+	$(VENV_BIN)/chatbot-local
+
+test: setup ## Run the whole test suite with coverage (unit, integration, infrastructure, local API)
+	$(VENV_BIN)/pytest
+
+lint: .venv/.synced ## ruff (lint and format check)
+	$(VENV_BIN)/ruff check .
+	$(VENV_BIN)/ruff format --check .
+
+format: .venv/.synced ## Apply ruff formatting and safe fixes
+	$(VENV_BIN)/ruff check --fix .
+	$(VENV_BIN)/ruff format .
+
+typecheck: .venv/.synced ## mypy (strict) over the layer, the functions and the local package
+	$(VENV_BIN)/mypy
+
+bandit: .venv/.synced ## bandit over shipped and local code
+	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local
+
+infra-lint: .venv/.synced sam-validate checkov ## cfn-lint, sam validate --lint and checkov on template.yaml
+	$(VENV_BIN)/cfn-lint template.yaml
+
+sam-validate: $(SAM)
+	$(SAM) validate --lint --template template.yaml --region eu-west-1
+
+checkov: $(CHECKOV)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+build: $(SAM) ## sam build (no containers; needs Python 3.13 with pip on PATH)
+	PATH="$(VENV_BIN):$$PATH" $(SAM) build --template template.yaml --parallel
+
+layer-requirements: $(UV) ## Regenerate layers/security/requirements.txt (hashed) from uv.lock
+	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt \
+		--output-file layers/security/requirements.txt --quiet
+
+check-layer-requirements: $(UV) ## Fail when the layer requirements drift from uv.lock
+	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt --quiet \
+		| diff -u layers/security/requirements.txt - || (echo "layer requirements drift: run make layer-requirements" && exit 1)
+
+audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
+	$(UV) run --with pip-audit==2.10.1 pip-audit --strict --skip-editable
+
+ci: lint typecheck bandit check-layer-requirements infra-lint build test ## Every quality gate, as CI runs it
+
+clean: ## Remove build output and caches (keeps .venv and .tools)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,1 @@
+"""Lambda REQUEST authorizer (payload 2.0, simple responses)."""

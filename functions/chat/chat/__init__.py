@@ -1,0 +1,1 @@
+"""Chat API function: every /v1 route."""

@@ -1,0 +1,1 @@
+"""Scheduled removal of expired and deleted sessions."""

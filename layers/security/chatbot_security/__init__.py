@@ -1,0 +1,1 @@
+"""Shared security package: settings, tokens, validation, encryption, data access, observability."""

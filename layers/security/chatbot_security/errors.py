@@ -1,0 +1,73 @@
+"""Domain errors. Each maps to one HTTP status and a generic, input-free message."""
+
+from __future__ import annotations
+
+
+class ChatbotError(Exception):
+    status = 500
+    code = "internal_error"
+    message = "The request could not be completed."
+
+
+class BadRequestError(ChatbotError):
+    status = 400
+    code = "bad_request"
+    message = "The request body is not valid UTF-8 JSON."
+
+
+class ForbiddenError(ChatbotError):
+    status = 403
+    code = "forbidden"
+    message = "You are not allowed to do this."
+
+
+class NotFoundError(ChatbotError):
+    status = 404
+    code = "not_found"
+    message = "The resource does not exist."
+
+
+class SessionFullError(ChatbotError):
+    status = 409
+    code = "session_full"
+    message = "The session has reached its message limit; start a new session."
+
+
+class PayloadTooLargeError(ChatbotError):
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaTypeError(ChatbotError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "Send the request body as application/json."
+
+
+class SchemaError(ChatbotError):
+    status = 422
+    code = "validation_error"
+    message = "The request does not match the API schema."
+
+
+class RateLimitedError(ChatbotError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; retry later."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(self.message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class ModelProviderError(ChatbotError):
+    status = 502
+    code = "model_error"
+    message = "The model provider failed to answer."
+
+
+class ModelTimeoutError(ChatbotError):
+    status = 504
+    code = "model_timeout"
+    message = "The model provider did not answer in time."

@@ -1,0 +1,40 @@
+"""Log redaction: the safety net that keeps tokens and personal data out of log records.
+
+Code never logs message content or credentials on purpose; this masks them anyway if one slips into
+any field of a record (message, extra keys, exception text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Compact JWS/JWE (our session tokens and OIDC tokens alike): base64url segments joined by dots.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){1,4}"), "[REDACTED-TOKEN]"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED-TOKEN]"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[REDACTED-EMAIL]"),
+    # Long digit runs with optional separators: card numbers, phone numbers, national identifiers.
+    (re.compile(r"(?<![\w-])\+?\d(?:[ .-]?\d){7,22}(?![\w-])"), "[REDACTED-NUMBER]"),
+    (re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), "[REDACTED-IBAN]"),
+)
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any) -> Any:
+    """Redact strings anywhere inside a JSON-like value."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    return value

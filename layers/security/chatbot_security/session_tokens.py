@@ -1,0 +1,61 @@
+"""Anonymous session tokens (DESIGN.md section 6, rule 3).
+
+Format: ``cs1.<session_id>.<expires_at>.<mac>``, where ``mac`` is base64url(HMAC-SHA256) over
+``cs1.<session_id>.<expires_at>`` with a key derived from the Secrets Manager secret for this
+purpose only. The ``cs1.`` prefix and the derived key type the token: it can never be mistaken for a
+JWT (which starts ``eyJ`` and is verified only with asymmetric algorithms), and an OIDC token never
+passes here. Tokens verify against the current secret version and, during a rotation, the previous one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Iterable
+
+from chatbot_security.principal import Principal
+from chatbot_security.token_errors import TokenRejected
+
+PREFIX = "cs1"
+MAX_TOKEN_LENGTH = 128
+_KEY_CONTEXT = b"chatbot/session-token/v1"
+_TOKEN = re.compile(
+    r"^cs1\.([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\.([0-9]{10})\.([A-Za-z0-9_-]{43})$"
+)
+
+
+def looks_like_session_token(token: str) -> bool:
+    return token.startswith(PREFIX + ".")
+
+
+def derive_key(secret: str) -> bytes:
+    """Domain-separated signing key, so the raw secret signs nothing directly."""
+    return hmac.digest(secret.encode(), _KEY_CONTEXT, hashlib.sha256)
+
+
+def _mac(key: bytes, signed: str) -> str:
+    return base64.urlsafe_b64encode(hmac.digest(key, signed.encode(), hashlib.sha256)).rstrip(b"=").decode()
+
+
+def issue(key: bytes, session_id: str, expires_at: int) -> str:
+    signed = f"{PREFIX}.{session_id}.{expires_at:010d}"
+    return f"{signed}.{_mac(key, signed)}"
+
+
+def verify(token: str, keys: Iterable[bytes], now: Callable[[], float] = time.time) -> Principal:
+    """The anonymous principal for a valid token; raises :class:`TokenRejected` otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRejected("too_large")
+    match = _TOKEN.match(token)
+    if match is None:
+        raise TokenRejected("malformed")
+    session_id, expires_at, mac = match.groups()
+    signed = token[: -len(mac) - 1]
+    if not any(hmac.compare_digest(_mac(key, signed), mac) for key in keys):
+        raise TokenRejected("signature")
+    if int(expires_at) <= now():
+        raise TokenRejected("expired")
+    return Principal(kind="anonymous", subject=session_id, session_id=session_id)

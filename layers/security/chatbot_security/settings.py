@@ -1,0 +1,138 @@
+"""The one place that reads the environment.
+
+Every configuration name of DESIGN.md section 4 (plus the resource names the template injects) is a
+field of :class:`Settings`, validated once and read through :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+LOOPBACK_HOSTS = frozenset({"localhost"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _blank_is_none(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+OptionalStr = Annotated[str | None, BeforeValidator(_blank_is_none)]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _EnvModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, str_strip_whitespace=True)
+
+
+class OidcSettings(_EnvModel):
+    oidc_issuer: OptionalStr = Field(default=None, alias="OIDC_ISSUER")
+    oidc_audience: CsvList = Field(default=(), alias="OIDC_AUDIENCE")
+    oidc_jwks_url: OptionalStr = Field(default=None, alias="OIDC_JWKS_URL")
+    oidc_roles_claim: str = Field(default="cognito:groups", alias="OIDC_ROLES_CLAIM", min_length=1)
+    oidc_algorithms: CsvList = Field(default=("RS256",), alias="OIDC_ALGORITHMS")
+    admin_role: str = Field(default="admin", alias="ADMIN_ROLE", min_length=1)
+    admin_require_mfa: bool = Field(default=True, alias="ADMIN_REQUIRE_MFA")
+    # Only chatbot-local sets this: it lets OIDC_ISSUER / OIDC_JWKS_URL use http:// on a loopback host.
+    allow_loopback_issuer: bool = Field(default=False, alias="ALLOW_LOOPBACK_ISSUER")
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+        bad = [alg for alg in algorithms if alg not in allowed]
+        if bad or not algorithms:
+            raise ValueError("OIDC_ALGORITHMS accepts only asymmetric JWS algorithms")
+        return algorithms
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> OidcSettings:
+        for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("OIDC_JWKS_URL", self.oidc_jwks_url)):
+            if url is not None:
+                _require_secure_url(name, url, allow_loopback_http=self.allow_loopback_issuer)
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
+
+def _require_secure_url(name: str, url: str, *, allow_loopback_http: bool) -> None:
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password:
+        raise ValueError(f"{name} must be an absolute URL without credentials")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and allow_loopback_http and is_loopback_host(parts.hostname):
+        return
+    raise ValueError(f"{name} must use https")
+
+
+class LimitSettings(_EnvModel):
+    session_ttl_seconds: int = Field(default=86400, alias="SESSION_TTL_SECONDS", ge=60, le=30 * 86400)
+    session_idle_seconds: int = Field(default=1800, alias="SESSION_IDLE_SECONDS", ge=60, le=30 * 86400)
+    max_message_chars: int = Field(default=4000, alias="MAX_MESSAGE_CHARS", ge=1, le=100_000)
+    max_body_bytes: int = Field(default=16384, alias="MAX_BODY_BYTES", ge=256, le=1_048_576)
+    max_messages_per_session: int = Field(default=200, alias="MAX_MESSAGES_PER_SESSION", ge=2, le=10_000)
+    rate_limit_per_minute: int = Field(default=20, alias="RATE_LIMIT_PER_MINUTE", ge=1, le=10_000)
+    anon_sessions_per_hour: int = Field(default=10, alias="ANON_SESSIONS_PER_HOUR", ge=1, le=100_000)
+
+
+class ModelSettings(_EnvModel):
+    model_provider: Literal["echo", "bedrock", "openai"] = Field(default="echo", alias="MODEL_PROVIDER")
+    model_id: OptionalStr = Field(default=None, alias="MODEL_ID")
+    model_max_tokens: int = Field(default=1024, alias="MODEL_MAX_TOKENS", ge=1, le=200_000)
+    model_timeout_seconds: float = Field(default=30, alias="MODEL_TIMEOUT_SECONDS", gt=0, le=900)
+    bedrock_guardrail_id: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_ID")
+    bedrock_guardrail_version: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_VERSION")
+
+
+class ResourceSettings(_EnvModel):
+    table_name: OptionalStr = Field(default=None, alias="TABLE_NAME")
+    kms_key_id: OptionalStr = Field(default=None, alias="KMS_KEY_ID")
+    session_token_secret_arn: OptionalStr = Field(default=None, alias="SESSION_TOKEN_SECRET_ARN")
+    user_id_pepper_secret_arn: OptionalStr = Field(default=None, alias="USER_ID_PEPPER_SECRET_ARN")
+    model_api_key_secret_arn: OptionalStr = Field(default=None, alias="MODEL_API_KEY_SECRET_ARN")
+
+
+class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings):
+    allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
+    allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
+    pii_masking: bool = Field(default=True, alias="PII_MASKING")
+
+    def require(self, field: str) -> str:
+        """Return a resource name the running code cannot do without, or fail with its variable name."""
+        value = getattr(self, field)
+        if not value:
+            alias = type(self).model_fields[field].alias
+            raise RuntimeError(f"{alias} is not configured")
+        return str(value)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings from the environment, validated once per container."""
+    return Settings.model_validate(dict(os.environ))

@@ -1,0 +1,1 @@
+"""Run the chatbot API on a laptop: real handlers, API Gateway emulation, moto for AWS."""
