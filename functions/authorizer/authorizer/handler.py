@@ -1,0 +1,57 @@
+"""Authorizer entry point: allow with the principal as context, or deny. It never raises."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from chatbot_security import session_tokens
+from chatbot_security.jwks import JwksCache
+from chatbot_security.observability import logger, metrics
+from chatbot_security.oidc import AccessTokenVerifier
+from chatbot_security.secrets import CURRENT, PREVIOUS, shared_secret_cache
+from chatbot_security.settings import get_settings
+from chatbot_security.token_errors import TokenRejected
+
+from authorizer.decision import Authenticator, authorize
+
+DENY: dict[str, Any] = {"isAuthorized": False}
+
+
+@functools.cache
+def default_authenticator() -> Authenticator:
+    settings = get_settings()
+    secret_arn = settings.session_token_secret_arn
+
+    def session_token_keys() -> list[bytes]:
+        if not secret_arn:
+            return []
+        cache = shared_secret_cache()
+        secrets = [cache.get(secret_arn, CURRENT), cache.get(secret_arn, PREVIOUS)]
+        return [session_tokens.derive_key(secret) for secret in secrets if secret]
+
+    return Authenticator(settings, AccessTokenVerifier(settings, JwksCache(settings)), session_token_keys)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@metrics.log_metrics
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, authenticator: Authenticator | None = None
+) -> dict[str, Any]:
+    try:
+        principal = authorize(event, authenticator or default_authenticator(), get_settings())
+    except TokenRejected as rejection:
+        return _deny(rejection.reason)
+    except Exception as error:  # deny, never raise: an exception would be a 500 and inflate error metrics
+        return _deny("internal_error", error_type=type(error).__name__)
+    logger.debug("allowed", extra={"principal_kind": principal.kind})
+    return {"isAuthorized": True, "context": principal.to_authorizer_context()}
+
+
+def _deny(reason: str, **extra: str) -> dict[str, Any]:
+    logger.info("denied", extra={"reason": reason, **extra})
+    metrics.add_metric(name="AuthorizerDenied", unit=MetricUnit.Count, value=1)
+    return dict(DENY)

@@ -1,0 +1,37 @@
+"""Chat function entry point: guard the request, resolve the route, secure the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from chatbot_security.errors import ChatbotError
+from chatbot_security.http_responses import error_response, secure
+from chatbot_security.observability import logger, metrics
+from chatbot_security.request_guard import check_json_body
+from chatbot_security.settings import get_settings
+
+from chat.api import app
+from chat.conversations import Conversations
+from chat.dependencies import default_conversations
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@metrics.log_metrics
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, conversations: Conversations | None = None
+) -> dict[str, Any]:
+    request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
+    try:
+        check_json_body(event, get_settings().max_body_bytes)
+        app.append_context(conversations=conversations or default_conversations())
+        response: dict[str, Any] = app.resolve(event, context)
+    except ChatbotError as error:
+        if error.status >= 500:
+            logger.error("request failed", extra={"error_code": error.code})
+        return error_response(error, request_id)
+    except Exception as error:  # the client gets a generic 500, never a stack trace
+        logger.error("unhandled error", extra={"error_type": type(error).__name__})
+        return error_response(ChatbotError(), request_id)
+    return secure(response)

@@ -1,0 +1,40 @@
+"""Cleanup logic: purge every session whose expiry has passed or that was deleted.
+
+Sessions are found through the sparse ``by-expiry`` index, one hour bucket at a time (no table
+scan). Each session is first claimed (a conditional update that fails for a live session), then its
+messages are deleted and its session item last, so a crash at any point is resumed by the next run.
+DynamoDB TTL stays as the backstop for anything older than the look-back window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatbot_security.store import SessionStore, expiry_bucket
+
+LOOKBACK_HOURS = 48
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    sessions_removed: int
+    items_removed: int
+    sessions_skipped: int
+    sessions_failed: int
+
+
+def purge_expired_sessions(store: SessionStore, now: int, lookback_hours: int = LOOKBACK_HOURS) -> CleanupResult:
+    sessions = items = skipped = failed = 0
+    for hours_ago in range(lookback_hours, -1, -1):
+        bucket = expiry_bucket(now - hours_ago * 3600)
+        for session_id in list(store.expiring_session_ids(bucket, now)):
+            if not store.claim_for_purge(session_id, now):
+                skipped += 1  # became live again (a turn moved its expiry) or is already gone
+                continue
+            try:
+                items += store.purge_session(session_id)
+            except Exception:  # keep going; the claimed session is resumed by the next run
+                failed += 1
+                continue
+            sessions += 1
+    return CleanupResult(sessions, items, skipped, failed)

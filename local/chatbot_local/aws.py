@@ -1,0 +1,191 @@
+"""AWS on a laptop: an in-process moto server with the template's table, key and secrets.
+
+The resources are created from their definitions in template.yaml (key schema, indexes, TTL,
+billing mode, key rotation, secret generation rules), so the local table is the deployed one.
+Properties moto does not take are left out and listed in docs/local-development.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from chatbot_local.cloudformation import Resolver, TemplateError
+from chatbot_local.template import STACK_NAME, Template
+
+KEY_ID = "ChatbotKey"
+KEY_ALIAS_ID = "ChatbotKeyAlias"
+TABLE_ID = "ChatTable"
+SECRET_IDS = ("SessionTokenSecret", "UserIdPepperSecret")
+
+DUMMY_ACCESS_KEY_ID = "testing"  # noqa: S105 - moto's dummy credentials
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105
+
+_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput", "StreamSpecification", "TableClass")
+_INDEX_PROPERTIES = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+# AWS's Secrets Manager punctuation set (GetRandomPassword / GenerateSecretString).
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    """Physical names of the resources created in moto, as the handlers' environment needs them."""
+
+    endpoint_url: str
+    region: str
+    table_name: str
+    key_id: str
+    key_arn: str
+    secret_arns: Mapping[str, str]
+
+    def refs(self) -> dict[str, str]:
+        return {TABLE_ID: self.table_name, KEY_ID: self.key_id, **self.secret_arns}
+
+
+class MotoService:
+    """moto's threaded server on a free loopback port."""
+
+    def __init__(self) -> None:
+        # werkzeug logs one line per request at INFO: keep the console for our own lines.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def client(service: str, endpoint_url: str, region: str) -> Any:
+    """A boto3 client that can only talk to the local moto server."""
+    import boto3  # noqa: PLC0415 - boto3 takes half a second to import; only needed once moto runs
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+    )
+
+
+def provision(template: Template, environ: Mapping[str, str], endpoint_url: str, region: str) -> LocalResources:
+    """Create the key, the table and the secrets of `template` in the moto server at `endpoint_url`."""
+    kms = client("kms", endpoint_url, region)
+    key_id, key_arn = _create_key(template, template.resolver(environ, region), kms)
+    resolver = template.resolver(environ, region, refs={KEY_ID: key_id}, attributes={(KEY_ID, "Arn"): key_arn})
+    _create_alias(template, resolver, kms, key_id)
+    table_name = _create_table(template, resolver, client("dynamodb", endpoint_url, region))
+    secretsmanager = client("secretsmanager", endpoint_url, region)
+    secret_arns = {logical_id: _create_secret(template, resolver, secretsmanager, logical_id) for logical_id in SECRET_IDS}
+    return LocalResources(endpoint_url, region, table_name, key_id, key_arn, secret_arns)
+
+
+def _create_key(template: Template, resolver: Resolver, kms: Any) -> tuple[str, str]:
+    properties = resolver.resolve(template.properties(KEY_ID, "AWS::KMS::Key"))
+    arguments: dict[str, Any] = {
+        "Description": properties.get("Description", f"{STACK_NAME} {KEY_ID}"),
+        "KeyUsage": properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        "KeySpec": properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+    }
+    if properties.get("Tags"):
+        arguments["Tags"] = [{"TagKey": tag["Key"], "TagValue": str(tag["Value"])} for tag in properties["Tags"]]
+    metadata = kms.create_key(**arguments)["KeyMetadata"]
+    if str(properties.get("EnableKeyRotation", False)).lower() == "true":
+        kms.enable_key_rotation(KeyId=metadata["KeyId"])
+    return str(metadata["KeyId"]), str(metadata["Arn"])
+
+
+def _create_alias(template: Template, resolver: Resolver, kms: Any, key_id: str) -> None:
+    if KEY_ALIAS_ID not in template.resources:
+        return
+    alias = resolver.resolve(template.properties(KEY_ALIAS_ID, "AWS::KMS::Alias")).get("AliasName")
+    if isinstance(alias, str) and alias.startswith("alias/"):
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+
+
+def _create_table(template: Template, resolver: Resolver, dynamodb: Any) -> str:
+    properties = resolver.resolve(template.properties(TABLE_ID, "AWS::DynamoDB::Table"))
+    name = str(properties.get("TableName") or f"{STACK_NAME}-{TABLE_ID}")
+    arguments: dict[str, Any] = {key: properties[key] for key in _TABLE_PROPERTIES if key in properties}
+    if "KeySchema" not in arguments or "AttributeDefinitions" not in arguments:
+        raise TemplateError(f"{TABLE_ID}: KeySchema and AttributeDefinitions are required")
+    indexes = properties.get("GlobalSecondaryIndexes") or []
+    if indexes:
+        arguments["GlobalSecondaryIndexes"] = [{k: index[k] for k in _INDEX_PROPERTIES if k in index} for index in indexes]
+    sse = properties.get("SSESpecification") or {}
+    if sse.get("SSEEnabled"):
+        arguments["SSESpecification"] = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS")}
+        if sse.get("KMSMasterKeyId"):
+            arguments["SSESpecification"]["KMSMasterKeyId"] = sse["KMSMasterKeyId"]
+    if "DeletionProtectionEnabled" in properties:
+        arguments["DeletionProtectionEnabled"] = str(properties["DeletionProtectionEnabled"]).lower() == "true"
+    dynamodb.create_table(TableName=name, **arguments)
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    if ttl.get("AttributeName") and str(ttl.get("Enabled", False)).lower() == "true":
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
+    return name
+
+
+def _create_secret(template: Template, resolver: Resolver, secretsmanager: Any, logical_id: str) -> str:
+    properties = resolver.resolve(template.properties(logical_id, "AWS::SecretsManager::Secret"))
+    if "SecretString" in properties:
+        raise TemplateError(f"{logical_id}: a secret value must be generated (GenerateSecretString), not written down")
+    arguments: dict[str, Any] = {
+        "Name": str(properties.get("Name") or f"{STACK_NAME}/{logical_id}"),
+        "SecretString": generate_secret_string(properties.get("GenerateSecretString") or {}),
+    }
+    if properties.get("Description"):
+        arguments["Description"] = properties["Description"]
+    if properties.get("KmsKeyId"):
+        arguments["KmsKeyId"] = properties["KmsKeyId"]
+    return str(secretsmanager.create_secret(**arguments)["ARN"])
+
+
+def generate_secret_string(rules: Mapping[str, Any]) -> str:
+    """A random value following CloudFormation's `GenerateSecretString` rules."""
+    length = int(rules.get("PasswordLength", 32))
+
+    def flag(name: str, default: bool = False) -> bool:
+        return str(rules.get(name, default)).lower() == "true"
+
+    excluded = set(str(rules.get("ExcludeCharacters", "")))
+    groups = [
+        chars
+        for chars, skip in (
+            (string.ascii_lowercase, flag("ExcludeLowercase")),
+            (string.ascii_uppercase, flag("ExcludeUppercase")),
+            (string.digits, flag("ExcludeNumbers")),
+            (_PUNCTUATION, flag("ExcludePunctuation")),
+            (" ", not flag("IncludeSpace")),
+        )
+        if not skip
+    ]
+    groups = [cleaned for chars in groups if (cleaned := "".join(c for c in chars if c not in excluded))]
+    if not groups or length < 1:
+        raise TemplateError("GenerateSecretString leaves no characters to choose from")
+    alphabet = "".join(groups)
+    while True:
+        value = "".join(secrets.choice(alphabet) for _ in range(length))
+        if not flag("RequireEachIncludedType", True) or length < len(groups) or all(any(c in g for c in value) for g in groups):
+            break
+    template_text, key = rules.get("SecretStringTemplate"), rules.get("GenerateStringKey")
+    if template_text and key:
+        document = json.loads(template_text)
+        document[key] = value
+        return json.dumps(document)
+    return value

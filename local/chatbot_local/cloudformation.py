@@ -1,0 +1,205 @@
+"""Read a CloudFormation/SAM template and resolve the intrinsic functions the local API needs.
+
+The loader turns short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub ...`) into the long form
+(`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, ...), so the rest of the package sees plain data.
+The resolver evaluates those functions against local values: parameter values, the physical
+ids of the resources created in moto, and a few pseudo parameters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class TemplateError(Exception):
+    """The template cannot be read, or a value the local API needs cannot be resolved."""
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A safe YAML loader that understands CloudFormation's short-form tags."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        logical_id, _, attribute = value.partition(".")
+        value = [logical_id, attribute]
+    return {f"Fn::{tag_suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Parse a template file; raise TemplateError with a one-line reason when it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError(f"template not found: {path}") from None
+    except OSError as error:
+        raise TemplateError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        document = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise TemplateError(f"{path.name} is not valid YAML{where}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise TemplateError(f"{path.name} has no Resources section")
+    return document
+
+
+class _NoValue:
+    """`AWS::NoValue`: the property it stands for is removed."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass
+class Resolver:
+    """Evaluates intrinsic functions with local values.
+
+    refs: logical id -> what `Ref` returns (physical id); attributes: (logical id, attribute) -> value.
+    A `Ref` or `GetAtt` to something not created locally resolves to a recognisable placeholder,
+    so properties the local API does not use never block it.
+    """
+
+    template: Mapping[str, Any]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    refs: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    pseudo: Mapping[str, str] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        """Return `value` with every intrinsic function evaluated and `AWS::NoValue` removed."""
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, argument), = value.items()
+            if key == "Ref":
+                return self._ref(argument)
+            if key == "Condition" and isinstance(argument, str):
+                return self.condition(argument)
+            if key.startswith("Fn::"):
+                return self._function(key[4:], argument)
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"unknown condition {name}")
+        return bool(self.resolve(conditions[name]))
+
+    def _ref(self, name: Any) -> Any:
+        if not isinstance(name, str):
+            raise TemplateError("Ref takes a name")
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.refs:
+            return self.refs[name]
+        return f"local-{name}"
+
+    def _get_att(self, argument: Any) -> str:
+        if isinstance(argument, str):
+            argument = argument.split(".", 1)
+        if not isinstance(argument, list) or len(argument) != 2:
+            raise TemplateError("Fn::GetAtt takes [logical id, attribute]")
+        logical_id, attribute = (str(self.resolve(part)) for part in argument)
+        if (logical_id, attribute) in self.attributes:
+            return self.attributes[(logical_id, attribute)]
+        return f"local-{logical_id}-{attribute}"
+
+    def _sub(self, argument: Any) -> str:
+        if isinstance(argument, list) and len(argument) == 2:
+            text, variables = argument[0], self.resolve(argument[1])
+        else:
+            text, variables = argument, {}
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            raise TemplateError("Fn::Sub takes a string and an optional mapping")
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name.split(".", 1)[0] not in self.pseudo:
+                return self._get_att(name)
+            return str(self._ref(name))
+
+        return _SUB_VARIABLE.sub(replace, text)
+
+    def _function(self, name: str, argument: Any) -> Any:  # noqa: PLR0911, C901 - a dispatch table
+        if name == "GetAtt":
+            return self._get_att(argument)
+        if name == "Sub":
+            return self._sub(argument)
+        if name == "If":
+            condition, when_true, when_false = _expect_list(name, argument, 3)
+            return self.resolve(when_true if self.condition(str(condition)) else when_false)
+        if name == "Equals":
+            left, right = (self.resolve(item) for item in _expect_list(name, argument, 2))
+            return str(left) == str(right)
+        if name == "Not":
+            (inner,) = _expect_list(name, argument, 1)
+            return not self.resolve(inner)
+        if name == "And":
+            return all(self.resolve(item) for item in _expect_list(name, argument))
+        if name == "Or":
+            return any(self.resolve(item) for item in _expect_list(name, argument))
+        if name == "Join":
+            separator, items = _expect_list(name, argument, 2)
+            return str(separator).join(str(item) for item in self.resolve(items))
+        if name == "Split":
+            separator, text = _expect_list(name, argument, 2)
+            return str(self.resolve(text)).split(str(separator))
+        if name == "Select":
+            index, items = _expect_list(name, argument, 2)
+            return self.resolve(items)[int(self.resolve(index))]
+        if name == "FindInMap":
+            mapping, first, second = (self.resolve(item) for item in _expect_list(name, argument, 3))
+            try:
+                return self.template["Mappings"][mapping][first][second]
+            except (KeyError, TypeError):
+                raise TemplateError(f"Fn::FindInMap: no {mapping}.{first}.{second}") from None
+        if name == "Base64":
+            return base64.b64encode(str(self.resolve(argument)).encode()).decode()
+        if name == "ToJsonString":
+            return json.dumps(self.resolve(argument), separators=(",", ":"))
+        raise TemplateError(f"Fn::{name} is not supported by the local API")
+
+
+def _expect_list(name: str, argument: Any, length: int | None = None) -> list[Any]:
+    if not isinstance(argument, list) or (length is not None and len(argument) != length):
+        raise TemplateError(f"Fn::{name}: unexpected arguments")
+    return argument

@@ -1,0 +1,132 @@
+"""Fixtures shared by every test: an isolated environment, no network beyond loopback, fresh caches."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.issuer_server import IssuerServer
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "eu-west-1"
+
+_CONFIG_NAMES = (
+    "OIDC_ISSUER OIDC_AUDIENCE OIDC_JWKS_URL OIDC_ROLES_CLAIM OIDC_ALGORITHMS ADMIN_ROLE ADMIN_REQUIRE_MFA "
+    "ALLOW_ANONYMOUS ALLOWED_ORIGINS SESSION_TTL_SECONDS SESSION_IDLE_SECONDS MAX_MESSAGE_CHARS MAX_BODY_BYTES "
+    "MAX_MESSAGES_PER_SESSION RATE_LIMIT_PER_MINUTE ANON_SESSIONS_PER_HOUR MODEL_PROVIDER MODEL_ID MODEL_MAX_TOKENS "
+    "MODEL_TIMEOUT_SECONDS BEDROCK_GUARDRAIL_ID BEDROCK_GUARDRAIL_VERSION PII_MASKING TABLE_NAME KMS_KEY_ID "
+    "SESSION_TOKEN_SECRET_ARN USER_ID_PEPPER_SECRET_ARN MODEL_API_KEY_SECRET_ARN ALLOW_LOOPBACK_ISSUER "
+    "AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN AWS_SECURITY_TOKEN"
+).split()
+
+
+def reset_caches() -> None:
+    """Forget everything a warm container would remember."""
+    from authorizer.handler import default_authenticator
+    from chat.dependencies import default_conversations
+    from chat.model_providers import _bedrock_runtime
+    from chatbot_security import secrets
+    from chatbot_security.aws_clients import client
+    from chatbot_security.settings import get_settings
+    from session_cleanup.handler import default_store
+
+    for cached in (get_settings, client, default_conversations, default_authenticator, default_store, _bedrock_runtime):
+        cached.cache_clear()
+    secrets._shared_cache = None
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in _CONFIG_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "chatbot-tests")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Chatbot")
+    reset_caches()
+    yield
+    reset_caches()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may talk to servers they start on loopback, and to nothing else."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"network access blocked in tests: {host}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture(scope="session")
+def issuer_server() -> Iterator[IssuerServer]:
+    server = IssuerServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oidc_env(issuer_server: IssuerServer, monkeypatch: pytest.MonkeyPatch) -> IssuerServer:
+    """Configure the functions for the loopback test issuer."""
+    issuer_server.down = False
+    monkeypatch.setenv("OIDC_ISSUER", issuer_server.url)
+    monkeypatch.setenv("OIDC_AUDIENCE", issuer_server.issuer.audience)
+    monkeypatch.setenv("ALLOW_LOOPBACK_ISSUER", "true")
+    return issuer_server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from chatbot_local.aws import MotoService
+
+    service = MotoService()
+    endpoint = service.start()
+    yield endpoint
+    service.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A clean moto with the template's table, key and secrets; the functions' env points at them."""
+    from chatbot_local.aws import provision
+    from chatbot_local.template import Template
+
+    reset = urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=5).close()  # noqa: S310 - loopback moto server
+    template = Template.load(ROOT / "template.yaml")
+    resources = provision(template, {}, moto_endpoint, REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("TABLE_NAME", resources.table_name)
+    monkeypatch.setenv("KMS_KEY_ID", resources.key_arn)
+    monkeypatch.setenv("SESSION_TOKEN_SECRET_ARN", resources.secret_arns["SessionTokenSecret"])
+    monkeypatch.setenv("USER_ID_PEPPER_SECRET_ARN", resources.secret_arns["UserIdPepperSecret"])
+    monkeypatch.setenv("MODEL_PROVIDER", "echo")
+    return resources

@@ -1,0 +1,85 @@
+"""Keys and tokens for tests: an RSA issuer we control, and helpers to forge every kind of bad token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ISSUER = "https://issuer.example.test"
+AUDIENCE = "chat-client"
+KID = "test-key-1"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class TestIssuer:
+    """An OIDC issuer whose private key the tests hold."""
+
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+    kid: str = KID
+    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    def jwk(self, **overrides: Any) -> dict[str, Any]:
+        numbers = self.key.public_key().public_numbers()
+        jwk = {
+            "kty": "RSA",
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "RS256",
+            "n": b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+            "e": b64url(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+        }
+        jwk.update(overrides)
+        return jwk
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.jwk()]}
+
+    def discovery(self, jwks_uri: str = ISSUER + "/jwks.json") -> dict[str, Any]:
+        return {"issuer": self.issuer, "jwks_uri": jwks_uri}
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": "user-alice",
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "jti": str(uuid.uuid4()),
+            "token_use": "access",
+        }
+        claims.update(overrides)
+        return {key: value for key, value in claims.items() if value is not None}
+
+    def token(self, headers: dict[str, Any] | None = None, key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
+        return jwt.encode(
+            self.claims(**claims),
+            key or self.key,
+            algorithm="RS256",
+            headers={"kid": self.kid, **(headers or {})},
+        )
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+def unsigned_token(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    """A token assembled by hand, for headers and algorithms no library will sign."""
+    parts = [b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()), b64url(signature)]
+    return ".".join(parts)
