@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,21 +25,6 @@ _CONFIG_NAMES = (
     "SESSION_TOKEN_SECRET_ARN USER_ID_PEPPER_SECRET_ARN MODEL_API_KEY_SECRET_ARN ALLOW_LOOPBACK_ISSUER "
     "AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN AWS_SECURITY_TOKEN"
 ).split()
-
-
-def reset_caches() -> None:
-    """Forget everything a warm container would remember."""
-    from authorizer.handler import default_authenticator
-    from chat.dependencies import default_conversations
-    from chat.model_providers import _bedrock_runtime
-    from chatbot_security import secrets
-    from chatbot_security.aws_clients import client
-    from chatbot_security.settings import get_settings
-    from session_cleanup.handler import default_store
-
-    for cached in (get_settings, client, default_conversations, default_authenticator, default_store, _bedrock_runtime):
-        cached.cache_clear()
-    secrets._shared_cache = None
 
 
 @pytest.fixture(autouse=True)
@@ -130,3 +116,17 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("USER_ID_PEPPER_SECRET_ARN", resources.secret_arns["UserIdPepperSecret"])
     monkeypatch.setenv("MODEL_PROVIDER", "echo")
     return resources
+
+
+@pytest.fixture
+def log_output() -> Iterator[Any]:
+    """Everything the shared Powertools logger writes during the test, as formatted JSON lines."""
+    import io
+
+    from chatbot_security.observability import logger
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    handler.setStream(previous)  # type: ignore[attr-defined]

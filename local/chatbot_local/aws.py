@@ -15,15 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 from chatbot_local.cloudformation import Resolver, TemplateError
 from chatbot_local.template import STACK_NAME, Template
 
 KEY_ID = "ChatbotKey"
 KEY_ALIAS_ID = "ChatbotKeyAlias"
 TABLE_ID = "ChatTable"
-SECRET_IDS = ("SessionTokenSecret", "UserIdPepperSecret")
+SECRET_TYPE = "AWS::SecretsManager::Secret"
+MODEL_API_KEY_SECRET_ID = "ModelApiKeySecret"
+# Local runs only: the value given to the model API key secret (MODEL_PROVIDER=openai).
+MODEL_API_KEY_VARIABLE = "MODEL_API_KEY"
 
 DUMMY_ACCESS_KEY_ID = "testing"  # noqa: S105 - moto's dummy credentials
 DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105
@@ -53,6 +54,8 @@ class MotoService:
     """moto's threaded server on a free loopback port."""
 
     def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer  # a second to import: only when serving
+
         # werkzeug logs one line per request at INFO: keep the console for our own lines.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -89,7 +92,11 @@ def provision(template: Template, environ: Mapping[str, str], endpoint_url: str,
     _create_alias(template, resolver, kms, key_id)
     table_name = _create_table(template, resolver, client("dynamodb", endpoint_url, region))
     secretsmanager = client("secretsmanager", endpoint_url, region)
-    secret_arns = {logical_id: _create_secret(template, resolver, secretsmanager, logical_id) for logical_id in SECRET_IDS}
+    secret_arns = {
+        logical_id: _create_secret(template, resolver, secretsmanager, logical_id, environ)
+        for logical_id in template.logical_ids(SECRET_TYPE)
+        if _condition_holds(template, resolver, logical_id)
+    }
     return LocalResources(endpoint_url, region, table_name, key_id, key_arn, secret_arns)
 
 
@@ -141,13 +148,23 @@ def _create_table(template: Template, resolver: Resolver, dynamodb: Any) -> str:
     return name
 
 
-def _create_secret(template: Template, resolver: Resolver, secretsmanager: Any, logical_id: str) -> str:
-    properties = resolver.resolve(template.properties(logical_id, "AWS::SecretsManager::Secret"))
+def _condition_holds(template: Template, resolver: Resolver, logical_id: str) -> bool:
+    condition = template.resources[logical_id].get("Condition")
+    return condition is None or resolver.condition(str(condition))
+
+
+def _create_secret(
+    template: Template, resolver: Resolver, secretsmanager: Any, logical_id: str, environ: Mapping[str, str]
+) -> str:
+    properties = resolver.resolve(template.properties(logical_id, SECRET_TYPE))
     if "SecretString" in properties:
         raise TemplateError(f"{logical_id}: a secret value must be generated (GenerateSecretString), not written down")
+    value = generate_secret_string(properties.get("GenerateSecretString") or {})
+    if logical_id == MODEL_API_KEY_SECRET_ID and environ.get(MODEL_API_KEY_VARIABLE):
+        value = environ[MODEL_API_KEY_VARIABLE]
     arguments: dict[str, Any] = {
         "Name": str(properties.get("Name") or f"{STACK_NAME}/{logical_id}"),
-        "SecretString": generate_secret_string(properties.get("GenerateSecretString") or {}),
+        "SecretString": value,
     }
     if properties.get("Description"):
         arguments["Description"] = properties["Description"]

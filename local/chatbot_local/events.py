@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -238,3 +239,18 @@ def _header_value(value: Any) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     raise InvalidIntegrationResponse("header values must be strings")
+
+
+def scheduled_event(region: str, account_id: str, rule_name: str, now: float) -> dict[str, Any]:
+    """The event an EventBridge schedule sends to its target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"],
+        "detail": {},
+    }

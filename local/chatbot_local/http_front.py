@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,13 @@ class PortInUseError(Exception):
 
 
 class BackgroundServer:
-    """A ThreadingHTTPServer bound at construction, listening from `start()` in a daemon thread."""
+    """A ThreadingHTTPServer bound at construction, listening from `start(handler)` in a daemon thread."""
 
-    def __init__(self, host: str, port: int, handler: Callable[..., BaseHTTPRequestHandler], name: str) -> None:
+    def __init__(self, host: str, port: int, name: str) -> None:
         self.name = name
+        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         try:
-            self.server = _ThreadingServer((host, port), handler, bind_and_activate=False)
+            self.server = server_class((host, port), BaseHTTPRequestHandler, bind_and_activate=False)
             self.server.server_bind()
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
@@ -39,7 +41,8 @@ class BackgroundServer:
         self.port: int = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
 
-    def start(self) -> None:
+    def start(self, handler: Callable[..., BaseHTTPRequestHandler]) -> None:
+        self.server.RequestHandlerClass = handler
         self.server.server_activate()
         self._thread.start()
 
@@ -53,8 +56,12 @@ class _ThreadingServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def api_server(host: str, port: int, gateway: Gateway) -> BackgroundServer:
-    return BackgroundServer(host, port, functools.partial(_ApiRequestHandler, gateway=gateway), "API")
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+def api_handler(gateway: Gateway) -> Callable[..., BaseHTTPRequestHandler]:
+    return functools.partial(_ApiRequestHandler, gateway=gateway)
 
 
 class _ApiRequestHandler(BaseHTTPRequestHandler):

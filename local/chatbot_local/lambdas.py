@@ -90,12 +90,13 @@ class LocalFunction:
     def __init__(self, spec: FunctionSpec, handler: Handler, region: str) -> None:
         self.spec = spec
         self._handler = handler
-        self._arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{spec.logical_id}"
+        self.name = spec.function_name or spec.logical_id
+        self._arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
         self._lock = threading.Lock()
 
     def context(self) -> LambdaContext:
         return LambdaContext(
-            function_name=self.spec.logical_id,
+            function_name=self.name,
             memory_limit_in_mb=self.spec.memory_mb,
             invoked_function_arn=self._arn,
             aws_request_id=str(uuid.uuid4()),

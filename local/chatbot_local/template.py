@@ -41,6 +41,7 @@ class FunctionSpec:
     handler: str
     timeout_seconds: int
     memory_mb: int
+    function_name: str = ""
 
     @property
     def module_name(self) -> str:
@@ -201,6 +202,7 @@ class Template:
             handler=handler,
             timeout_seconds=int(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
             memory_mb=int(properties.get("MemorySize", DEFAULT_MEMORY_MB)),
+            function_name=str(properties.get("FunctionName") or logical_id),
         )
 
     def layer_dirs(self, resolver: Resolver) -> list[Path]:

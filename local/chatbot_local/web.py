@@ -10,13 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-
-from chatbot_local.http_front import BackgroundServer
 
 CONFIG_PATH = "/config.json"
 
@@ -36,15 +34,14 @@ def content_security_policy(api_origins: Sequence[str]) -> str:
     )
 
 
-def web_server(host: str, port: int, folder: Path, api_url: str, api_origins: Sequence[str]) -> BackgroundServer:
-    handler = functools.partial(
+def static_handler(folder: Path, api_url: str, api_origins: Sequence[str]) -> Callable[..., BaseHTTPRequestHandler]:
+    return functools.partial(
         _StaticHandler,
         directory=str(folder),
         csp=content_security_policy(api_origins),
         config=json.dumps({"apiUrl": api_url}).encode(),
         folder_exists=folder.is_dir(),
     )
-    return BackgroundServer(host, port, handler, "demo page")
 
 
 class _StaticHandler(SimpleHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""A loopback OIDC issuer (discovery + JWKS) serving a TestIssuer's keys, counting requests."""
+"""A loopback OIDC issuer (discovery + JWKS) serving a FakeIssuer's keys, counting requests."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from support.tokens import TestIssuer
+from support.tokens import FakeIssuer
 
 
 class IssuerServer:
     def __init__(self) -> None:
-        self.issuer = TestIssuer(issuer="")
+        self.issuer = FakeIssuer(issuer="")
         self.jwks_requests = 0
         self.down = False
         server = self

@@ -23,7 +23,7 @@ def b64url(data: bytes) -> str:
 
 
 @dataclass
-class TestIssuer:
+class FakeIssuer:
     """An OIDC issuer whose private key the tests hold."""
 
     issuer: str = ISSUER

@@ -1,0 +1,196 @@
+"""`chatbot-local serve`: start everything in order, print where it is, stop cleanly on a signal.
+
+    bind the API and demo ports        (a port in use fails first, before anything starts)
+    environment: local defaults, checks
+    moto + the template's resources    (table, key, secrets)
+    development issuer                 (when OIDC_ISSUER is unset)
+    import the handlers                (after the environment is final, like a Lambda cold start)
+    listen, print the URLs, wait for SIGINT/SIGTERM, stop in reverse order
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from chatbot_local import environment
+from chatbot_local.aws import MotoService, provision
+from chatbot_local.environment import ConfigError
+from chatbot_local.events import ApiIdentity, scheduled_event
+from chatbot_local.gateway import Gateway
+from chatbot_local.http_front import BackgroundServer, api_handler
+from chatbot_local.issuer import DEFAULT_ROLES_CLAIM, DevIssuer, IssuerState, clear_state, load_or_create_key, write_state
+from chatbot_local.lambdas import InvocationError, LocalFunction, add_to_path, import_handler
+from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, STACK_NAME, Template
+from chatbot_local.web import static_handler
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    port: int
+    web_port: int
+    template_path: Path
+    state_dir: Path
+    web_dir: Path
+    cleanup_interval: float = 300.0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None, log: Log = _say) -> int:
+    """Run until SIGINT or SIGTERM; 0 on a clean stop. Configuration mistakes raise (exit 2)."""
+    environ = os.environ if environ is None else environ
+    started = time.monotonic()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.ExitStack() as running:
+            api_url, web_url, dev_issuer = _start(options, environ, running, stop, log)
+            log(f"chatbot-local is ready in {time.monotonic() - started:.1f} s")
+            log(f"API:   {api_url}")
+            log(f"Demo:  {web_url}/")
+            if dev_issuer:
+                log(f"Token: {_token_command()} token --sub alice")
+            else:
+                log(f"Token: get access tokens from {environ['OIDC_ISSUER']}")
+            while not stop.wait(0.5):
+                pass
+            log("chatbot-local: stopping")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _start(
+    options: ServeOptions, environ: MutableMapping[str, str], running: contextlib.ExitStack, stop: threading.Event, log: Log
+) -> tuple[str, str, bool]:
+    template = Template.load(options.template_path)
+    api = BackgroundServer(options.host, options.port, "API")
+    running.callback(api.stop)
+    web = BackgroundServer(options.host, options.web_port, "demo page")
+    running.callback(web.stop)
+
+    environment.apply_local_defaults(environ, web.port)
+    environment.check(environ)
+    dev_issuer = environment.uses_dev_issuer(environ)
+
+    moto = MotoService()
+    endpoint = moto.start()
+    running.callback(moto.stop)
+    region = environment.region_of(environ)
+    environment.isolate_aws(environ, endpoint, region)
+    resources = provision(template, environ, endpoint, region)
+    environment.apply_resources(environ, template, resources)
+
+    issuer: DevIssuer | None = None
+    if dev_issuer:
+        issuer = DevIssuer(load_or_create_key(options.state_dir))
+        issuer.start()
+        running.callback(issuer.stop)
+        environment.use_dev_issuer(environ, issuer.url)
+
+    resolver = template.resolver(environ, region, refs=resources.refs())
+    origins = tuple(item.strip() for item in environ.get("ALLOWED_ORIGINS", "").split(",") if item.strip())
+    api_spec = template.http_api(resolver, origins)
+    specs = [template.function(logical_id, resolver) for logical_id in template.logical_ids(SERVERLESS_FUNCTION)]
+    add_to_path([*template.layer_dirs(resolver), *(spec.code_dir for spec in specs)])
+    _check_settings()
+    functions = {spec.logical_id: LocalFunction(spec, import_handler(spec), region) for spec in specs}
+
+    gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log)
+    display_host = _display_host(options.host)
+    api_url = f"http://{display_host}:{api.port}"
+    web_url = f"http://{display_host}:{web.port}"
+    api_origins = [f"http://127.0.0.1:{api.port}", f"http://localhost:{api.port}"]
+    api.start(api_handler(gateway))
+    web.start(static_handler(options.web_dir, api_url, api_origins))
+
+    if issuer is not None:
+        roles_claim = environ.get("OIDC_ROLES_CLAIM") or DEFAULT_ROLES_CLAIM
+        state = IssuerState(environ["OIDC_ISSUER"], environ["OIDC_AUDIENCE"], roles_claim, issuer.kid, os.getpid())
+        write_state(options.state_dir, state)
+        running.callback(clear_state, options.state_dir, state.pid)
+
+    for logical_id in template.schedule_targets():
+        if options.cleanup_interval > 0:
+            _schedule(functions[logical_id], options.cleanup_interval, region, stop, log)
+    return api_url, web_url, issuer is not None
+
+
+def _check_settings() -> None:
+    """Validate the environment with the functions' own settings model (one line on failure)."""
+    try:
+        from chatbot_security.settings import get_settings
+    except ImportError:
+        return
+    try:
+        get_settings()
+    except Exception as error:
+        raise ConfigError(f"invalid configuration: {_first_problem(error)}") from None
+
+
+def _first_problem(error: Exception) -> str:
+    errors: Callable[[], list[dict[str, Any]]] | None = getattr(error, "errors", None)
+    if errors is None:
+        return str(error).splitlines()[0]
+    first = errors()[0]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{location}: {message}" if location else message
+
+
+def _schedule(function: LocalFunction, interval: float, region: str, stop: threading.Event, log: Log) -> None:
+    """Invoke a scheduled function every `interval` seconds, like its EventBridge rule."""
+
+    def run() -> None:
+        while not stop.wait(interval):
+            event = scheduled_event(region, ACCOUNT_ID, f"{STACK_NAME}-{function.spec.logical_id}", time.time())
+            try:
+                result = function.invoke(event)
+            except InvocationError as error:
+                log(f"{function.spec.logical_id}: {error}")
+                continue
+            counts = {k: v for k, v in result.items() if isinstance(v, int)} if isinstance(result, dict) else {}
+            if any(counts.values()):
+                log(f"{function.spec.logical_id}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+    threading.Thread(target=run, name=f"schedule-{function.spec.logical_id}", daemon=True).start()
+
+
+def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C while stopping
+        stop.set()
+
+    return handle
+
+
+def _display_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - only for display
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _token_command() -> str:
+    executable = Path(sys.argv[0])
+    if executable.parent != Path():
+        with contextlib.suppress(ValueError):
+            executable = executable.resolve().relative_to(Path.cwd())
+    return shlex.quote(str(executable))

@@ -1,0 +1,435 @@
+"""Shared fixtures for the template assertions (DESIGN.md section 6 rule 11).
+
+The template is read twice:
+
+* raw, with cfn-lint's YAML decoder (it understands ``!Ref``/``!Sub`` and keeps line marks, which
+  map the ``# wildcard-allowed: <reason>`` comments to the policy statements they sit in);
+* transformed by the SAM translator (what CloudFormation actually deploys: SAM resources become
+  ``AWS::Lambda::Function``, ``AWS::ApiGatewayV2::Api`` with an OpenAPI body, permissions, ...),
+  then with the template Conditions evaluated for a given set of parameter values, so the tests
+  see the stack of one concrete deployment.
+
+``CHATBOT_TEMPLATE_PATH`` may point at another file (used to check that the tests catch a
+mutated template); by default the repository's ``template.yaml`` is read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cfnlint.decode import cfn_yaml
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = Path(os.environ.get("CHATBOT_TEMPLATE_PATH", REPO_ROOT / "template.yaml"))
+REGION = "eu-west-1"
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
+FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+ANONYMOUS_ROUTE = "POST /v1/anonymous-sessions"
+
+# DESIGN.md section 3 (binding): every route of the HTTP API.
+DESIGN_ROUTES = frozenset(
+    {
+        "POST /v1/anonymous-sessions",
+        "POST /v1/sessions",
+        "GET /v1/sessions",
+        "GET /v1/sessions/{session_id}",
+        "DELETE /v1/sessions/{session_id}",
+        "POST /v1/sessions/{session_id}/messages",
+        "GET /v1/sessions/{session_id}/messages",
+        "DELETE /v1/admin/users/{subject}",
+    }
+)
+
+# DESIGN.md section 4 (binding): every configuration variable.
+DESIGN_ENV_VARS = (
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_JWKS_URL",
+    "OIDC_ROLES_CLAIM",
+    "ADMIN_ROLE",
+    "ADMIN_REQUIRE_MFA",
+    "ALLOW_ANONYMOUS",
+    "ALLOWED_ORIGINS",
+    "SESSION_TTL_SECONDS",
+    "SESSION_IDLE_SECONDS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_MESSAGES_PER_SESSION",
+    "RATE_LIMIT_PER_MINUTE",
+    "ANON_SESSIONS_PER_HOUR",
+    "MODEL_PROVIDER",
+    "MODEL_ID",
+    "MODEL_MAX_TOKENS",
+    "MODEL_TIMEOUT_SECONDS",
+    "BEDROCK_GUARDRAIL_ID",
+    "BEDROCK_GUARDRAIL_VERSION",
+    "PII_MASKING",
+)
+
+# docs/architecture.md: variables the template sets beyond section 4.
+ARCHITECTURE_ENV_VARS = (
+    "TABLE_NAME",
+    "KMS_KEY_ID",
+    "SESSION_TOKEN_SECRET_ARN",
+    "USER_ID_PEPPER_SECRET_ARN",
+    "MODEL_API_KEY_SECRET_ARN",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+)
+
+_ALLOW_COMMENT = re.compile(r"#\s*wildcard-allowed:(?P<reason>.*)$")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@cache
+def _template_text() -> str:
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+@cache
+def _raw_nodes() -> Any:
+    """The template as cfn-lint decodes it (dict/str nodes that carry line marks)."""
+    return cfn_yaml.loads(_template_text(), str(TEMPLATE_PATH))
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+class FakeManagedPolicyLoader:
+    """The translator asks for AWS managed policies only for SAM-generated roles; there are none."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _sam_transform(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    template = copy.deepcopy(raw)
+    # The translator accepts only S3 locations (sam package puts them there); keep the local path.
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://artifacts/{properties[key].strip('/')}"
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=REGION))
+    return translator.translate(
+        template,
+        parameter_values=dict(overrides),
+        get_managed_policy_map=FakeManagedPolicyLoader().load,
+    )
+
+
+def parameter_values(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    values = {name: str(spec.get("Default", "")) for name, spec in raw.get("Parameters", {}).items()}
+    values.update(overrides)
+    values.update({"AWS::Region": REGION, "AWS::Partition": "aws"})
+    return values
+
+
+def _scalar(node: Any, params: dict[str, str]) -> Any:
+    """Value of an expression made of literals, parameter Refs, Fn::Select and Fn::Split."""
+    if isinstance(node, (str, int, float, bool)):
+        return str(node) if not isinstance(node, bool) else str(node).lower()
+    if isinstance(node, list):
+        return [_scalar(item, params) for item in node]
+    if isinstance(node, dict) and len(node) == 1:
+        ((name, args),) = node.items()
+        if name == "Ref" and args in params:
+            return params[args]
+        if name == "Fn::Split":
+            return str(_scalar(args[1], params)).split(args[0])
+        if name == "Fn::Select":
+            return _scalar(args[1], params)[int(_scalar(args[0], params))]
+    raise ValueError(f"not a static expression: {node!r}")
+
+
+def evaluate_conditions(raw: dict[str, Any], params: dict[str, str]) -> dict[str, bool]:
+    definitions = raw.get("Conditions", {})
+    results: dict[str, bool] = {}
+
+    def condition(name: str) -> bool:
+        if name not in results:
+            results[name] = expression(definitions[name])
+        return results[name]
+
+    def expression(node: Any) -> bool:
+        ((name, args),) = node.items()
+        if name == "Fn::Equals":
+            return bool(_scalar(args[0], params) == _scalar(args[1], params))
+        if name == "Fn::Not":
+            return not expression(args[0])
+        if name == "Fn::And":
+            return all(expression(item) for item in args)
+        if name == "Fn::Or":
+            return any(expression(item) for item in args)
+        if name == "Condition":
+            return condition(args)
+        raise ValueError(f"unsupported condition function {name}")
+
+    for name in definitions:
+        condition(name)
+    return results
+
+
+def _resolve(node: Any, conditions: dict[str, bool], params: dict[str, str]) -> Any:
+    """Apply Fn::If, drop AWS::NoValue and compute static Fn::Split; leave other intrinsics."""
+    if isinstance(node, list):
+        items = [_resolve(item, conditions, params) for item in node]
+        return [item for item in items if item != NO_VALUE]
+    if isinstance(node, dict):
+        if len(node) == 1 and "Fn::If" in node:
+            name, when_true, when_false = node["Fn::If"]
+            return _resolve(when_true if conditions[name] else when_false, conditions, params)
+        if len(node) == 1 and "Fn::Split" in node:
+            try:
+                return _scalar(node, params)
+            except ValueError:
+                pass
+        resolved = {key: _resolve(value, conditions, params) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value != NO_VALUE}
+    return node
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One IAM policy statement and the resource (role or policy) that holds it."""
+
+    owner: str
+    role: str
+    body: dict[str, Any]
+
+    @property
+    def sid(self) -> str:
+        return str(self.body.get("Sid", ""))
+
+    @property
+    def actions(self) -> list[str]:
+        action = self.body.get("Action", [])
+        return [action] if isinstance(action, str) else list(action)
+
+    @property
+    def resources(self) -> list[Any]:
+        resource = self.body.get("Resource", [])
+        return resource if isinstance(resource, list) else [resource]
+
+
+def resource_pattern(resource: Any) -> str:
+    """The literal text of a resource ARN: wildcards can only come from literals or Fn::Sub text."""
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else str(sub[0])
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        return "".join(resource_pattern(part) for part in resource["Fn::Join"][1])
+    return ""  # Ref / GetAtt of one resource of this stack
+
+
+class Stack:
+    """The deployed view of the template for one set of parameter values."""
+
+    def __init__(self, raw: dict[str, Any], overrides: dict[str, str]) -> None:
+        self.raw = raw
+        self.params = parameter_values(raw, overrides)
+        self.conditions = evaluate_conditions(raw, self.params)
+        transformed = _sam_transform(raw, overrides)
+        resources = {
+            logical_id: resource
+            for logical_id, resource in transformed["Resources"].items()
+            if self.conditions.get(resource.get("Condition", ""), True)
+        }
+        self.resources: dict[str, dict[str, Any]] = _resolve(resources, self.conditions, self.params)
+        self.outputs: dict[str, Any] = _resolve(
+            {
+                name: output
+                for name, output in transformed.get("Outputs", {}).items()
+                if self.conditions.get(output.get("Condition", ""), True)
+            },
+            self.conditions,
+            self.params,
+        )
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {lid: res for lid, res in self.resources.items() if res["Type"] == resource_type}
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        return self.resources[logical_id].get("Properties", {})
+
+    def function_env(self, function_id: str) -> dict[str, Any]:
+        return self.props(function_id).get("Environment", {}).get("Variables", {})
+
+    def function_role(self, function_id: str) -> str:
+        role = self.props(function_id)["Role"]
+        assert isinstance(role, dict) and "Fn::GetAtt" in role, f"{function_id} role is not a role of this stack"
+        return str(role["Fn::GetAtt"][0])
+
+    def statements(self) -> list[Statement]:
+        """Every identity-policy statement attached to a role of this stack."""
+        found: list[Statement] = []
+        for role_id, role in self.of_type("AWS::IAM::Role").items():
+            for policy in role.get("Properties", {}).get("Policies", []):
+                for body in policy["PolicyDocument"]["Statement"]:
+                    found.append(Statement(role_id, role_id, body))
+        for types in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for policy_id, policy in self.of_type(types).items():
+                properties = policy["Properties"]
+                for role_ref in properties.get("Roles", []):
+                    for body in properties["PolicyDocument"]["Statement"]:
+                        found.append(Statement(policy_id, str(role_ref["Ref"]), body))
+        return found
+
+    def role_statements(self, role_id: str) -> list[Statement]:
+        return [statement for statement in self.statements() if statement.role == role_id]
+
+    def function_statements(self, function_id: str) -> list[Statement]:
+        return self.role_statements(self.function_role(function_id))
+
+    def allowed(self, function_id: str, action: str) -> list[Any]:
+        """Resources on which the function's role allows the action (unconditionally or not)."""
+        return [
+            resource
+            for statement in self.function_statements(function_id)
+            if statement.body.get("Effect") == "Allow" and action in statement.actions
+            for resource in statement.resources
+        ]
+
+    def api_body(self) -> dict[str, Any]:
+        (api,) = self.of_type("AWS::ApiGatewayV2::Api").values()
+        return dict(api["Properties"]["Body"])
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        return {
+            f"{method.upper()} {path}": operation
+            for path, operations in self.api_body()["paths"].items()
+            for method, operation in operations.items()
+        }
+
+    def authorizer(self) -> dict[str, Any]:
+        schemes = self.api_body()["components"]["securitySchemes"]
+        return dict(schemes["LambdaAuthorizer"]["x-amazon-apigateway-authorizer"])
+
+    def stage(self) -> dict[str, Any]:
+        (stage,) = self.of_type("AWS::ApiGatewayV2::Stage").values()
+        return dict(stage["Properties"])
+
+
+@dataclass(frozen=True)
+class WildcardAllowance:
+    owner: str
+    sid: str
+    reason: str
+    line: int
+
+
+def wildcard_allowances() -> tuple[list[WildcardAllowance], list[int]]:
+    """Map each ``# wildcard-allowed: <reason>`` comment to the policy statement it sits in.
+
+    Returns the allowances and the (1-based) lines of comments that sit in no statement.
+    """
+    comments = {
+        number: match.group("reason").strip()
+        for number, line in enumerate(_template_text().splitlines())
+        if (match := _ALLOW_COMMENT.search(line))
+    }
+    allowances: list[WildcardAllowance] = []
+    placed: set[int] = set()
+    for owner, resource in _raw_nodes().get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        if "PolicyDocument" in properties:
+            documents.append(properties["PolicyDocument"])
+        for document in documents:
+            for statement in document.get("Statement", []):
+                start, end = statement.start_mark.line, statement.end_mark.line
+                for number, reason in comments.items():
+                    if start <= number < end:
+                        allowances.append(WildcardAllowance(owner, str(statement.get("Sid", "")), reason, number + 1))
+                        placed.add(number)
+    return allowances, [number + 1 for number in comments if number not in placed]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def template_text() -> str:
+    return _template_text()
+
+
+@pytest.fixture(scope="session")
+def raw() -> dict[str, Any]:
+    """The template as written (plain dicts; intrinsic functions in their long form)."""
+    return dict(_plain(_raw_nodes()))
+
+
+@cache
+def _stack(frozen_overrides: tuple[tuple[str, str], ...]) -> Stack:
+    return Stack(_plain(_raw_nodes()), dict(frozen_overrides))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    """The stack deployed with every parameter at its default."""
+    return _stack(())
+
+
+@pytest.fixture(scope="session")
+def make_stack() -> Callable[..., Stack]:
+    """``make_stack(ModelProvider="openai")``: the stack deployed with these parameter values."""
+
+    def build(**overrides: str) -> Stack:
+        return _stack(tuple(sorted(overrides.items())))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
+    """Deployments that switch every optional part on or off (conditions both ways)."""
+    return [
+        make_stack(),
+        make_stack(ModelProvider="openai", AllowedOrigins="https://app.example.com", AlarmEmail="ops@example.com"),
+        make_stack(ModelProvider="echo", ReservedConcurrency="5"),
+        make_stack(ModelId="eu.anthropic.claude-3-haiku-20240307-v1:0", BedrockGuardrailId="abc123def456"),
+    ]
+
+
+@pytest.fixture(scope="session")
+def allowances() -> list[WildcardAllowance]:
+    return wildcard_allowances()[0]
+
+
+@pytest.fixture(scope="session")
+def stray_allowance_lines() -> list[int]:
+    return wildcard_allowances()[1]
+
+
+def iter_strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from iter_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from iter_strings(value)

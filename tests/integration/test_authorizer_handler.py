@@ -1,0 +1,121 @@
+"""The authorizer handler: allow with context, deny with reasons, never raise, never log a token."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from authorizer.handler import lambda_handler
+
+from support.caches import reset_caches
+from support.events import authorizer_event, load_event
+from support.issuer_server import IssuerServer
+from support.tokens import unsigned_token
+
+
+def decide(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return lambda_handler(event, context)
+
+
+def test_valid_token_is_allowed_with_the_principal_as_context(oidc_env: IssuerServer, lambda_context: Any) -> None:
+    token = oidc_env.issuer.token(sub="alice")
+    decision = decide(authorizer_event("POST /v1/sessions", f"Bearer {token}"), lambda_context)
+    assert decision["isAuthorized"] is True
+    assert decision["context"]["kind"] == "user"
+    assert decision["context"]["subject"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda issuer: issuer.token(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
+        lambda issuer: issuer.token(iss="https://evil.example.test"),
+        lambda issuer: issuer.token(aud="someone-else"),
+        lambda issuer: unsigned_token({"alg": "none", "kid": issuer.kid}, issuer.claims()),
+        lambda issuer: issuer.token()[:-8] + "AAAAAAAA",
+    ],
+    ids=["expired", "wrong-issuer", "wrong-audience", "alg-none", "forged-signature"],
+)
+def test_bad_tokens_are_denied(oidc_env: IssuerServer, lambda_context: Any, make_token: Any) -> None:
+    event = authorizer_event("POST /v1/sessions", f"Bearer {make_token(oidc_env.issuer)}")
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+
+
+def test_sample_events_are_denied(oidc_env: IssuerServer, lambda_context: Any) -> None:
+    for name in ("authorizer-request.json", "authorizer-request-alg-none.json"):
+        assert decide(load_event(name), lambda_context) == {"isAuthorized": False}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"headers": None},
+        {"headers": {"authorization": 7}},
+        {"headers": {"authorization": "Basic dXNlcjpwdw=="}},
+        {"headers": {"authorization": "Bearer " + "A" * 10_000}},
+        {"headers": {"authorization": "Bearer a b"}},
+        {"headers": {"authorization": "Bearer"}},
+        {"headers": {"authorization": "Bearer x"}, "routeKey": None},
+    ],
+)
+def test_the_authorizer_never_raises_on_bad_input(oidc_env: IssuerServer, lambda_context: Any, event: Any) -> None:
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+
+
+def test_an_unexpected_failure_is_a_deny(
+    oidc_env: IssuerServer, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatbot_security import oidc
+
+    def explode(self: Any, token: str) -> None:
+        raise RuntimeError(token)
+
+    monkeypatch.setattr(oidc.AccessTokenVerifier, "verify", explode)
+    event = authorizer_event("POST /v1/sessions", f"Bearer {oidc_env.issuer.token()}")
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+
+
+def test_logs_never_contain_the_token(oidc_env: IssuerServer, lambda_context: Any, log_output: Any) -> None:
+    good = oidc_env.issuer.token(sub="alice")
+    bad = oidc_env.issuer.token(aud="other")
+    for token in (good, bad, "garbage-token-value"):
+        decide(authorizer_event("POST /v1/sessions", f"Bearer {token}"), lambda_context)
+    logs = log_output.getvalue()
+    for token in (good, bad, "garbage-token-value"):
+        assert token not in logs
+        assert token.split(".")[-1] not in logs
+    assert '"reason":"audience"' in logs.replace(" ", "")
+
+
+def test_admin_route_needs_the_admin_role_and_mfa(oidc_env: IssuerServer, lambda_context: Any) -> None:
+    route = "DELETE /v1/admin/users/{subject}"
+    issuer = oidc_env.issuer
+
+    def allowed(token: str) -> bool:
+        return bool(decide(authorizer_event(route, f"Bearer {token}", subject="bob"), lambda_context)["isAuthorized"])
+
+    assert not allowed(issuer.token())
+    assert not allowed(issuer.token(**{"cognito:groups": ["admin"]}))
+    assert allowed(issuer.token(**{"cognito:groups": ["admin"]}, amr=["pwd", "mfa"]))
+
+
+def test_anonymous_token_is_refused_outside_session_routes(
+    oidc_env: IssuerServer, lambda_context: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat.handler import lambda_handler as chat_handler
+
+    from support.events import chat_event
+
+    monkeypatch.setenv("ALLOW_ANONYMOUS", "true")
+    created = chat_handler(chat_event("POST /v1/anonymous-sessions", None, None, None), lambda_context)
+    token = json.loads(created["body"])["session_token"]
+    session_id = json.loads(created["body"])["session_id"]
+    own = authorizer_event("GET /v1/sessions/{session_id}", f"Bearer {token}", session_id=session_id)
+    assert decide(own, lambda_context)["isAuthorized"] is True
+    assert decide(authorizer_event("POST /v1/sessions", f"Bearer {token}"), lambda_context)["isAuthorized"] is False
+    monkeypatch.setenv("ALLOW_ANONYMOUS", "false")
+    reset_caches()
+    assert decide(own, lambda_context)["isAuthorized"] is False

@@ -1,0 +1,18 @@
+"""Forget what a warm Lambda container would remember between tests."""
+
+from __future__ import annotations
+
+
+def reset_caches() -> None:
+    """Forget everything a warm container would remember."""
+    from authorizer.handler import default_authenticator
+    from chat.dependencies import default_conversations
+    from chat.model_providers import _bedrock_runtime
+    from chatbot_security import secrets
+    from chatbot_security.aws_clients import client
+    from chatbot_security.settings import get_settings
+    from session_cleanup.handler import default_store
+
+    for cached in (get_settings, client, default_conversations, default_authenticator, default_store, _bedrock_runtime):
+        cached.cache_clear()
+    secrets._shared_cache = None

@@ -1,0 +1,142 @@
+"""Rule 2: JWKS discovery, caching, refetch cooldown, last good keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chatbot_security.http_fetch import FetchError
+from chatbot_security.jwks import MIN_FETCH_INTERVAL_SECONDS, JwksCache
+from chatbot_security.settings import Settings
+
+from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeIdp:
+    def __init__(self, issuer: FakeIssuer) -> None:
+        self.issuer = issuer
+        self.jwks: dict[str, Any] = issuer.jwks()
+        self.down = False
+        self.calls: list[tuple[str, float]] = []
+
+    def __call__(self, url: str, timeout: float) -> dict[str, Any]:
+        self.calls.append((url, timeout))
+        if self.down:
+            raise FetchError("down")
+        if url.endswith("/.well-known/openid-configuration"):
+            return self.issuer.discovery()
+        return self.jwks
+
+    @property
+    def jwks_fetches(self) -> int:
+        return sum(1 for url, _ in self.calls if url.endswith("jwks.json"))
+
+
+@pytest.fixture(scope="module")
+def issuer() -> FakeIssuer:
+    return FakeIssuer()
+
+
+@pytest.fixture
+def idp(issuer: FakeIssuer) -> FakeIdp:
+    return FakeIdp(issuer)
+
+
+def cache_for(idp: FakeIdp, clock: Clock, **env: str) -> JwksCache:
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE, **env})
+    return JwksCache(settings, fetch=idp, clock=clock)
+
+
+def test_keys_come_from_the_discovery_documents_jwks_uri(idp: FakeIdp) -> None:
+    cache = cache_for(idp, Clock())
+    assert cache.key_for(KID) is not None
+    assert [url for url, _ in idp.calls] == [ISSUER + "/.well-known/openid-configuration", ISSUER + "/jwks.json"]
+
+
+def test_jwks_url_override_skips_discovery(idp: FakeIdp) -> None:
+    cache = cache_for(idp, Clock(), OIDC_JWKS_URL="https://keys.example.test/jwks.json")
+    cache.key_for(KID)
+    assert [url for url, _ in idp.calls] == ["https://keys.example.test/jwks.json"]
+
+
+def test_fetch_timeout_is_at_most_two_seconds(idp: FakeIdp) -> None:
+    cache_for(idp, Clock()).key_for(KID)
+    assert all(timeout <= 2 for _, timeout in idp.calls)
+
+
+def test_keys_are_cached_for_at_least_five_minutes(idp: FakeIdp) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    cache.key_for(KID)
+    clock.now += 299
+    cache.key_for(KID)
+    assert idp.jwks_fetches == 1
+
+
+def test_thirty_unknown_kids_in_a_row_cost_one_fetch_per_cooldown(idp: FakeIdp) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    cache.key_for(KID)
+    for n in range(30):
+        assert cache.key_for(f"made-up-{n}") is None
+        clock.now += 0.5
+    assert idp.jwks_fetches == 1  # the first fetch; the 30 s cooldown swallows the rest
+    clock.now += MIN_FETCH_INTERVAL_SECONDS
+    cache.key_for("made-up-again")
+    assert idp.jwks_fetches == 2
+
+
+def test_a_rotated_in_key_is_found_after_the_cooldown(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    cache.key_for(KID)
+    idp.jwks = {"keys": [issuer.jwk(), issuer.jwk(kid="rotated")]}
+    clock.now += MIN_FETCH_INTERVAL_SECONDS
+    assert cache.key_for("rotated") is not None
+
+
+def test_keys_not_meant_for_signatures_are_ignored(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    idp.jwks = {"keys": [issuer.jwk(use="enc")]}
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_symmetric_and_private_keys_in_a_jwks_are_ignored(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    idp.jwks = {"keys": [{"kty": "oct", "kid": KID, "k": "c2VjcmV0"}, issuer.jwk(d="private")]}
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_last_good_keys_keep_working_while_the_issuer_is_down(idp: FakeIdp) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    assert cache.key_for(KID) is not None
+    idp.down = True
+    clock.now += 3600
+    assert cache.key_for(KID) is not None
+
+
+def test_no_keys_at_all_means_deny(idp: FakeIdp) -> None:
+    idp.down = True
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_discovery_with_another_issuer_is_refused(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    idp.issuer = FakeIssuer(issuer="https://evil.example.test", key=issuer.key)
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_discovery_pointing_jwks_at_plain_http_is_refused(issuer: FakeIssuer) -> None:
+    def fetch(url: str, timeout: float) -> dict[str, Any]:
+        if url.endswith("openid-configuration"):
+            return issuer.discovery(jwks_uri="http://keys.example.test/jwks.json")
+        return issuer.jwks()
+
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    assert JwksCache(settings, fetch=fetch, clock=Clock()).key_for(KID) is None

@@ -1,0 +1,79 @@
+"""Rule 3: anonymous session tokens are signed, bound to one session and an expiry, typed, rotation-safe."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from chatbot_security import session_tokens
+from chatbot_security.token_errors import TokenRejected
+
+CURRENT = session_tokens.derive_key("current-secret-value")
+PREVIOUS = session_tokens.derive_key("previous-secret-value")
+SESSION = str(uuid.uuid4())
+
+
+def future() -> int:
+    return int(time.time()) + 600
+
+
+def test_token_opens_exactly_its_session() -> None:
+    principal = session_tokens.verify(session_tokens.issue(CURRENT, SESSION, future()), [CURRENT])
+    assert principal.kind == "anonymous"
+    assert principal.session_id == SESSION
+
+
+def test_expired_session_token_is_denied() -> None:
+    token = session_tokens.issue(CURRENT, SESSION, int(time.time()) - 1)
+    with pytest.raises(TokenRejected, match="expired"):
+        session_tokens.verify(token, [CURRENT])
+
+
+def test_token_rebound_to_another_session_is_denied() -> None:
+    token = session_tokens.issue(CURRENT, SESSION, future())
+    forged = token.replace(SESSION, str(uuid.uuid4()))
+    with pytest.raises(TokenRejected, match="signature"):
+        session_tokens.verify(forged, [CURRENT])
+
+
+def test_extended_expiry_is_denied() -> None:
+    token = session_tokens.issue(CURRENT, SESSION, future())
+    prefix, sid, expiry, mac = token.split(".")
+    with pytest.raises(TokenRejected, match="signature"):
+        session_tokens.verify(f"{prefix}.{sid}.{int(expiry) + 86400:010d}.{mac}", [CURRENT])
+
+
+def test_token_signed_with_another_key_is_denied() -> None:
+    token = session_tokens.issue(session_tokens.derive_key("attacker"), SESSION, future())
+    with pytest.raises(TokenRejected, match="signature"):
+        session_tokens.verify(token, [CURRENT, PREVIOUS])
+
+
+def test_previous_secret_version_still_verifies_after_rotation() -> None:
+    token = session_tokens.issue(PREVIOUS, SESSION, future())
+    assert session_tokens.verify(token, [CURRENT, PREVIOUS]).session_id == SESSION
+    with pytest.raises(TokenRejected):
+        session_tokens.verify(token, [CURRENT])
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "cs1.",
+        "cs2." + SESSION + ".9999999999." + "A" * 43,
+        "cs1." + SESSION.upper() + ".9999999999." + "A" * 43,
+        "cs1." + SESSION + ".9999999999." + "A" * 42,
+        "cs1." + SESSION + ".9999999999." + "A" * 43 + ".extra",
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+        "cs1." + "x" * 300,
+    ],
+)
+def test_malformed_session_tokens_are_denied(token: str) -> None:
+    with pytest.raises(TokenRejected):
+        session_tokens.verify(token, [CURRENT])
+
+
+def test_derived_key_differs_from_the_raw_secret() -> None:
+    assert session_tokens.derive_key("s") != b"s"

@@ -1,0 +1,74 @@
+"""Settings: one validated model; insecure issuer URLs are refused."""
+
+from __future__ import annotations
+
+import pytest
+from chatbot_security.settings import Settings, get_settings
+from pydantic import ValidationError
+
+
+def test_defaults_match_the_design() -> None:
+    settings = Settings.model_validate({})
+    assert settings.oidc_issuer is None
+    assert settings.oidc_roles_claim == "cognito:groups"
+    assert settings.admin_role == "admin"
+    assert settings.admin_require_mfa is True
+    assert settings.allow_anonymous is False
+    assert settings.session_ttl_seconds == 86400
+    assert settings.session_idle_seconds == 1800
+    assert settings.max_message_chars == 4000
+    assert settings.max_body_bytes == 16384
+    assert settings.max_messages_per_session == 200
+    assert settings.rate_limit_per_minute == 20
+    assert settings.anon_sessions_per_hour == 10
+    assert settings.model_max_tokens == 1024
+    assert settings.model_timeout_seconds == 30
+    assert settings.pii_masking is True
+    assert settings.oidc_algorithms == ("RS256",)
+
+
+def test_comma_lists_are_split_and_trimmed() -> None:
+    settings = Settings.model_validate({"OIDC_AUDIENCE": " a, b ,,c", "ALLOWED_ORIGINS": ""})
+    assert settings.oidc_audience == ("a", "b", "c")
+    assert settings.allowed_origins == ()
+
+
+@pytest.mark.parametrize("url", ["http://issuer.example.test", "ftp://x", "https://user:pw@issuer.example.test", "issuer"])
+def test_issuer_must_be_https(url: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ISSUER": url})
+
+
+def test_loopback_http_issuer_needs_the_local_flag() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:9000"})
+    settings = Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:9000", "ALLOW_LOOPBACK_ISSUER": "true"})
+    assert settings.oidc_enabled
+
+
+def test_loopback_flag_does_not_open_http_to_other_hosts() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ISSUER": "http://issuer.example.test", "ALLOW_LOOPBACK_ISSUER": "true"})
+
+
+@pytest.mark.parametrize("algorithms", ["HS256", "none", "RS256,HS512", ""])
+def test_only_asymmetric_algorithms_are_accepted(algorithms: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ALGORITHMS": algorithms})
+
+
+def test_unknown_model_provider_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"MODEL_PROVIDER": "gpt"})
+
+
+def test_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_MESSAGE_CHARS", "123")
+    assert get_settings().max_message_chars == 123
+    monkeypatch.setenv("MAX_MESSAGE_CHARS", "456")
+    assert get_settings().max_message_chars == 123
+
+
+def test_require_names_the_missing_variable() -> None:
+    with pytest.raises(RuntimeError, match="TABLE_NAME"):
+        Settings.model_validate({}).require("table_name")
