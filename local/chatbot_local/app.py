@@ -1,11 +1,11 @@
 """`chatbot-local serve`: start everything in order, print where it is, stop cleanly on a signal.
 
-    bind the API and demo ports        (a port in use fails first, before anything starts)
-    environment: local defaults, checks
-    moto + the template's resources    (table, key, secrets)
-    development issuer                 (when OIDC_ISSUER is unset)
-    import the handlers                (after the environment is final, like a Lambda cold start)
-    listen, print the URLs, wait for SIGINT/SIGTERM, stop in reverse order
+bind the API and demo ports        (a port in use fails first, before anything starts)
+environment: local defaults, checks
+moto + the template's resources    (table, key, secrets)
+development issuer                 (when OIDC_ISSUER is unset)
+import the handlers                (after the environment is final, like a Lambda cold start)
+listen, print the URLs, wait for SIGINT/SIGTERM, stop in reverse order
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,14 @@ from chatbot_local.environment import ConfigError
 from chatbot_local.events import ApiIdentity, scheduled_event
 from chatbot_local.gateway import Gateway
 from chatbot_local.http_front import BackgroundServer, api_handler
-from chatbot_local.issuer import DEFAULT_ROLES_CLAIM, DevIssuer, IssuerState, clear_state, load_or_create_key, write_state
+from chatbot_local.issuer import (
+    DEFAULT_ROLES_CLAIM,
+    DevIssuer,
+    IssuerState,
+    clear_state,
+    load_or_create_key,
+    write_state,
+)
 from chatbot_local.lambdas import InvocationError, LocalFunction, add_to_path, import_handler
 from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, STACK_NAME, Template
 from chatbot_local.web import static_handler
@@ -56,6 +64,8 @@ def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None
     """Run until SIGINT or SIGTERM; 0 on a clean stop. Configuration mistakes raise (exit 2)."""
     environ = os.environ if environ is None else environ
     started = time.monotonic()
+    # Powertools warns on every invocation that publishes no metric; metrics are off locally.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -78,7 +88,11 @@ def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None
 
 
 def _start(
-    options: ServeOptions, environ: MutableMapping[str, str], running: contextlib.ExitStack, stop: threading.Event, log: Log
+    options: ServeOptions,
+    environ: MutableMapping[str, str],
+    running: contextlib.ExitStack,
+    stop: threading.Event,
+    log: Log,
 ) -> tuple[str, str, bool]:
     template = Template.load(options.template_path)
     api = BackgroundServer(options.host, options.port, "API")

@@ -21,15 +21,23 @@ from chatbot_local.template import STACK_NAME, Template
 KEY_ID = "ChatbotKey"
 KEY_ALIAS_ID = "ChatbotKeyAlias"
 TABLE_ID = "ChatTable"
-SECRET_TYPE = "AWS::SecretsManager::Secret"
-MODEL_API_KEY_SECRET_ID = "ModelApiKeySecret"
+SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
+MODEL_API_KEY_SECRET_ID = "ModelApiKeySecret"  # noqa: S105 - a logical id
 # Local runs only: the value given to the model API key secret (MODEL_PROVIDER=openai).
 MODEL_API_KEY_VARIABLE = "MODEL_API_KEY"
 
-DUMMY_ACCESS_KEY_ID = "testing"  # noqa: S105 - moto's dummy credentials
+# moto's dummy credentials: no real AWS account accepts them.
+DUMMY_ACCESS_KEY_ID = "testing"
 DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105
 
-_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput", "StreamSpecification", "TableClass")
+_TABLE_PROPERTIES = (
+    "KeySchema",
+    "AttributeDefinitions",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+    "TableClass",
+)
 _INDEX_PROPERTIES = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
 # AWS's Secrets Manager punctuation set (GetRandomPassword / GenerateSecretString).
 _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -73,7 +81,7 @@ class MotoService:
 
 def client(service: str, endpoint_url: str, region: str) -> Any:
     """A boto3 client that can only talk to the local moto server."""
-    import boto3  # noqa: PLC0415 - boto3 takes half a second to import; only needed once moto runs
+    import boto3  # half a second to import: only once moto runs
 
     return boto3.client(
         service,
@@ -131,7 +139,9 @@ def _create_table(template: Template, resolver: Resolver, dynamodb: Any) -> str:
         raise TemplateError(f"{TABLE_ID}: KeySchema and AttributeDefinitions are required")
     indexes = properties.get("GlobalSecondaryIndexes") or []
     if indexes:
-        arguments["GlobalSecondaryIndexes"] = [{k: index[k] for k in _INDEX_PROPERTIES if k in index} for index in indexes]
+        arguments["GlobalSecondaryIndexes"] = [
+            {k: index[k] for k in _INDEX_PROPERTIES if k in index} for index in indexes
+        ]
     sse = properties.get("SSESpecification") or {}
     if sse.get("SSEEnabled"):
         arguments["SSESpecification"] = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS")}
@@ -198,7 +208,11 @@ def generate_secret_string(rules: Mapping[str, Any]) -> str:
     alphabet = "".join(groups)
     while True:
         value = "".join(secrets.choice(alphabet) for _ in range(length))
-        if not flag("RequireEachIncludedType", True) or length < len(groups) or all(any(c in g for c in value) for g in groups):
+        if (
+            not flag("RequireEachIncludedType", True)
+            or length < len(groups)
+            or all(any(c in g for c in value) for g in groups)
+        ):
             break
     template_text, key = rules.get("SecretStringTemplate"), rules.get("GenerateStringKey")
     if template_text and key:

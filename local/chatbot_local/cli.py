@@ -101,7 +101,9 @@ def _token(options: argparse.Namespace) -> int:
     folder = state_dir()
     state = read_state(folder)
     roles = [role.strip() for role in options.roles.split(",") if role.strip()]
-    print(mint_token(read_key(folder), state, subject, roles, mfa=options.mfa, ttl_seconds=options.ttl), flush=True)
+    print(
+        mint_token(read_key(folder), state, subject, roles=roles, mfa=options.mfa, ttl_seconds=options.ttl), flush=True
+    )
     return 0
 
 

@@ -100,7 +100,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self._ref(argument)
             if key == "Condition" and isinstance(argument, str):
@@ -159,44 +159,60 @@ class Resolver:
 
         return _SUB_VARIABLE.sub(replace, text)
 
-    def _function(self, name: str, argument: Any) -> Any:  # noqa: PLR0911, C901 - a dispatch table
-        if name == "GetAtt":
-            return self._get_att(argument)
-        if name == "Sub":
-            return self._sub(argument)
-        if name == "If":
-            condition, when_true, when_false = _expect_list(name, argument, 3)
-            return self.resolve(when_true if self.condition(str(condition)) else when_false)
-        if name == "Equals":
-            left, right = (self.resolve(item) for item in _expect_list(name, argument, 2))
-            return str(left) == str(right)
-        if name == "Not":
-            (inner,) = _expect_list(name, argument, 1)
-            return not self.resolve(inner)
-        if name == "And":
-            return all(self.resolve(item) for item in _expect_list(name, argument))
-        if name == "Or":
-            return any(self.resolve(item) for item in _expect_list(name, argument))
-        if name == "Join":
-            separator, items = _expect_list(name, argument, 2)
-            return str(separator).join(str(item) for item in self.resolve(items))
-        if name == "Split":
-            separator, text = _expect_list(name, argument, 2)
-            return str(self.resolve(text)).split(str(separator))
-        if name == "Select":
-            index, items = _expect_list(name, argument, 2)
-            return self.resolve(items)[int(self.resolve(index))]
-        if name == "FindInMap":
-            mapping, first, second = (self.resolve(item) for item in _expect_list(name, argument, 3))
-            try:
-                return self.template["Mappings"][mapping][first][second]
-            except (KeyError, TypeError):
-                raise TemplateError(f"Fn::FindInMap: no {mapping}.{first}.{second}") from None
-        if name == "Base64":
-            return base64.b64encode(str(self.resolve(argument)).encode()).decode()
-        if name == "ToJsonString":
-            return json.dumps(self.resolve(argument), separators=(",", ":"))
-        raise TemplateError(f"Fn::{name} is not supported by the local API")
+    def _function(self, name: str, argument: Any) -> Any:
+        method = getattr(self, f"_fn_{name.lower()}", None)
+        if method is None:
+            raise TemplateError(f"Fn::{name} is not supported by the local API")
+        return method(argument)
+
+    def _fn_getatt(self, argument: Any) -> str:
+        return self._get_att(argument)
+
+    def _fn_sub(self, argument: Any) -> str:
+        return self._sub(argument)
+
+    def _fn_if(self, argument: Any) -> Any:
+        condition, when_true, when_false = _expect_list("If", argument, 3)
+        return self.resolve(when_true if self.condition(str(condition)) else when_false)
+
+    def _fn_equals(self, argument: Any) -> bool:
+        left, right = (self.resolve(item) for item in _expect_list("Equals", argument, 2))
+        return str(left) == str(right)
+
+    def _fn_not(self, argument: Any) -> bool:
+        (inner,) = _expect_list("Not", argument, 1)
+        return not self.resolve(inner)
+
+    def _fn_and(self, argument: Any) -> bool:
+        return all(self.resolve(item) for item in _expect_list("And", argument))
+
+    def _fn_or(self, argument: Any) -> bool:
+        return any(self.resolve(item) for item in _expect_list("Or", argument))
+
+    def _fn_join(self, argument: Any) -> str:
+        separator, items = _expect_list("Join", argument, 2)
+        return str(separator).join(str(item) for item in self.resolve(items))
+
+    def _fn_split(self, argument: Any) -> list[str]:
+        separator, text = _expect_list("Split", argument, 2)
+        return str(self.resolve(text)).split(str(separator))
+
+    def _fn_select(self, argument: Any) -> Any:
+        index, items = _expect_list("Select", argument, 2)
+        return self.resolve(items)[int(self.resolve(index))]
+
+    def _fn_findinmap(self, argument: Any) -> Any:
+        mapping, first, second = (self.resolve(item) for item in _expect_list("FindInMap", argument, 3))
+        try:
+            return self.template["Mappings"][mapping][first][second]
+        except (KeyError, TypeError):
+            raise TemplateError(f"Fn::FindInMap: no {mapping}.{first}.{second}") from None
+
+    def _fn_base64(self, argument: Any) -> str:
+        return base64.b64encode(str(self.resolve(argument)).encode()).decode()
+
+    def _fn_tojsonstring(self, argument: Any) -> str:
+        return json.dumps(self.resolve(argument), separators=(",", ":"))
 
 
 def _expect_list(name: str, argument: Any, length: int | None = None) -> list[Any]:

@@ -24,7 +24,7 @@ class CorsPolicy:
         if not origin:
             return False
         for allowed in self.spec.allow_origins:
-            if allowed == "*" or allowed == origin:
+            if allowed in ("*", origin):
                 return True
             if allowed in ("https://*", "http://*") and origin.startswith(allowed[:-1]):
                 return True

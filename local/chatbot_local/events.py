@@ -18,10 +18,16 @@ from chatbot_local.routing import RouteMatch
 
 STAGE = "$default"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "application/x-yaml", "application/yaml")
+_TEXT_TYPES = (
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/x-yaml",
+    "application/yaml",
+)
 
 
-class InvalidIntegrationResponse(Exception):
+class IntegrationResponseError(Exception):
     """The function's result is not a valid payload 2.0 response (API Gateway answers 500)."""
 
 
@@ -173,10 +179,14 @@ def authorizer_event(
 ) -> dict[str, Any]:
     """The event a REQUEST authorizer receives (payload format 2.0)."""
     common = _common(request, match, context)
-    route_arn = (
-        f"arn:aws:execute-api:{identity.region}:{identity.account_id}:{identity.api_id}/{STAGE}/{request.method}{request.raw_path}"
-    )
-    event: dict[str, Any] = {"version": "2.0", "type": "REQUEST", "routeArn": route_arn, "identitySource": identity_values}
+    api = f"arn:aws:execute-api:{identity.region}:{identity.account_id}:{identity.api_id}"
+    route_arn = f"{api}/{STAGE}/{request.method}{request.raw_path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": route_arn,
+        "identitySource": identity_values,
+    }
     event.update({key: value for key, value in common.items() if key != "version"})
     return event
 
@@ -208,29 +218,32 @@ def integration_response(result: Any) -> HttpResponse:
     if isinstance(status, str) and status.isdigit():
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise InvalidIntegrationResponse("statusCode must be an HTTP status")
+        raise IntegrationResponseError("statusCode must be an HTTP status")
     headers = result.get("headers") or {}
     cookies = result.get("cookies") or []
     if not isinstance(headers, dict) or not isinstance(cookies, list):
-        raise InvalidIntegrationResponse("headers must be an object and cookies a list")
+        raise IntegrationResponseError("headers must be an object and cookies a list")
     header_list = [(str(name), _header_value(value)) for name, value in headers.items()]
     header_list += [("set-cookie", str(cookie)) for cookie in cookies]
-    body_value = result.get("body")
-    if body_value is None:
-        body = b""
-    elif not isinstance(body_value, str):
-        raise InvalidIntegrationResponse("body must be a string")
-    elif result.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body_value, validate=True)
-        except binascii.Error as error:
-            raise InvalidIntegrationResponse("body is not valid base64") from error
-    else:
-        body = body_value.encode("utf-8")
-    response = HttpResponse(status, header_list, body)
-    if body and response.header("content-type") is None:
+    response = HttpResponse(
+        status, header_list, _response_body(result.get("body"), bool(result.get("isBase64Encoded")))
+    )
+    if response.body and response.header("content-type") is None:
         response.headers.append(("content-type", "text/plain; charset=utf-8"))
     return response
+
+
+def _response_body(body: Any, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise IntegrationResponseError("body must be a string")
+    if not is_base64:
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error as error:
+        raise IntegrationResponseError("body is not valid base64") from error
 
 
 def _header_value(value: Any) -> str:
@@ -238,7 +251,7 @@ def _header_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise InvalidIntegrationResponse("header values must be strings")
+    raise IntegrationResponseError("header values must be strings")
 
 
 def scheduled_event(region: str, account_id: str, rule_name: str, now: float) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from chatbot_local.events import (
     ApiIdentity,
     HttpRequest,
     HttpResponse,
-    InvalidIntegrationResponse,
+    IntegrationResponseError,
     authorizer_event,
     gateway_message,
     integration_event,
@@ -125,6 +125,7 @@ class Gateway:
         api: HttpApiSpec,
         functions: Mapping[str, Invoker],
         identity: ApiIdentity,
+        *,
         log: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -189,7 +190,7 @@ class Gateway:
         event = integration_event(request, match, context, authorizer_context)
         try:
             return integration_response(self._functions[match.route.function_id].invoke(event))
-        except (InvocationError, InvalidIntegrationResponse) as error:
+        except (InvocationError, IntegrationResponseError) as error:
             self._log(f"{match.route.function_id}: {error}")
             return gateway_message(*INTERNAL_ERROR)
 
@@ -251,7 +252,8 @@ def _identity_value(source: str, request: HttpRequest, match: RouteMatch, contex
     if source.startswith("$context."):
         name = source.removeprefix("$context.")
         http = context["http"]
-        value = {"httpMethod": http["method"], "path": http["path"], "protocol": http["protocol"]}.get(name, context.get(name))
+        aliases = {"httpMethod": http["method"], "path": http["path"], "protocol": http["protocol"]}
+        value = aliases.get(name, context.get(name))
         return None if value is None else str(value)
     return None  # $stageVariables: the local stage has none
 

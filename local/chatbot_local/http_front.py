@@ -67,7 +67,9 @@ def api_handler(gateway: Gateway) -> Callable[..., BaseHTTPRequestHandler]:
 class _ApiRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chatbot-local"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def __init__(self, *args: Any, gateway: Gateway, **kwargs: Any) -> None:
         self.gateway = gateway  # set first: the base class handles the request in __init__
@@ -130,6 +132,5 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         if include_body and response.body:
             self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """The Gateway logs one line per request itself (no headers, bodies or tokens)."""
-

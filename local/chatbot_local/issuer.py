@@ -144,6 +144,7 @@ def mint_token(
     key: rsa.RSAPrivateKey,
     state: IssuerState,
     subject: str,
+    *,
     roles: Sequence[str] = (),
     mfa: bool = False,
     ttl_seconds: int = 3600,
@@ -209,9 +210,11 @@ class _IssuerServer(ThreadingHTTPServer):
 class _IssuerRequestHandler(BaseHTTPRequestHandler):
     server: _IssuerServer
     server_version = "chatbot-local-issuer"
-    sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
         body = self.server.documents.get(self.path.split("?", 1)[0])
         self.send_response(200 if body is not None else 404)
         body = body if body is not None else b'{"error":"not_found"}'
@@ -221,5 +224,5 @@ class _IssuerRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the issuer's requests are not the API's."""

@@ -28,29 +28,28 @@ class _CompiledRoute:
     segments: tuple[tuple[int, str], ...]
 
     def match(self, parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
+        """(specificity score, path parameters) when the route matches the path segments."""
         parameters: dict[str, str] = {}
-        score: list[int] = []
         for index, (kind, text) in enumerate(self.segments):
             if kind == _GREEDY:
                 rest = parts[index:]
-                if not rest or rest == [""]:
-                    return None
                 parameters[text] = "/".join(rest)
-                score.append(_GREEDY)
-                return tuple(score), parameters
-            if index >= len(parts):
+                matched = bool(rest) and rest != [""]
+                return (self._score(), parameters) if matched else None
+            if index >= len(parts) or not _segment_matches(kind, text, parts[index]):
                 return None
-            if kind == _LITERAL:
-                if parts[index] != text:
-                    return None
-            elif parts[index] == "":
-                return None
-            else:
+            if kind == _PARAMETER:
                 parameters[text] = parts[index]
-            score.append(kind)
         if len(parts) != len(self.segments):
             return None
-        return tuple(score), parameters
+        return self._score(), parameters
+
+    def _score(self) -> tuple[int, ...]:
+        return tuple(kind for kind, _ in self.segments)
+
+
+def _segment_matches(kind: int, text: str, part: str) -> bool:
+    return part == text if kind == _LITERAL else part != ""
 
 
 def _compile(route: RouteSpec) -> _CompiledRoute:

@@ -135,7 +135,11 @@ class Template:
         return properties
 
     def logical_ids(self, resource_type: str) -> list[str]:
-        return [name for name, body in self.resources.items() if isinstance(body, dict) and body.get("Type") == resource_type]
+        return [
+            name
+            for name, body in self.resources.items()
+            if isinstance(body, dict) and body.get("Type") == resource_type
+        ]
 
     # Parameters -------------------------------------------------------------------------------
 
@@ -158,8 +162,8 @@ class Template:
         parameters = self.document.get("Parameters") or {}
         env_names = self.parameter_environment_names()
         values: dict[str, Any] = {}
-        for name, definition in parameters.items():
-            definition = definition if isinstance(definition, dict) else {}
+        for name, raw in parameters.items():
+            definition = raw if isinstance(raw, dict) else {}
             value = environ.get(env_names[name])
             text = value if value is not None else str(definition.get("Default", ""))
             is_list = str(definition.get("Type", "")).startswith(("CommaDelimitedList", "List<"))
@@ -235,7 +239,9 @@ class Template:
     def _environment_blocks(self) -> list[dict[str, Any]]:
         blocks = []
         global_function = (self.document.get("Globals") or {}).get("Function") or {}
-        candidates = [global_function] + [self.properties(i, SERVERLESS_FUNCTION) for i in self.logical_ids(SERVERLESS_FUNCTION)]
+        candidates = [global_function] + [
+            self.properties(i, SERVERLESS_FUNCTION) for i in self.logical_ids(SERVERLESS_FUNCTION)
+        ]
         for properties in candidates:
             variables = (properties.get("Environment") or {}).get("Variables")
             if isinstance(variables, dict):
@@ -244,7 +250,9 @@ class Template:
 
     # The HTTP API -----------------------------------------------------------------------------
 
-    def http_api(self, resolver: Resolver, allowed_origins: tuple[str, ...], logical_id: str | None = None) -> HttpApiSpec:
+    def http_api(
+        self, resolver: Resolver, allowed_origins: tuple[str, ...], logical_id: str | None = None
+    ) -> HttpApiSpec:
         """Routes, authorizers, CORS and throttling of the HTTP API.
 
         `allowed_origins` is `ALLOWED_ORIGINS`: the origins always come from it (empty: no CORS),
@@ -257,7 +265,9 @@ class Template:
             logical_id = api_ids[0]
         properties = resolver.resolve(self.properties(logical_id, SERVERLESS_HTTP_API))
         auth = properties.get("Auth") or {}
-        authorizers = {name: _authorizer(name, definition) for name, definition in (auth.get("Authorizers") or {}).items()}
+        authorizers = {
+            name: _authorizer(name, definition) for name, definition in (auth.get("Authorizers") or {}).items()
+        }
         routes = self._routes(logical_id, auth.get("DefaultAuthorizer"), resolver)
         for route in routes:
             if route.authorizer is not None and route.authorizer not in authorizers:
@@ -307,7 +317,9 @@ def _authorizer(name: str, definition: Any) -> AuthorizerSpec:
     if match is None:
         raise TemplateError(f"authorizer {name}: FunctionArn must be the Arn of a function of the template")
     identity = definition.get("Identity") or {}
-    sources = tuple(prefix + str(item) for key, prefix in _IDENTITY_PREFIXES.items() for item in identity.get(key) or [])
+    sources = tuple(
+        prefix + str(item) for key, prefix in _IDENTITY_PREFIXES.items() for item in identity.get(key) or []
+    )
     ttl = int(identity.get("ReauthorizeEvery", DEFAULT_AUTHORIZER_CACHE_TTL))
     return AuthorizerSpec(
         name=name,

@@ -46,7 +46,9 @@ def static_handler(folder: Path, api_url: str, api_origins: Sequence[str]) -> Ca
 
 class _StaticHandler(SimpleHTTPRequestHandler):
     server_version = "chatbot-local-web"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def __init__(self, *args: Any, csp: str, config: bytes, folder_exists: bool, **kwargs: Any) -> None:
         self.csp, self.config, self.folder_exists = csp, config, folder_exists
@@ -61,7 +63,7 @@ class _StaticHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == CONFIG_PATH:
             self._send(HTTPStatus.OK, self.config, "application/json")
         elif not self.folder_exists:
@@ -79,5 +81,5 @@ class _StaticHandler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: only API requests are logged."""

@@ -19,7 +19,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,62 +36,6 @@ TEMPLATE_PATH = Path(os.environ.get("CHATBOT_TEMPLATE_PATH", REPO_ROOT / "templa
 REGION = "eu-west-1"
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
-KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
-FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
-ANONYMOUS_ROUTE = "POST /v1/anonymous-sessions"
-
-# DESIGN.md section 3 (binding): every route of the HTTP API.
-DESIGN_ROUTES = frozenset(
-    {
-        "POST /v1/anonymous-sessions",
-        "POST /v1/sessions",
-        "GET /v1/sessions",
-        "GET /v1/sessions/{session_id}",
-        "DELETE /v1/sessions/{session_id}",
-        "POST /v1/sessions/{session_id}/messages",
-        "GET /v1/sessions/{session_id}/messages",
-        "DELETE /v1/admin/users/{subject}",
-    }
-)
-
-# DESIGN.md section 4 (binding): every configuration variable.
-DESIGN_ENV_VARS = (
-    "OIDC_ISSUER",
-    "OIDC_AUDIENCE",
-    "OIDC_JWKS_URL",
-    "OIDC_ROLES_CLAIM",
-    "ADMIN_ROLE",
-    "ADMIN_REQUIRE_MFA",
-    "ALLOW_ANONYMOUS",
-    "ALLOWED_ORIGINS",
-    "SESSION_TTL_SECONDS",
-    "SESSION_IDLE_SECONDS",
-    "MAX_MESSAGE_CHARS",
-    "MAX_BODY_BYTES",
-    "MAX_MESSAGES_PER_SESSION",
-    "RATE_LIMIT_PER_MINUTE",
-    "ANON_SESSIONS_PER_HOUR",
-    "MODEL_PROVIDER",
-    "MODEL_ID",
-    "MODEL_MAX_TOKENS",
-    "MODEL_TIMEOUT_SECONDS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "PII_MASKING",
-)
-
-# docs/architecture.md: variables the template sets beyond section 4.
-ARCHITECTURE_ENV_VARS = (
-    "TABLE_NAME",
-    "KMS_KEY_ID",
-    "SESSION_TOKEN_SECRET_ARN",
-    "USER_ID_PEPPER_SECRET_ARN",
-    "MODEL_API_KEY_SECRET_ARN",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-)
-
 _ALLOW_COMMENT = re.compile(r"#\s*wildcard-allowed:(?P<reason>.*)$")
 
 
@@ -232,17 +176,21 @@ class Statement:
         resource = self.body.get("Resource", [])
         return resource if isinstance(resource, list) else [resource]
 
+    @property
+    def resource_patterns(self) -> list[str]:
+        """The literal text of each resource ARN (a wildcard can only come from literal text)."""
+        return [_literal_text(resource) for resource in self.resources]
 
-def resource_pattern(resource: Any) -> str:
-    """The literal text of a resource ARN: wildcards can only come from literals or Fn::Sub text."""
+
+def _literal_text(resource: Any) -> str:
     if isinstance(resource, str):
         return resource
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         sub = resource["Fn::Sub"]
         return sub if isinstance(sub, str) else str(sub[0])
     if isinstance(resource, dict) and "Fn::Join" in resource:
-        return "".join(resource_pattern(part) for part in resource["Fn::Join"][1])
-    return ""  # Ref / GetAtt of one resource of this stack
+        return "".join(_literal_text(part) for part in resource["Fn::Join"][1])
+    return ""  # Ref or GetAtt of one resource of this stack
 
 
 class Stack:
@@ -422,14 +370,3 @@ def allowances() -> list[WildcardAllowance]:
 @pytest.fixture(scope="session")
 def stray_allowance_lines() -> list[int]:
     return wildcard_allowances()[1]
-
-
-def iter_strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from iter_strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from iter_strings(value)
