@@ -10,21 +10,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 
-_CONFIG_NAMES = (
-    "OIDC_ISSUER OIDC_AUDIENCE OIDC_JWKS_URL OIDC_ROLES_CLAIM OIDC_ALGORITHMS ADMIN_ROLE ADMIN_REQUIRE_MFA "
-    "ALLOW_ANONYMOUS ALLOWED_ORIGINS SESSION_TTL_SECONDS SESSION_IDLE_SECONDS MAX_MESSAGE_CHARS MAX_BODY_BYTES "
-    "MAX_MESSAGES_PER_SESSION RATE_LIMIT_PER_MINUTE ANON_SESSIONS_PER_HOUR MODEL_PROVIDER MODEL_ID MODEL_MAX_TOKENS "
-    "MODEL_TIMEOUT_SECONDS BEDROCK_GUARDRAIL_ID BEDROCK_GUARDRAIL_VERSION PII_MASKING TABLE_NAME KMS_KEY_ID "
-    "SESSION_TOKEN_SECRET_ARN USER_ID_PEPPER_SECRET_ARN MODEL_API_KEY_SECRET_ARN ALLOW_LOOPBACK_ISSUER "
-    "AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN AWS_SECURITY_TOKEN"
-).split()
+_CONFIG_NAMES = [
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_JWKS_URL",
+    "OIDC_ROLES_CLAIM",
+    "OIDC_ALGORITHMS",
+    "ADMIN_ROLE",
+    "ADMIN_REQUIRE_MFA",
+    "ALLOW_ANONYMOUS",
+    "ALLOWED_ORIGINS",
+    "SESSION_TTL_SECONDS",
+    "SESSION_IDLE_SECONDS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_MESSAGES_PER_SESSION",
+    "RATE_LIMIT_PER_MINUTE",
+    "ANON_SESSIONS_PER_HOUR",
+    "MODEL_PROVIDER",
+    "MODEL_ID",
+    "MODEL_MAX_TOKENS",
+    "MODEL_TIMEOUT_SECONDS",
+    "BEDROCK_GUARDRAIL_ID",
+    "BEDROCK_GUARDRAIL_VERSION",
+    "PII_MASKING",
+    "TABLE_NAME",
+    "KMS_KEY_ID",
+    "SESSION_TOKEN_SECRET_ARN",
+    "USER_ID_PEPPER_SECRET_ARN",
+    "MODEL_API_KEY_SECRET_ARN",
+    "ALLOW_LOOPBACK_ISSUER",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +132,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     from chatbot_local.template import Template
 
     reset = urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=5).close()  # noqa: S310 - loopback moto server
+    urllib.request.urlopen(reset, timeout=5).close()
     template = Template.load(ROOT / "template.yaml")
     resources = provision(template, {}, moto_endpoint, REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)

@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 import pytest
-from chat.handler import lambda_handler as chat_handler
-
 from support.api import InProcessApi
 from support.events import chat_event
 from support.issuer_server import IssuerServer
+
+from chat.handler import lambda_handler as chat_handler
 
 pytestmark = pytest.mark.usefixtures("aws")
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
@@ -56,7 +56,14 @@ def test_malformed_json_is_400(api: InProcessApi, token: str, session_id: str) -
 
 def test_bad_utf8_is_400(lambda_context: Any, oidc_env: IssuerServer, session_id: str, api: InProcessApi) -> None:
     body = base64.b64encode(b'{"content": "\xc3\x28"}').decode()
-    context = {"kind": "user", "subject": "alice", "issuer": oidc_env.url, "roles": "[]", "mfa": False, "session_id": ""}
+    context = {
+        "kind": "user",
+        "subject": "alice",
+        "issuer": oidc_env.url,
+        "roles": "[]",
+        "mfa": False,
+        "session_id": "",
+    }
     event = chat_event(MESSAGES, context, body, is_base64=True, session_id=session_id)
     assert chat_handler(event, lambda_context)["statusCode"] == 400
 
@@ -115,9 +122,7 @@ def test_error_bodies_do_not_echo_the_input(api: InProcessApi, token: str, sessi
     assert "<script>" not in str(reply.body)
 
 
-def test_full_session_is_409(
-    api: InProcessApi, token: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_full_session_is_409(api: InProcessApi, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_MESSAGES_PER_SESSION", "4")
     from support.caches import reset_caches
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from support.api import InProcessApi
 from support.issuer_server import IssuerServer
 
@@ -126,9 +125,7 @@ def test_anonymous_visitor_chats_in_its_own_session_only(api: InProcessApi, alic
     assert [s["session_id"] for s in listed.body["sessions"]] == [session_id]
 
 
-def test_anonymous_sessions_answer_404_when_disabled(
-    api: InProcessApi, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_anonymous_sessions_answer_404_when_disabled(api: InProcessApi, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOW_ANONYMOUS", "false")
     reply = api.call("POST /v1/anonymous-sessions", None, content_type=None)
     assert reply.status == 404

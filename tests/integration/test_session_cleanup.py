@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
+from support.events import load_event
+
 from chatbot_security.store import LIVE, DynamoSessionStore, MessageRecord, SessionRecord
 from session_cleanup.cleanup import purge_expired_sessions
 from session_cleanup.handler import lambda_handler
-
-from support.events import load_event
 
 NOW = int(time.time())
 
@@ -76,7 +76,9 @@ def test_a_session_that_became_live_again_is_never_claimed(store: DynamoSessionS
     assert item_count(aws, session_id) == 5
 
 
-def test_cleanup_resumes_after_a_crash_midway(store: DynamoSessionStore, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cleanup_resumes_after_a_crash_midway(
+    store: DynamoSessionStore, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     session_id = add_session(store, expires_in=-10, messages=60)
     calls = {"n": 0}
     real_delete = DynamoSessionStore._delete_batch

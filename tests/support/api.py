@@ -8,7 +8,6 @@ from typing import Any
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
-
 from support.events import authorizer_event, chat_event
 
 ROUTE_PARAMS = ("session_id", "subject")
@@ -39,7 +38,9 @@ class InProcessApi:
         if not route_key.startswith("POST /v1/anonymous-sessions"):
             if token is None:
                 return Reply(401, {}, {"message": "Unauthorized"})
-            decision = authorizer_handler(authorizer_event(route_key, f"Bearer {token}", **path_parameters), self.context)
+            decision = authorizer_handler(
+                authorizer_event(route_key, f"Bearer {token}", **path_parameters), self.context
+            )
             if not decision.get("isAuthorized"):
                 return Reply(403, {}, {"message": "Forbidden"})
             authorizer_context = decision["context"]

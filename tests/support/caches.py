@@ -13,6 +13,13 @@ def reset_caches() -> None:
     from chatbot_security.settings import get_settings
     from session_cleanup.handler import default_store
 
-    for cached in (get_settings, client, default_conversations, default_authenticator, default_store, _bedrock_runtime):
+    for cached in (
+        get_settings,
+        client,
+        default_conversations,
+        default_authenticator,
+        default_store,
+        _bedrock_runtime,
+        secrets.shared_secret_cache,
+    ):
         cached.cache_clear()
-    secrets._shared_cache = None

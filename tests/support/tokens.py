@@ -29,7 +29,9 @@ class FakeIssuer:
     issuer: str = ISSUER
     audience: str = AUDIENCE
     kid: str = KID
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
 
     def jwk(self, **overrides: Any) -> dict[str, Any]:
         numbers = self.key.public_key().public_numbers()

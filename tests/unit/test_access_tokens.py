@@ -9,13 +9,13 @@ import time
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, b64url, unsigned_token
+
 from chatbot_security.jwks import JwksCache
 from chatbot_security.oidc import AccessTokenVerifier
 from chatbot_security.settings import Settings
 from chatbot_security.token_errors import TokenRejected
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, b64url, unsigned_token
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import ANY, Stubber
+
 from chat.model_providers import SYSTEM_PROMPT, BedrockConverseModel, ChatMessage
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.settings import Settings

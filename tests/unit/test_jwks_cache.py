@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer
+
 from chatbot_security.http_fetch import FetchError
 from chatbot_security.jwks import MIN_FETCH_INTERVAL_SECONDS, JwksCache
 from chatbot_security.settings import Settings
-
-from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer
 
 
 class Clock:

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+
 from chatbot_security.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 from chatbot_security.request_guard import check_json_body
 

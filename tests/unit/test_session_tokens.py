@@ -6,6 +6,7 @@ import time
 import uuid
 
 import pytest
+
 from chatbot_security import session_tokens
 from chatbot_security.token_errors import TokenRejected
 

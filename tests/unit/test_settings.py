@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from chatbot_security.settings import Settings, get_settings
 from pydantic import ValidationError
+
+from chatbot_security.settings import Settings, get_settings
 
 
 def test_defaults_match_the_design() -> None:
@@ -33,7 +34,9 @@ def test_comma_lists_are_split_and_trimmed() -> None:
     assert settings.allowed_origins == ()
 
 
-@pytest.mark.parametrize("url", ["http://issuer.example.test", "ftp://x", "https://user:pw@issuer.example.test", "issuer"])
+@pytest.mark.parametrize(
+    "url", ["http://issuer.example.test", "ftp://x", "https://user:pw@issuer.example.test", "issuer"]
+)
 def test_issuer_must_be_https(url: str) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({"OIDC_ISSUER": url})

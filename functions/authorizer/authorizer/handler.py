@@ -8,6 +8,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authorizer.decision import Authenticator, authorize
 from chatbot_security import session_tokens
 from chatbot_security.jwks import JwksCache
 from chatbot_security.observability import logger, metrics
@@ -15,8 +17,6 @@ from chatbot_security.oidc import AccessTokenVerifier
 from chatbot_security.secrets import CURRENT, PREVIOUS, shared_secret_cache
 from chatbot_security.settings import get_settings
 from chatbot_security.token_errors import TokenRejected
-
-from authorizer.decision import Authenticator, authorize
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 

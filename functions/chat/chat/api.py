@@ -9,10 +9,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from chatbot_security.errors import ChatbotError, ForbiddenError, SchemaError
-from chatbot_security.http_responses import error_body, error_headers
-from chatbot_security.observability import logger
-from chatbot_security.principal import Principal
 from pydantic import UUID4
 
 from chat.conversations import Conversations
@@ -25,13 +21,17 @@ from chat.models import (
     SessionList,
     Turn,
 )
+from chatbot_security.errors import ChatbotError, ForbiddenError, SchemaError
+from chatbot_security.http_responses import error_body, error_headers
+from chatbot_security.observability import logger
+from chatbot_security.principal import Principal
 
 SessionId = Annotated[UUID4, Path(description="Session id (UUIDv4)")]
 Subject = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
-ERROR_RESPONSES: dict[int | str, Any] = {
+ERROR_RESPONSES: dict[int, Any] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
     for status, description in {
         400: "Malformed JSON or bad UTF-8",
@@ -128,14 +128,14 @@ def _error(error: ChatbotError) -> Response[str]:
     )
 
 
-@app.exception_handler(ChatbotError)
+@app.exception_handler(ChatbotError)  # type: ignore[untyped-decorator]
 def handle_domain_error(error: ChatbotError) -> Response[str]:
     if error.status >= 500:
         logger.error("request failed", extra={"error_code": error.code})
     return _error(error)
 
 
-@app.exception_handler(RequestValidationError)
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def handle_schema_error(error: RequestValidationError) -> Response[str]:
     fields = sorted({".".join(str(p) for p in e.get("loc", ())[:2]) for e in error.errors()})
     logger.info("request rejected by schema", extra={"fields": fields})

@@ -8,6 +8,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chat.cursors import decode_cursor, encode_cursor
+from chat.model_providers import ChatMessage, ModelProvider
+from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
 from chatbot_security import crypto, session_tokens
 from chatbot_security.errors import ForbiddenError, NotFoundError, SchemaError, SessionFullError
 from chatbot_security.identity_keys import IdentityKeys
@@ -15,10 +18,6 @@ from chatbot_security.principal import Principal
 from chatbot_security.ratelimit import RateLimiter
 from chatbot_security.settings import Settings
 from chatbot_security.store import LIVE, ConflictError, MessageRecord, SessionRecord, SessionStore, rfc3339
-
-from chat.cursors import decode_cursor, encode_cursor
-from chat.model_providers import ChatMessage, ModelProvider
-from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
 
 MAX_WRITE_ATTEMPTS = 3
 DEFAULT_PAGE_SIZE = 50

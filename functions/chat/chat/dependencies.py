@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+from chat.conversations import Conversations
+from chat.model_providers import BedrockConverseModel, EchoModel, ModelProvider
 from chatbot_security import session_tokens
 from chatbot_security.aws_clients import client
 from chatbot_security.crypto import DataKeys
@@ -12,9 +14,6 @@ from chatbot_security.ratelimit import RateLimiter
 from chatbot_security.secrets import shared_secret_cache
 from chatbot_security.settings import Settings, get_settings
 from chatbot_security.store import DynamoSessionStore
-
-from chat.conversations import Conversations
-from chat.model_providers import BedrockConverseModel, EchoModel, ModelProvider
 
 
 def _dynamodb() -> object:
@@ -56,4 +55,3 @@ def default_conversations() -> Conversations:
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
     )
-

@@ -6,15 +6,15 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chat.api import app
+from chat.conversations import Conversations
+from chat.dependencies import default_conversations
 from chatbot_security.errors import ChatbotError
 from chatbot_security.http_responses import error_response, secure
 from chatbot_security.observability import logger, metrics
 from chatbot_security.request_guard import check_json_body
 from chatbot_security.settings import get_settings
-
-from chat.api import app
-from chat.conversations import Conversations
-from chat.dependencies import default_conversations
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
@@ -25,7 +25,7 @@ def lambda_handler(
     request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
     try:
         check_json_body(event, get_settings().max_body_bytes)
-        app.append_context(conversations=conversations or default_conversations())
+        app.append_context(conversations=conversations or default_conversations())  # type: ignore[no-untyped-call]
         response: dict[str, Any] = app.resolve(event, context)
     except ChatbotError as error:
         if error.status >= 500:

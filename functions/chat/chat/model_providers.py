@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.settings import ModelSettings
 
@@ -101,4 +102,4 @@ def _alternating(history: Sequence[ChatMessage]) -> list[ChatMessage]:
 @functools.cache
 def _bedrock_runtime(timeout_seconds: float) -> Any:
     config = Config(connect_timeout=2, read_timeout=timeout_seconds, retries={"max_attempts": 2, "mode": "standard"})
-    return boto3.session.Session().client("bedrock-runtime", config=config)  # type: ignore[call-overload]
+    return boto3.session.Session().client("bedrock-runtime", config=config)

@@ -8,11 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from chatbot_security.aws_clients import client
 from chatbot_security.observability import logger, metrics
 from chatbot_security.settings import get_settings
 from chatbot_security.store import DynamoSessionStore, SessionStore
-
 from session_cleanup.cleanup import purge_expired_sessions
 
 

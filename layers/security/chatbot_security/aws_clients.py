@@ -19,4 +19,4 @@ _SDK_CONFIG = Config(
 @functools.cache
 def client(service: str) -> Any:
     """One client per service and container, created on first use."""
-    return boto3.session.Session().client(service, config=_SDK_CONFIG)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=_SDK_CONFIG)

@@ -29,7 +29,7 @@ _opener = urllib.request.build_opener(_NoRedirects)
 def fetch_json(url: str, timeout_seconds: float) -> dict[str, Any]:
     if not url.startswith(("https://", "http://")):
         raise FetchError("unsupported URL scheme")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"}, method="GET")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"}, method="GET")  # noqa: S310 - scheme checked above
     try:
         # The scheme is checked above and the URL came from validated settings.
         with _opener.open(request, timeout=timeout_seconds) as response:  # nosec B310

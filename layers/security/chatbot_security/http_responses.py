@@ -42,7 +42,7 @@ def error_response(error: ChatbotError, request_id: str) -> dict[str, Any]:
 
 def secure(response: dict[str, Any]) -> dict[str, Any]:
     """Add the security headers; a 204 carries no body and no Content-Type."""
-    headers = {key: value for key, value in (response.get("headers") or {}).items()}
+    headers = dict(response.get("headers") or {})
     headers.update(SECURITY_HEADERS)
     if response.get("statusCode") == 204:
         response["body"] = ""

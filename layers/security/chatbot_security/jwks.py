@@ -33,6 +33,7 @@ class JwksCache:
     def __init__(
         self,
         settings: OidcSettings,
+        *,
         fetch: FetchJson = fetch_json,
         clock: Callable[[], float] = time.monotonic,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,

@@ -34,7 +34,7 @@ _TRUSTED_KEYS = frozenset(
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    def serialize(self, log: dict[str, Any]) -> str:
+    def serialize(self, log: Any) -> str:
         safe = {key: value if key in _TRUSTED_KEYS else redact_value(value) for key, value in log.items()}
         return super().serialize(safe)
 

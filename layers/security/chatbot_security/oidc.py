@@ -53,7 +53,7 @@ class AccessTokenVerifier:
             raise TokenRejected("algorithm")
         claims = _decode(token, key, algorithm, settings.oidc_issuer)
         _check_audience(claims, settings.oidc_audience)
-        if "token_use" in claims and claims["token_use"] != "access":
+        if "token_use" in claims and claims["token_use"] != "access":  # noqa: S105 - a claim, not a password
             raise TokenRejected("token_use")
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 512:

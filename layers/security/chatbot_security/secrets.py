@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -67,11 +68,7 @@ def _fetch_from_secrets_manager(secret_id: str, stage: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_shared_cache: SecretCache | None = None
-
-
+@functools.cache
 def shared_secret_cache() -> SecretCache:
-    global _shared_cache
-    if _shared_cache is None:
-        _shared_cache = SecretCache()
-    return _shared_cache
+    """The container's one secret cache."""
+    return SecretCache()

@@ -320,7 +320,7 @@ class DynamoSessionStore:
             pending = response.get("UnprocessedItems", {}).get(self._table, [])
             if not pending:
                 return len(keys)
-            self._sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))  # nosec B311 (jitter)
+            self._sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311  # nosec B311 - jitter
         raise RuntimeError("unprocessed deletes remained after retries")
 
 

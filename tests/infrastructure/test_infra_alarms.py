@@ -1,0 +1,96 @@
+"""Alarms (rule 11): authorizer denials, 429s, 5xx, function errors and throttles, cleanup failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+SERVICE_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
+
+
+def _alarms(stack) -> dict[str, dict]:
+    return {lid: res["Properties"] for lid, res in stack.of_type("AWS::CloudWatch::Alarm").items()}
+
+
+def _find(stack, namespace, metric: str, dimensions=None) -> list[dict]:
+    return [
+        alarm
+        for alarm in _alarms(stack).values()
+        if alarm.get("Namespace") == namespace
+        and alarm.get("MetricName") == metric
+        and (dimensions is None or alarm.get("Dimensions") == dimensions)
+    ]
+
+
+def test_every_alarm_notifies_the_encrypted_alarm_topic(all_stacks) -> None:
+    for stack in all_stacks:
+        assert stack.props("AlarmTopic")["KmsMasterKeyId"] == {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
+        for alarm_id, alarm in _alarms(stack).items():
+            assert alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}], alarm_id
+            assert alarm.get("ActionsEnabled", True) is True, alarm_id
+
+
+def test_alarm_on_authorizer_denials(stack) -> None:
+    assert _find(stack, {"Ref": "MetricsNamespace"}, "AuthorizerDenied", SERVICE_DIMENSION)
+
+
+def test_alarm_on_rate_limited_requests(stack) -> None:
+    assert _find(stack, {"Ref": "MetricsNamespace"}, "RateLimited", SERVICE_DIMENSION)
+
+
+def test_alarm_on_api_5xx(stack) -> None:
+    assert _find(stack, "AWS/ApiGateway", "5xx", [{"Name": "ApiId", "Value": {"Ref": "ChatApi"}}])
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_alarm_on_function_errors_and_throttles(stack, function_id: str, metric: str) -> None:
+    assert _find(stack, "AWS/Lambda", metric, [{"Name": "FunctionName", "Value": {"Ref": function_id}}])
+
+
+def test_alarm_on_cleanup_failures(stack) -> None:
+    assert _find(stack, {"Ref": "MetricsNamespace"}, "CleanupFailures", SERVICE_DIMENSION)
+
+
+def test_alarm_on_dead_letter_queue_depth(stack) -> None:
+    (alarm,) = _find(
+        stack,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["CleanupDeadLetterQueue", "QueueName"]}}],
+    )
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_alarm_thresholds_are_parameters(stack) -> None:
+    for alarm_id, alarm in _alarms(stack).items():
+        if alarm["Namespace"] == "AWS/SQS":
+            continue  # any message in the dead-letter queue is an incident
+        threshold = alarm["Threshold"]
+        assert isinstance(threshold, dict) and threshold["Ref"] in stack.raw["Parameters"], alarm_id
+
+
+def test_quiet_periods_do_not_raise_alarms(stack) -> None:
+    for alarm_id, alarm in _alarms(stack).items():
+        assert alarm.get("TreatMissingData") == "notBreaching", alarm_id
+
+
+def test_only_this_accounts_alarms_may_publish_to_the_topic(stack) -> None:
+    (policy,) = stack.of_type("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": "AlarmTopic"}]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_email_subscription_only_when_an_address_is_given(make_stack: Callable) -> None:
+    assert not make_stack().of_type("AWS::SNS::Subscription")
+    (subscription,) = make_stack(AlarmEmail="ops@example.com").of_type("AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }

@@ -1,0 +1,250 @@
+"""Functions: configuration from parameters, own log groups, concurrency, runtime settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+
+# DESIGN.md section 4 (binding names)
+DESIGN_ENV_VARS = (
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_JWKS_URL",
+    "OIDC_ROLES_CLAIM",
+    "ADMIN_ROLE",
+    "ADMIN_REQUIRE_MFA",
+    "ALLOW_ANONYMOUS",
+    "ALLOWED_ORIGINS",
+    "SESSION_TTL_SECONDS",
+    "SESSION_IDLE_SECONDS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_MESSAGES_PER_SESSION",
+    "RATE_LIMIT_PER_MINUTE",
+    "ANON_SESSIONS_PER_HOUR",
+    "MODEL_PROVIDER",
+    "MODEL_ID",
+    "MODEL_MAX_TOKENS",
+    "MODEL_TIMEOUT_SECONDS",
+    "BEDROCK_GUARDRAIL_ID",
+    "BEDROCK_GUARDRAIL_VERSION",
+    "PII_MASKING",
+)
+
+# docs/architecture.md: names the template sets beyond section 4
+ARCHITECTURE_ENV_VARS = {
+    "TABLE_NAME": {"Ref": "ChatTable"},
+    "KMS_KEY_ID": {"Fn::GetAtt": ["ChatbotKey", "Arn"]},
+    "SESSION_TOKEN_SECRET_ARN": {"Ref": "SessionTokenSecret"},
+    "USER_ID_PEPPER_SECRET_ARN": {"Ref": "UserIdPepperSecret"},
+    "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},
+    "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+# Section 4 defaults the template must keep (the template may differ where DESIGN.md says so:
+# ALLOW_ANONYMOUS and MODEL_PROVIDER have their own template defaults, and MODEL_TIMEOUT_SECONDS
+# must stay below the 29 s function timeout, see docs/infrastructure.md).
+DESIGN_DEFAULTS = {
+    "OidcIssuer": "",
+    "OidcAudience": "",
+    "OidcJwksUrl": "",
+    "OidcRolesClaim": "cognito:groups",
+    "AdminRole": "admin",
+    "AdminRequireMfa": "true",
+    "AllowAnonymous": "false",
+    "AllowedOrigins": "",
+    "SessionTtlSeconds": "86400",
+    "SessionIdleSeconds": "1800",
+    "MaxMessageChars": "4000",
+    "MaxBodyBytes": "16384",
+    "MaxMessagesPerSession": "200",
+    "RateLimitPerMinute": "20",
+    "AnonSessionsPerHour": "10",
+    "ModelProvider": "bedrock",
+    "ModelMaxTokens": "1024",
+    "BedrockGuardrailId": "",
+    "BedrockGuardrailVersion": "",
+    "PiiMasking": "true",
+}
+
+HANDLERS = {
+    "AuthorizerFunction": ("functions/authorizer", "authorizer.handler.lambda_handler"),
+    "ChatFunction": ("functions/chat", "chat.handler.lambda_handler"),
+    "SessionCleanupFunction": ("functions/session_cleanup", "session_cleanup.handler.lambda_handler"),
+}
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_every_design_variable_reaches_the_function_from_a_parameter(stack, function_id: str) -> None:
+    # Given the deployed function's environment
+    environment = stack.function_env(function_id)
+    for name in DESIGN_ENV_VARS:
+        # Then each section 4 variable is set from a template parameter
+        assert name in environment, name
+        value = environment[name]
+        assert isinstance(value, dict) and set(value) == {"Ref"}, (name, value)
+        assert value["Ref"] in stack.raw["Parameters"], (name, value)
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_architecture_variables_are_set(stack, function_id: str) -> None:
+    environment = stack.function_env(function_id)
+    for name, value in ARCHITECTURE_ENV_VARS.items():
+        assert environment.get(name) == value, name
+    assert "MODEL_API_KEY_SECRET_ARN" in environment
+
+
+def test_each_design_variable_has_its_own_parameter(stack) -> None:
+    environment = stack.function_env("ChatFunction")
+    parameters = [environment[name]["Ref"] for name in DESIGN_ENV_VARS]
+    assert len(set(parameters)) == len(parameters)
+
+
+def test_openai_base_url_comes_from_its_parameter(stack) -> None:
+    assert stack.function_env("ChatFunction")["OPENAI_BASE_URL"] == {"Ref": "OpenAiBaseUrl"}
+
+
+def test_parameter_defaults_match_the_design_defaults(raw) -> None:
+    for parameter, default in DESIGN_DEFAULTS.items():
+        assert str(raw["Parameters"][parameter].get("Default", "")) == default, parameter
+
+
+def test_model_provider_is_one_of_the_design_values(raw) -> None:
+    assert sorted(raw["Parameters"]["ModelProvider"]["AllowedValues"]) == ["bedrock", "echo", "openai"]
+
+
+def test_environment_carries_no_literal_secret(stack) -> None:
+    # Only references and parameter values: no literal longer than a flag.
+    for function_id in FUNCTIONS:
+        for name, value in stack.function_env(function_id).items():
+            assert not isinstance(value, str) or len(value) <= 16, (function_id, name)
+
+
+@pytest.mark.parametrize("value", ["*", "anthropic.*", "arn:aws:bedrock:*::foundation-model/*", "a b"])
+def test_model_id_parameter_cannot_widen_the_bedrock_grant(raw, value: str) -> None:
+    assert re.fullmatch(raw["Parameters"]["ModelId"]["AllowedPattern"], value) is None
+
+
+def test_design_document_variables_are_all_covered() -> None:
+    # Cross-check with DESIGN.md when it is available next to the repository.
+    root = Path(__file__).resolve().parents[2]
+    for candidate in (root / "DESIGN.md", root.parent / "shared" / "DESIGN.md", root / "docs" / "DESIGN.md"):
+        if candidate.is_file():
+            text = candidate.read_text(encoding="utf-8")
+            section = text.split("## 4.", 1)[1].split("\n## ", 1)[0]
+            names = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", section))
+            assert names <= set(DESIGN_ENV_VARS), names - set(DESIGN_ENV_VARS)
+            return
+    pytest.skip("DESIGN.md is not next to this checkout")
+
+
+# ------------------------------------------------------------------ code, runtime, tracing
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_code_and_handler(raw, function_id: str) -> None:
+    properties = raw["Resources"][function_id]["Properties"]
+    code_uri, handler = HANDLERS[function_id]
+    assert properties["CodeUri"].rstrip("/") == code_uri
+    assert properties["Handler"] == handler
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_runtime_tracing_and_layer(stack, function_id: str) -> None:
+    properties = stack.props(function_id)
+    assert properties["Runtime"] == "python3.13"
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = properties["Layers"]
+    assert stack.resources[layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
+
+
+def test_functions_and_layer_follow_the_architecture_parameter(stack, raw) -> None:
+    for function_id in FUNCTIONS:
+        assert stack.props(function_id)["Architectures"] == [{"Ref": "Architecture"}]
+    layer = raw["Resources"]["SecurityLayer"]
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/security"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    assert raw["Parameters"]["Architecture"]["Default"] == "arm64"
+
+
+def test_chat_timeout_fits_the_http_api_limit_and_the_model_timeout_fits_the_chat_timeout(stack, raw) -> None:
+    chat_timeout = stack.props("ChatFunction")["Timeout"]
+    assert chat_timeout < 30  # HTTP API integrations time out after 30 s
+    model_timeout = raw["Parameters"]["ModelTimeoutSeconds"]
+    assert model_timeout["MaxValue"] < chat_timeout
+    assert model_timeout["Default"] < chat_timeout
+
+
+# ------------------------------------------------------------------ log groups
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_has_its_own_explicit_log_group(stack, function_id: str) -> None:
+    # Given the function's logging configuration
+    log_group_id = stack.props(function_id)["LoggingConfig"]["LogGroup"]["Ref"]
+    # Then it names a log group of this stack, called after the function, used by no other function
+    assert stack.resources[log_group_id]["Type"] == "AWS::Logs::LogGroup"
+    function_name = stack.props(function_id)["FunctionName"]["Fn::Sub"]
+    assert stack.props(log_group_id)["LogGroupName"] == {"Fn::Sub": "/aws/lambda/" + function_name}
+    others = [stack.props(other)["LoggingConfig"]["LogGroup"]["Ref"] for other in FUNCTIONS if other != function_id]
+    assert log_group_id not in others
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def test_no_reserved_concurrency_when_the_parameter_is_zero(make_stack: Callable) -> None:
+    # Given ReservedConcurrency=0 (new accounts reject any reservation)
+    stack = make_stack(ReservedConcurrency="0")
+    # Then no function of the deployed template reserves concurrency
+    for function_id in FUNCTIONS:
+        assert "ReservedConcurrentExecutions" not in stack.props(function_id), function_id
+
+
+def test_reserved_concurrency_caps_chat_and_serialises_cleanup_when_set(make_stack: Callable) -> None:
+    stack = make_stack(ReservedConcurrency="20")
+    assert stack.props("ChatFunction")["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert stack.props("SessionCleanupFunction")["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in stack.props("AuthorizerFunction")
+
+
+def test_reserved_concurrency_defaults_to_off(raw) -> None:
+    assert raw["Parameters"]["ReservedConcurrency"]["Default"] == 0
+
+
+# ------------------------------------------------------------------ cleanup schedule
+
+
+def test_cleanup_runs_on_the_schedule_parameter(stack) -> None:
+    (rule,) = stack.of_type("AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "CleanupScheduleExpression"}
+    assert rule["Properties"]["State"] == "ENABLED"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["SessionCleanupFunction", "Arn"]}
+
+
+def test_cleanup_async_retries_are_bounded(stack) -> None:
+    (config,) = stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumRetryAttempts"] <= 2
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def test_outputs(stack) -> None:
+    assert {"ApiUrl", "TableName", "KeyArn", "AlarmTopicArn"} <= set(stack.outputs)
+    assert stack.outputs["KeyArn"]["Value"] == {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
+    assert stack.outputs["TableName"]["Value"] == {"Ref": "ChatTable"}
+    assert stack.outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    assert "${ChatApi}" in stack.outputs["ApiUrl"]["Value"]["Fn::Sub"]
