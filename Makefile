@@ -11,6 +11,8 @@ UV       := $(TOOLS)/bootstrap/bin/uv
 SAM      := $(TOOLS)/bin/sam
 CHECKOV  := $(TOOLS)/bin/checkov
 VENV_BIN := $(CURDIR)/.venv/bin
+# sam build (no containers) runs `python3.13 -m pip`: a seeded 3.13 venv on PATH provides both.
+BUILD_PY := $(TOOLS)/build-python/bin/python3.13
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_TOOL_DIR         := $(TOOLS)/uv-tools
@@ -18,7 +20,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 # SAM CLI must not phone home or ask questions.
 export SAM_CLI_TELEMETRY   := 0
 
-.PHONY: help setup run test lint format typecheck bandit infra-lint checkov sam-validate build \
+.PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
         layer-requirements check-layer-requirements audit ci clean
 
 help: ## Show the targets
@@ -38,7 +40,7 @@ $(SAM): $(UV)
 $(CHECKOV): $(UV)
 	$(UV) tool install --quiet --python 3.13 checkov==$(CHECKOV_VERSION)
 
-setup: .venv/.synced $(SAM) $(CHECKOV) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
+setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
 
 run: .venv/.synced ## Set up and start the local API (chatbot-local)
 	$(VENV_BIN)/chatbot-local
@@ -69,8 +71,11 @@ sam-validate: $(SAM)
 checkov: $(CHECKOV)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
-build: $(SAM) ## sam build (no containers; needs Python 3.13 with pip on PATH)
-	PATH="$(VENV_BIN):$$PATH" $(SAM) build --template template.yaml --parallel
+$(BUILD_PY): $(UV)
+	$(UV) venv --seed --quiet --python 3.13 $(TOOLS)/build-python
+
+build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build
+	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --template template.yaml --parallel
 
 layer-requirements: $(UV) ## Regenerate layers/security/requirements.txt (hashed) from uv.lock
 	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt \
@@ -83,7 +88,9 @@ check-layer-requirements: $(UV) ## Fail when the layer requirements drift from u
 audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
 	$(UV) run --with pip-audit==2.10.1 pip-audit --strict --skip-editable
 
-ci: lint typecheck bandit check-layer-requirements infra-lint build test ## Every quality gate, as CI runs it
+check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
+
+ci: check test ## Every quality gate and the whole test suite, as CI runs them
 
 clean: ## Remove build output and caches (keeps .venv and .tools)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
