@@ -11,6 +11,7 @@ listen, print the URLs, wait for SIGINT/SIGTERM, stop in reverse order
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shlex
 import signal
@@ -132,14 +133,18 @@ def _start(
     api_url = f"http://{display_host}:{api.port}"
     web_url = f"http://{display_host}:{web.port}"
     api_origins = [f"http://127.0.0.1:{api.port}", f"http://localhost:{api.port}"]
-    api.start(api_handler(gateway))
-    web.start(static_handler(options.web_dir, api_url, api_origins))
 
-    if issuer is not None:
+    if issuer is not None:  # before the API listens: `chatbot-local token` works as soon as it does
         roles_claim = environ.get("OIDC_ROLES_CLAIM") or DEFAULT_ROLES_CLAIM
         state = IssuerState(environ["OIDC_ISSUER"], environ["OIDC_AUDIENCE"], roles_claim, issuer.kid, os.getpid())
         write_state(options.state_dir, state)
         running.callback(clear_state, options.state_dir, state.pid)
+
+    web.start(static_handler(options.web_dir, api_url, api_origins))
+    api.start(api_handler(gateway))
+    # Stopping runs in reverse: stop listening first, then the rest (stop() is idempotent).
+    running.callback(web.stop)
+    running.callback(api.stop)
 
     for logical_id in template.schedule_targets():
         if options.cleanup_interval > 0:
@@ -197,8 +202,10 @@ def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
 
 
 def _display_host(host: str) -> str:
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - only for display
-        return "127.0.0.1"
+    """A host a browser can open: the loopback address for "listen everywhere"."""
+    with contextlib.suppress(ValueError):
+        if not host or ipaddress.ip_address(host).is_unspecified:
+            return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 
 

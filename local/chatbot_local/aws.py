@@ -21,14 +21,14 @@ from chatbot_local.template import STACK_NAME, Template
 KEY_ID = "ChatbotKey"
 KEY_ALIAS_ID = "ChatbotKeyAlias"
 TABLE_ID = "ChatTable"
-SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
-MODEL_API_KEY_SECRET_ID = "ModelApiKeySecret"  # noqa: S105 - a logical id
+SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type  # nosec B105
+MODEL_API_KEY_SECRET_ID = "ModelApiKeySecret"  # noqa: S105 - a logical id  # nosec B105
 # Local runs only: the value given to the model API key secret (MODEL_PROVIDER=openai).
 MODEL_API_KEY_VARIABLE = "MODEL_API_KEY"
 
 # moto's dummy credentials: no real AWS account accepts them.
 DUMMY_ACCESS_KEY_ID = "testing"
-DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's dummy value  # nosec B105
 
 _TABLE_PROPERTIES = (
     "KeySchema",

@@ -55,7 +55,7 @@ def load_template(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise TemplateError(f"cannot read {path}: {error.strerror}") from None
     try:
-        document = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+        document = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader  # nosec B506
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

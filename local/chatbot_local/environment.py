@@ -35,11 +35,12 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
-RESOURCE_VARIABLES = {
-    "TABLE_NAME": TABLE_ID,
-    "SESSION_TOKEN_SECRET_ARN": "SessionTokenSecret",
-    "USER_ID_PEPPER_SECRET_ARN": "UserIdPepperSecret",
-}
+# (environment variable, logical id of the resource it names)
+RESOURCE_VARIABLES = (
+    ("TABLE_NAME", TABLE_ID),
+    ("SESSION_TOKEN_SECRET_ARN", "SessionTokenSecret"),
+    ("USER_ID_PEPPER_SECRET_ARN", "UserIdPepperSecret"),
+)
 
 # Settings of the AWS SDK that could send a call anywhere but moto, or use real credentials.
 _AWS_REMOVED = (
@@ -154,7 +155,7 @@ def apply_resources(environ: MutableMapping[str, str], template: Template, resou
     for name, value in variables.items():
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) != "":
             environ.setdefault(name, str(value))
-    for name, logical_id in RESOURCE_VARIABLES.items():
+    for name, logical_id in RESOURCE_VARIABLES:
         environ[name] = resources.refs()[logical_id]
     environ["KMS_KEY_ID"] = resources.key_arn
     if "ModelApiKeySecret" in resources.secret_arns:

@@ -39,7 +39,7 @@ class BackgroundServer:
                 raise PortInUseError(f"no permission to listen on {host}:{port} ({name})") from None
             raise PortInUseError(f"cannot listen on {host}:{port} ({name}): {error.strerror}") from None
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name=name, daemon=True)
 
     def start(self, handler: Callable[..., BaseHTTPRequestHandler]) -> None:
         self.server.RequestHandlerClass = handler
@@ -87,8 +87,10 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         )
         body = self._read_body(request)
         if body is None:
-            self._write(self.gateway.too_large(request), include_body=True)
+            response = self.gateway.too_large(request)
+            response.headers.append(("connection", "close"))
             self.close_connection = True
+            self._write(response, include_body=True)
             return
         request = dataclasses.replace(request, body=body)
         self._write(self.gateway.handle(request), include_body=self.command != "HEAD")

@@ -32,6 +32,7 @@ STATE_FILE = "issuer.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 DEFAULT_ROLES_CLAIM = "cognito:groups"
+ACCESS_TOKEN_USE = "access"  # noqa: S105 - the token_use claim of access tokens  # nosec B105
 
 
 class IssuerError(Exception):
@@ -157,7 +158,7 @@ def mint_token(
         "sub": subject,
         "aud": state.audience,
         "client_id": state.audience,
-        "token_use": "access",
+        "token_use": ACCESS_TOKEN_USE,
         "iat": issued_at,
         "nbf": issued_at,
         "exp": issued_at + ttl_seconds,
@@ -188,7 +189,7 @@ class DevIssuer:
             JWKS_PATH: {"keys": [self.jwk]},
         }
         self._server.documents = {path: json.dumps(body).encode() for path, body in documents.items()}
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dev-issuer", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="dev-issuer", daemon=True)
 
     @property
     def kid(self) -> str:

@@ -228,7 +228,8 @@ class Stack:
 
     def function_role(self, function_id: str) -> str:
         role = self.props(function_id)["Role"]
-        assert isinstance(role, dict) and "Fn::GetAtt" in role, f"{function_id} role is not a role of this stack"
+        assert isinstance(role, dict), f"{function_id} role is not a role of this stack"
+        assert "Fn::GetAtt" in role, f"{function_id} role is not a role of this stack"
         return str(role["Fn::GetAtt"][0])
 
     def statements(self) -> list[Statement]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 SERVICE_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
@@ -32,12 +36,40 @@ def test_every_alarm_notifies_the_encrypted_alarm_topic(all_stacks) -> None:
             assert alarm.get("ActionsEnabled", True) is True, alarm_id
 
 
+def _emitted_metric_names() -> set[str]:
+    names: set[str] = set()
+    for directory in ("functions", "layers/security/chatbot_security"):
+        for source in (REPO_ROOT / directory).rglob("*.py"):
+            names |= set(re.findall(r"""add_metric\(\s*name\s*=\s*["'](\w+)["']""", source.read_text(encoding="utf-8")))
+    return names
+
+
+def test_custom_metric_alarms_watch_the_namespace_the_code_publishes_to(stack) -> None:
+    from chatbot_security.observability import METRICS_NAMESPACE
+
+    custom = [alarm for alarm in _alarms(stack).values() if not str(alarm["Namespace"]).startswith("AWS/")]
+    assert custom
+    for alarm in custom:
+        assert alarm["Namespace"] == METRICS_NAMESPACE, alarm
+        # Powertools adds the dimension service=$POWERTOOLS_SERVICE_NAME to every metric.
+        assert alarm["Dimensions"] == SERVICE_DIMENSION, alarm
+    for function_id in FUNCTIONS:
+        assert stack.function_env(function_id)["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+
+
+@pytest.mark.parametrize("metric", ["AuthorizerDenied", "RateLimited", "CleanupFailures"])
+def test_custom_metric_alarm_watches_a_metric_the_code_emits(stack, metric: str) -> None:
+    # An alarm on a metric nobody publishes never fires: a silent monitoring hole.
+    assert _find(stack, "Chatbot", metric, SERVICE_DIMENSION)
+    assert metric in _emitted_metric_names(), f"no add_metric(name={metric!r}) in functions/ or the layer"
+
+
 def test_alarm_on_authorizer_denials(stack) -> None:
-    assert _find(stack, {"Ref": "MetricsNamespace"}, "AuthorizerDenied", SERVICE_DIMENSION)
+    assert _find(stack, "Chatbot", "AuthorizerDenied", SERVICE_DIMENSION)
 
 
 def test_alarm_on_rate_limited_requests(stack) -> None:
-    assert _find(stack, {"Ref": "MetricsNamespace"}, "RateLimited", SERVICE_DIMENSION)
+    assert _find(stack, "Chatbot", "RateLimited", SERVICE_DIMENSION)
 
 
 def test_alarm_on_api_5xx(stack) -> None:
@@ -51,7 +83,7 @@ def test_alarm_on_function_errors_and_throttles(stack, function_id: str, metric:
 
 
 def test_alarm_on_cleanup_failures(stack) -> None:
-    assert _find(stack, {"Ref": "MetricsNamespace"}, "CleanupFailures", SERVICE_DIMENSION)
+    assert _find(stack, "Chatbot", "CleanupFailures", SERVICE_DIMENSION)
 
 
 def test_alarm_on_dead_letter_queue_depth(stack) -> None:
@@ -61,7 +93,8 @@ def test_alarm_on_dead_letter_queue_depth(stack) -> None:
         "ApproximateNumberOfMessagesVisible",
         [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["CleanupDeadLetterQueue", "QueueName"]}}],
     )
-    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_alarm_thresholds_are_parameters(stack) -> None:
@@ -69,7 +102,8 @@ def test_alarm_thresholds_are_parameters(stack) -> None:
         if alarm["Namespace"] == "AWS/SQS":
             continue  # any message in the dead-letter queue is an incident
         threshold = alarm["Threshold"]
-        assert isinstance(threshold, dict) and threshold["Ref"] in stack.raw["Parameters"], alarm_id
+        assert isinstance(threshold, dict), alarm_id
+        assert threshold["Ref"] in stack.raw["Parameters"], alarm_id
 
 
 def test_quiet_periods_do_not_raise_alarms(stack) -> None:

@@ -54,8 +54,9 @@ def test_no_catch_all_route(stack) -> None:
     # A "$default"/ANY/greedy route would reach the function without a declared authorization.
     for route in stack.routes():
         method, path = route.split(" ", 1)
-        assert method != "X-AMAZON-APIGATEWAY-ANY-METHOD" and method != "ANY", route
-        assert "+}" not in path and path != "$default", route
+        assert method not in {"X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"}, route
+        assert "+}" not in path, route
+        assert path != "$default", route
 
 
 # ------------------------------------------------------------------ authorizer
@@ -67,7 +68,9 @@ def test_authorizer_is_a_request_authorizer_with_simple_responses(stack) -> None
     assert authorizer["authorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["enableSimpleResponses"] is True
     assert "${__FunctionArn__}" in authorizer["authorizerUri"]["Fn::Sub"][0]
-    assert authorizer["authorizerUri"]["Fn::Sub"][1] == {"__FunctionArn__": {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}}
+    assert authorizer["authorizerUri"]["Fn::Sub"][1] == {
+        "__FunctionArn__": {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    }
 
 
 def test_authorizer_identity_sources_include_the_authorization_header_and_the_route_key(stack) -> None:
@@ -120,10 +123,13 @@ def test_cors_allows_exactly_the_configured_origins(make_stack: Callable) -> Non
     assert sorted(cors["allowMethods"]) == ["DELETE", "GET", "OPTIONS", "POST"]
     assert sorted(header.lower() for header in cors["allowHeaders"]) == ["authorization", "content-type"]
     assert cors.get("allowCredentials") in (None, False)
-    assert isinstance(cors["maxAge"], int) and cors["maxAge"] > 0
+    assert isinstance(cors["maxAge"], int)
+    assert cors["maxAge"] > 0
 
 
-@pytest.mark.parametrize("origins", ["*", "https://*.example.com", "https://a.example.com,*", "https://a.example.com/app"])
+@pytest.mark.parametrize(
+    "origins", ["*", "https://*.example.com", "https://a.example.com,*", "https://a.example.com/app"]
+)
 def test_allowed_origins_parameter_refuses_wildcards_and_paths(raw, origins: str) -> None:
     pattern = raw["Parameters"]["AllowedOrigins"]["AllowedPattern"]
     assert re.fullmatch(pattern, origins) is None
@@ -164,7 +170,9 @@ def test_access_log_format_has_no_header_token_or_query_values(stack) -> None:
     # Given the access log record template
     record = json.loads(stack.stage()["AccessLogSettings"]["Format"])
     # Then every value is one plain context variable, and none can carry a credential or an input
-    forbidden = re.compile(r"header|authorization|token|querystring|query|body|cookie|path|user[-_]?agent|claims|\$request\.", re.I)
+    forbidden = re.compile(
+        r"header|authorization|token|querystring|query|body|cookie|path|user[-_]?agent|claims|\$request\.", re.I
+    )
     for field, value in record.items():
         assert re.fullmatch(r"\$context\.[A-Za-z.]+", value), (field, value)
         assert not forbidden.search(value), (field, value)

@@ -29,7 +29,8 @@ def test_key_policy_has_no_wildcard_principal(stack) -> None:
     for statement in _key_statements(stack):
         principal = statement["Principal"]
         assert principal != "*", statement
-        assert isinstance(principal, dict) and set(principal) <= {"AWS", "Service"}, statement
+        assert isinstance(principal, dict), statement
+        assert set(principal) <= {"AWS", "Service"}, statement
         for value in _as_list(principal.get("AWS", [])) + _as_list(principal.get("Service", [])):
             assert value != "*", statement
             assert "*" not in str(value), statement
@@ -51,7 +52,11 @@ def test_key_policy_wildcard_action_only_in_the_root_statement(stack) -> None:
 def test_key_policy_admits_cloudwatch_logs_for_this_stacks_log_groups(stack) -> None:
     # Deploy-time trap: a log group with a KmsKeyId fails to create unless the key policy admits the
     # regional CloudWatch Logs principal, bound to the log group by the encryption context.
-    (logs,) = [s for s in _key_statements(stack) if s["Principal"].get("Service") == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}]
+    (logs,) = [
+        s
+        for s in _key_statements(stack)
+        if s["Principal"].get("Service") == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+    ]
     assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"} <= set(logs["Action"])
     (operator,) = logs["Condition"]
     assert operator in ("ArnEquals", "ArnLike")
@@ -108,8 +113,18 @@ def test_table_is_on_demand(stack) -> None:
 def test_table_keys_and_indexes_match_the_architecture(stack) -> None:
     table = stack.props("ChatTable")
     attributes = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-    assert attributes == {"pk": "S", "sk": "S", "owner_key": "S", "created_at": "S", "expiry_bucket": "S", "expires_at": "N"}
-    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert attributes == {
+        "pk": "S",
+        "sk": "S",
+        "owner_key": "S",
+        "created_at": "S",
+        "expiry_bucket": "S",
+        "expires_at": "N",
+    }
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by-owner", "by-expiry"}
     assert indexes["by-owner"]["KeySchema"] == [

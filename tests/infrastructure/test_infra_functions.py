@@ -43,7 +43,7 @@ ARCHITECTURE_ENV_VARS = {
     "SESSION_TOKEN_SECRET_ARN": {"Ref": "SessionTokenSecret"},
     "USER_ID_PEPPER_SECRET_ARN": {"Ref": "UserIdPepperSecret"},
     "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},
-    "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
+    "POWERTOOLS_METRICS_NAMESPACE": "Chatbot",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
 }
 
@@ -91,7 +91,8 @@ def test_every_design_variable_reaches_the_function_from_a_parameter(stack, func
         # Then each section 4 variable is set from a template parameter
         assert name in environment, name
         value = environment[name]
-        assert isinstance(value, dict) and set(value) == {"Ref"}, (name, value)
+        assert isinstance(value, dict), (name, value)
+        assert set(value) == {"Ref"}, (name, value)
         assert value["Ref"] in stack.raw["Parameters"], (name, value)
 
 

@@ -57,7 +57,8 @@ def test_every_policy_statement_has_a_sid_and_allows(all_stacks) -> None:
         for statement in stack.statements():
             assert statement.sid, statement
             assert statement.body["Effect"] == "Allow", statement
-            assert "NotAction" not in statement.body and "NotResource" not in statement.body, statement
+            assert "NotAction" not in statement.body, statement
+            assert "NotResource" not in statement.body, statement
 
 
 # ------------------------------------------------------------------ wildcards
@@ -69,7 +70,8 @@ def test_no_wildcard_action(all_stacks) -> None:
         for statement in stack.statements():
             # Then no action is "*", "service:*" or a partial wildcard such as "kms:Generate*"
             for action in statement.actions:
-                assert "*" not in action and "?" not in action, (statement.owner, statement.sid, action)
+                assert "*" not in action, (statement.owner, statement.sid, action)
+                assert "?" not in action, (statement.owner, statement.sid, action)
 
 
 def test_wildcard_resources_only_in_commented_allowlist(all_stacks, allowances) -> None:
@@ -149,6 +151,27 @@ def test_chat_may_generate_and_unwrap_data_keys(stack) -> None:
     assert _kms_actions(stack, "ChatFunction") == {"kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"}
 
 
+def test_chat_data_keys_are_bound_to_the_content_encryption_context(stack) -> None:
+    # The chat role can use the key directly only under the encryption context the code sets on
+    # message data keys; everything else goes through DynamoDB, Secrets Manager or its environment.
+    from chatbot_security.crypto import encryption_context
+
+    purpose = encryption_context("00000000-0000-4000-8000-000000000000")["purpose"]
+    for statement in stack.function_statements("ChatFunction"):
+        if {"kms:GenerateDataKey", "kms:Decrypt"} & set(statement.actions):
+            conditions = statement.body["Condition"]["StringEquals"]
+            assert (
+                conditions.get("kms:EncryptionContext:purpose") == purpose
+                or "kms:ViaService" in conditions
+                or "kms:EncryptionContext:aws:lambda:FunctionArn" in conditions
+            ), statement
+    assert any(
+        "kms:GenerateDataKey" in statement.actions
+        and statement.body["Condition"]["StringEquals"].get("kms:EncryptionContext:purpose") == purpose
+        for statement in stack.function_statements("ChatFunction")
+    )
+
+
 def test_cleanup_kms_use_is_bound_to_dynamodb_sqs_and_its_environment(stack) -> None:
     # The cleanup function never encrypts anything itself: every KMS grant it has is conditional.
     for statement in stack.function_statements("SessionCleanupFunction"):
@@ -176,7 +199,9 @@ def test_function_can_decrypt_its_cmk_encrypted_environment(stack, function_id: 
     assert stack.props(function_id)["KmsKeyArn"] == KEY_ARN
     function_name = stack.props(function_id)["FunctionName"]
     assert function_name == {"Fn::Sub": "${AWS::StackName}-" + suffix}
-    own_arn = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-" + suffix}
+    own_arn = {
+        "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-" + suffix
+    }
     grants = [
         statement.body.get("Condition")
         for statement in stack.function_statements(function_id)
@@ -239,7 +264,9 @@ def test_chat_table_actions_are_exact(stack) -> None:
     }
 
 
-@pytest.mark.parametrize(("function_id", "index"), [("ChatFunction", "by-owner"), ("SessionCleanupFunction", "by-expiry")])
+@pytest.mark.parametrize(
+    ("function_id", "index"), [("ChatFunction", "by-owner"), ("SessionCleanupFunction", "by-expiry")]
+)
 def test_index_access_is_query_only_on_the_index_it_needs(stack, function_id: str, index: str) -> None:
     for statement in stack.function_statements(function_id):
         for pattern in statement.resource_patterns:
@@ -248,9 +275,11 @@ def test_index_access_is_query_only_on_the_index_it_needs(stack, function_id: st
                 assert pattern == "${ChatTable.Arn}/index/" + index, statement
 
 
-def test_cleanup_cannot_create_or_modify_items(stack) -> None:
-    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"):
+def test_cleanup_cannot_create_items(stack) -> None:
+    # It claims (UpdateItem) and deletes ended sessions; it never writes a new item.
+    for action in ("dynamodb:PutItem", "dynamodb:TransactWriteItems", "dynamodb:Scan"):
         assert stack.allowed("SessionCleanupFunction", action) == []
+    assert stack.allowed("SessionCleanupFunction", "dynamodb:UpdateItem") == [TABLE_ARN]
 
 
 def test_nobody_may_scan_the_table(all_stacks) -> None:
@@ -284,7 +313,8 @@ def test_cleanup_can_use_the_key_of_its_encrypted_dlq(stack) -> None:
         if statement.body.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
         == {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}
     ]
-    assert via_sqs and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(via_sqs[0].actions)
+    assert via_sqs
+    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set(via_sqs[0].actions)
 
 
 # ------------------------------------------------------------------ Bedrock

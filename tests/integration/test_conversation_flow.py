@@ -130,3 +130,13 @@ def test_anonymous_sessions_answer_404_when_disabled(api: InProcessApi, monkeypa
     reply = api.call("POST /v1/anonymous-sessions", None, content_type=None)
     assert reply.status == 404
     assert reply.body == {"message": "Not Found"}
+
+
+def test_users_list_only_their_own_live_sessions(api: InProcessApi, alice: str, bob: str) -> None:
+    mine = [api.call("POST /v1/sessions", alice).body["session_id"] for _ in range(2)]
+    api.call("POST /v1/sessions", bob)
+    deleted = api.call("POST /v1/sessions", alice).body["session_id"]
+    api.call("DELETE /v1/sessions/{session_id}", alice, session_id=deleted)
+    listed = api.call("GET /v1/sessions", alice)
+    assert listed.status == 200
+    assert [s["session_id"] for s in listed.body["sessions"]] == mine

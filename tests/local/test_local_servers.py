@@ -72,7 +72,7 @@ def test_bodies_over_api_gateways_limit_are_413_without_reading_them(api: tuple[
     server, kit = api
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
         raw.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\n\r\n")
-        reply = raw.recv(4096).decode()
+        reply = b"".join(iter(lambda: raw.recv(4096), b"")).decode()
 
     assert reply.startswith("HTTP/1.1 413")
     assert reply.endswith('{"message":"Request Entity Too Large"}')
@@ -204,7 +204,7 @@ def test_handler_exceptions_and_non_json_results_are_invocation_errors(tmp_path:
     def boom(event: dict[str, Any], context: Any) -> Any:
         raise ValueError("secret detail")
 
-    with pytest.raises(InvocationError, match="ChatFunction raised ValueError$"):
+    with pytest.raises(InvocationError, match=r"ChatFunction raised ValueError$"):
         LocalFunction(spec(tmp_path), boom, "eu-west-1").invoke({})
     with pytest.raises(InvocationError, match="not JSON"):
         LocalFunction(spec(tmp_path), lambda event, context: {1, 2}, "eu-west-1").invoke({})
@@ -220,5 +220,5 @@ def test_handlers_are_imported_from_the_templates_handler_string(tmp_path: Path,
 
 
 def test_a_handler_that_cannot_be_imported_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(HandlerImportError, match="cannot import no_such_module.lambda_handler for ChatFunction"):
+    with pytest.raises(HandlerImportError, match=r"cannot import no_such_module\.lambda_handler for ChatFunction"):
         import_handler(spec(tmp_path, "no_such_module.lambda_handler"))
