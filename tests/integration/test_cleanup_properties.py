@@ -3,6 +3,7 @@ run to completion every item of an ended session is gone and every live session 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,8 @@ def test_cleanup_removes_every_ended_session_and_keeps_every_live_one(
 
     # A first run may die at any write; the next scheduled run must finish the job.
     crashing = CrashingDynamo(client, crash_at)
-    try:
+    with contextlib.suppress(ConnectionError):
         purge_expired_sessions(DynamoSessionStore(lambda: crashing, aws.table_name, 1800, sleep=lambda _: None), now)
-    except ConnectionError:
-        pass
     purge_expired_sessions(DynamoSessionStore(lambda: client, aws.table_name, 1800, sleep=lambda _: None), now)
 
     for plan, session_id in seeded:
