@@ -74,7 +74,7 @@ def seed(client: Any, table: str, now: int, plan: Plan) -> str:
     store.put_new_session(
         SessionRecord(
             session_id, "owner", created, max(expires, created + 1), expires, created, plan.messages, LIVE, b"wrapped"
-        )  # fmt: skip
+        )
     )
     for seq in range(1, plan.messages + 1):
         record = MessageRecord(session_id, seq, str(uuid.uuid4()), "user", created * 1000, b"sealed")
