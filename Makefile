@@ -12,7 +12,7 @@ SAM      := $(TOOLS)/bin/sam
 CHECKOV  := $(TOOLS)/bin/checkov
 VENV_BIN := $(CURDIR)/.venv/bin
 # sam build (no containers) runs `python3.13 -m pip`: a seeded 3.13 venv on PATH provides both.
-BUILD_PY := $(TOOLS)/build-python/bin/python3.13
+BUILD_PY := $(TOOLS)/build-python/bin/python
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_TOOL_DIR         := $(TOOLS)/uv-tools
@@ -72,7 +72,8 @@ checkov: $(CHECKOV)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 $(BUILD_PY): $(UV)
-	$(UV) venv --seed --quiet --python 3.13 $(TOOLS)/build-python
+	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python
+	ln -sf python $(TOOLS)/build-python/bin/python3.13
 
 build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build
 	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --template template.yaml --parallel

@@ -195,3 +195,17 @@ def test_unhandled_failure_is_a_generic_500(
     reply = api.call("GET /v1/sessions/{session_id}", token, session_id=session_id)
     assert_error(reply, 500, "internal_error")
     assert "secret.py" not in str(reply.body)
+
+
+def test_rate_limited_requests_are_counted_for_the_alarm(
+    api: InProcessApi, token: str, session_id: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "1")
+    from support.caches import reset_caches
+
+    reset_caches()
+    api.call(MESSAGES, token, {"content": "one"}, session_id=session_id)
+    capsys.readouterr()
+    assert api.call(MESSAGES, token, {"content": "two"}, session_id=session_id).status == 429
+    emitted = capsys.readouterr().out
+    assert '"RateLimited":[1.0]' in emitted.replace(" ", "")

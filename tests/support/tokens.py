@@ -85,3 +85,49 @@ def unsigned_token(header: dict[str, Any], claims: dict[str, Any], signature: by
     """A token assembled by hand, for headers and algorithms no library will sign."""
     parts = [b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()), b64url(signature)]
     return ".".join(parts)
+
+
+def rs256_compact(
+    header: dict[str, Any] | str,
+    claims: dict[str, Any] | str,
+    key: rsa.RSAPrivateKey,
+) -> str:
+    """An RS256 JWS over exactly this header and payload text (no library adds or reorders anything)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    head = header if isinstance(header, str) else json.dumps(header)
+    body = claims if isinstance(claims, str) else json.dumps(claims)
+    signing_input = f"{b64url(head.encode())}.{b64url(body.encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def hs256_compact(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    """An HMAC-signed JWS: what an attacker makes with a public key used as an HMAC secret."""
+    import hashlib
+    import hmac
+
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64url(hmac.digest(secret, signing_input.encode(), hashlib.sha256))}"
+
+
+def non_canonical_signature(token: str) -> str:
+    """The same signature bytes, spelled with non-zero unused bits in the last base64url character."""
+    head, body, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    return f"{head}.{body}.{signature[:-1]}{alphabet[last | 1]}"
+
+
+def segments_text(token: str) -> list[str]:
+    """Every piece of a token that must never reach a log: the segments and the decoded string values."""
+    pieces = [token, *(segment for segment in token.split(".") if len(segment) >= 8)]
+    for segment in token.split(".")[:2]:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except ValueError:
+            continue
+        if isinstance(decoded, dict):
+            pieces += [value for value in decoded.values() if isinstance(value, str) and len(value) >= 8]
+    return pieces

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
-from chat.model_providers import SYSTEM_PROMPT, BedrockConverseModel, ChatMessage
+from chat.model_providers import DEFAULT_SYSTEM_PROMPT, BedrockConverseModel, ChatMessage
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.settings import Settings
 
@@ -37,7 +37,7 @@ def test_converse_gets_the_system_prompt_history_and_token_cap(runtime: Any) -> 
     history = [ChatMessage("user", "earlier"), ChatMessage("assistant", "answer")]
     expected = {
         "modelId": "test-model",
-        "system": [{"text": SYSTEM_PROMPT}],
+        "system": [{"text": DEFAULT_SYSTEM_PROMPT}],
         "messages": [
             {"role": "user", "content": [{"text": "earlier"}]},
             {"role": "assistant", "content": [{"text": "answer"}]},

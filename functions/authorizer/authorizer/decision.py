@@ -43,7 +43,9 @@ class Authenticator:
         if session_tokens.looks_like_session_token(token):
             if not self._settings.allow_anonymous:
                 raise TokenRejected("anonymous_disabled")
-            return session_tokens.verify(token, self._session_token_keys())
+            return session_tokens.verify(
+                token, self._session_token_keys(), max_lifetime_seconds=self._settings.session_ttl_seconds
+            )
         return self._access_tokens.verify(token)
 
 

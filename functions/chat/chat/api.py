@@ -1,4 +1,5 @@
-"""HTTP routes of the chat API. Each route parses, calls one logic method and maps the result."""
+"""HTTP routes of the chat API (DESIGN.md section 3). Each route parses, calls one logic method and
+returns a model; the route declarations are also the source of the OpenAPI document (chat.openapi)."""
 
 from __future__ import annotations
 
@@ -27,23 +28,46 @@ from chatbot_security.observability import logger
 from chatbot_security.principal import Principal
 
 SessionId = Annotated[UUID4, Path(description="Session id (UUIDv4)")]
-Subject = Annotated[str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
-PageSize = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Subject = Annotated[
+    str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$", description="The user's `sub` claim")
+]
+PageSize = Annotated[int, Query(ge=1, le=100, description="Messages per page")]
+Cursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page"),
+]
 
-ERROR_RESPONSES: dict[int, Any] = {
-    status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-    for status, description in {
-        400: "Malformed JSON or bad UTF-8",
-        403: "Not allowed",
-        404: "No such session (or not yours, or ended)",
-        413: "Body too large",
-        415: "Not application/json",
-        422: "Schema violation",
-        429: "Rate limited (see Retry-After)",
-        500: "Internal error",
-    }.items()
+BEARER = [{"bearerAuth": []}]
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON or bad UTF-8",
+    401: "No credentials (answered by API Gateway: `{\"message\": \"Unauthorized\"}`)",
+    403: "Invalid credentials or missing role",
+    404: "No such session: missing, ended or someone else's (indistinguishable)",
+    409: "Session full (MAX_MESSAGES_PER_SESSION)",
+    413: "Body larger than MAX_BODY_BYTES",
+    415: "Content-Type other than application/json on a request with a body",
+    422: "Schema violation: unknown field, wrong type, length, bad UUID, forbidden characters",
+    429: "Rate limited; see the Retry-After header (seconds)",
+    500: "Internal error",
+    502: "The model provider failed",
+    504: "The model provider timed out",
 }
+_ALWAYS = (401, 403, 422, 500)
+_WITH_BODY = (400, 413, 415)
+
+
+def responses(success: int, description: str, model: Any = None, *errors: int) -> dict[int, Any]:
+    """OpenAPI responses of a route: its success and the error statuses it can answer with."""
+    documented: dict[int, Any] = {success: {"description": description}}
+    if model is not None:
+        documented[success]["content"] = {"application/json": {"model": model}}
+    for status in sorted({*_ALWAYS, *errors}):
+        documented[status] = {
+            "description": _ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return documented
+
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -61,59 +85,97 @@ def principal() -> Principal:
         raise ForbiddenError() from None
 
 
-def json_response(status: int, model: Any) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model.model_dump_json())
-
-
 # -- routes ---------------------------------------------------------------------------------
-@app.post("/v1/anonymous-sessions", responses={201: {"description": "Created"}, **ERROR_RESPONSES})
-def handle_create_anonymous_session() -> Response[str]:
+@app.post(
+    "/v1/anonymous-sessions",
+    status_code=201,
+    summary="Start an anonymous session",
+    description="No credentials. Answers 404 like an unknown route when anonymous access is disabled.",
+    responses=responses(201, "Created, with the session token", AnonymousSession, 404, 429, *_WITH_BODY),
+)
+def handle_create_anonymous_session() -> AnonymousSession:
     if not conversations().settings.allow_anonymous:
-        # Indistinguishable from API Gateway's answer to an unknown route.
-        return Response(404, content_types.APPLICATION_JSON, json.dumps({"message": "Not Found"}))
-    source_ip = app.current_event.request_context.http.source_ip
-    session: AnonymousSession = conversations().create_anonymous_session(source_ip)
-    return json_response(201, session)
+        raise RouteNotFound()  # indistinguishable from API Gateway's answer to an unknown route
+    return conversations().create_anonymous_session(app.current_event.request_context.http.source_ip)
 
 
-@app.post("/v1/sessions", responses={201: {"description": "Created"}, **ERROR_RESPONSES})
-def handle_create_session() -> Response[str]:
-    session: Session = conversations().create_session(principal())
-    return json_response(201, session)
+@app.post(
+    "/v1/sessions",
+    status_code=201,
+    summary="Start a session",
+    security=BEARER,
+    responses=responses(201, "Created", Session, *_WITH_BODY),
+)
+def handle_create_session() -> Session:
+    return conversations().create_session(principal())
 
 
-@app.get("/v1/sessions", responses=ERROR_RESPONSES)
+@app.get(
+    "/v1/sessions",
+    summary="List your live sessions",
+    security=BEARER,
+    responses=responses(200, "Your live sessions (an anonymous token: its one session)", SessionList),
+)
 def handle_list_sessions() -> SessionList:
     return SessionList(sessions=conversations().list_sessions(principal()))
 
 
-@app.get("/v1/sessions/<session_id>", responses=ERROR_RESPONSES)
+@app.get(
+    "/v1/sessions/<session_id>",
+    summary="Get a session",
+    security=BEARER,
+    responses=responses(200, "The session", Session, 404),
+)
 def handle_get_session(session_id: SessionId) -> Session:
     return conversations().get_session(principal(), str(session_id))
 
 
-@app.delete("/v1/sessions/<session_id>", responses={204: {"description": "Erased"}, **ERROR_RESPONSES})
-def handle_delete_session(session_id: SessionId) -> Response[str]:
+@app.delete(
+    "/v1/sessions/<session_id>",
+    status_code=204,
+    summary="Delete a session and erase its messages",
+    security=BEARER,
+    responses=responses(204, "Erased", None, 404),
+)
+def handle_delete_session(session_id: SessionId) -> None:
     conversations().delete_session(principal(), str(session_id))
-    return Response(status_code=204, body="")
 
 
-@app.post("/v1/sessions/<session_id>/messages", responses={201: {"description": "Created"}, **ERROR_RESPONSES})
-def handle_post_message(session_id: SessionId, message: MessageRequest) -> Response[str]:
-    turn: Turn = conversations().post_message(principal(), str(session_id), message)
-    return json_response(201, turn)
+@app.post(
+    "/v1/sessions/<session_id>/messages",
+    status_code=201,
+    summary="Send a message and get the model's answer",
+    description=(
+        "A repeated `client_message_id` in the same session returns the first answer again (201, same ids) "
+        "without a second model call."
+    ),
+    security=BEARER,
+    responses=responses(201, "The stored turn", Turn, 404, 409, 429, 502, 504, *_WITH_BODY),
+)
+def handle_post_message(session_id: SessionId, message: MessageRequest) -> Turn:
+    return conversations().post_message(principal(), str(session_id), message)
 
 
-@app.get("/v1/sessions/<session_id>/messages", responses=ERROR_RESPONSES)
+@app.get(
+    "/v1/sessions/<session_id>/messages",
+    summary="Read a session's messages, oldest first",
+    security=BEARER,
+    responses=responses(200, "One page of messages", MessagePage, 404),
+)
 def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cursor = None) -> MessagePage:
     return conversations().list_messages(principal(), str(session_id), limit, cursor)
 
 
-@app.delete("/v1/admin/users/<subject>", responses={204: {"description": "Erased"}, **ERROR_RESPONSES})
-def handle_erase_user(subject: Subject) -> Response[str]:
+@app.delete(
+    "/v1/admin/users/<subject>",
+    status_code=204,
+    summary="Erase every session of a user (admin role, MFA)",
+    security=BEARER,
+    responses=responses(204, "Erased", None, 404),
+)
+def handle_erase_user(subject: Subject) -> None:
     erased = conversations().erase_user(principal(), subject)
     logger.info("user erased by admin", extra={"sessions_erased": erased})
-    return Response(status_code=204, body="")
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -11,16 +11,34 @@ from dataclasses import dataclass, field
 from chat.cursors import decode_cursor, encode_cursor
 from chat.model_providers import ChatMessage, ModelProvider
 from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
-from chatbot_security import crypto, session_tokens
-from chatbot_security.errors import ForbiddenError, NotFoundError, SchemaError, SessionFullError
+from chatbot_security import crypto, pii, session_tokens
+from chatbot_security.errors import ForbiddenError, ModelTimeoutError, NotFoundError, SchemaError, SessionFullError
 from chatbot_security.identity_keys import IdentityKeys
+from chatbot_security.observability import logger
 from chatbot_security.principal import Principal
-from chatbot_security.ratelimit import RateLimiter
+from chatbot_security.ratelimit import RateCharge, RateLimiter
 from chatbot_security.settings import Settings
-from chatbot_security.store import LIVE, ConflictError, MessageRecord, SessionRecord, SessionStore, rfc3339
+from chatbot_security.store import (
+    LIVE,
+    ChargeRefused,
+    ConflictError,
+    MessageRecord,
+    SessionRecord,
+    SessionStore,
+    TurnAlreadyClaimed,
+    TurnClaim,
+    TurnRecord,
+    rfc3339,
+)
 
 MAX_WRITE_ATTEMPTS = 3
+MAX_CLAIM_ATTEMPTS = 3
 DEFAULT_PAGE_SIZE = 50
+RATE_WINDOW_SECONDS = 60
+# A claim outlives any attempt that holds it (the model's time budget, twice, plus the writes).
+LEASE_MARGIN_SECONDS = 10
+POLL_FIRST_SECONDS = 0.1
+POLL_MAX_SECONDS = 1.0
 
 
 @dataclass
@@ -34,6 +52,7 @@ class Conversations:
     session_token_key: Callable[[], bytes]
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    sleep: Callable[[float], None] = time.sleep
 
     # -- sessions ---------------------------------------------------------------------------
     def create_session(self, principal: Principal) -> Session:
@@ -58,7 +77,7 @@ class Conversations:
             owned = record is not None and self._owns(principal, record) and record.is_usable(now)
             return [self._session_view(record)] if owned and record else []
         records = self.store.sessions_of(self.identity.owner_of(principal))
-        usable = sorted((r for r in records if r.is_usable(now)), key=lambda r: r.created_at)
+        usable = sorted((r for r in records if r.is_usable(now)), key=lambda r: (_created_ms(r), r.session_id))
         return [self._session_view(record) for record in usable]
 
     def get_session(self, principal: Principal, session_id: str) -> Session:
@@ -83,64 +102,175 @@ class Conversations:
 
     # -- messages ---------------------------------------------------------------------------
     def post_message(self, principal: Principal, session_id: str, request: MessageRequest) -> Turn:
+        """One turn: the user's message (masked) and the model's answer, stored together or not at all.
+
+        DynamoDB calls on a warm turn: one Query (session and recent history), one write that charges
+        the rate counter (a transaction that also claims ``client_message_id`` when there is one), one
+        transaction that stores the turn. KMS is called only the first time a container sees a session.
+        """
         if len(request.content) > self.settings.max_message_chars:
             raise SchemaError()
-        session = self._owned_session(principal, session_id)
-        self.rate_limiter.hit("post", self.identity.owner_of(principal), self.settings.rate_limit_per_minute, 60)
-        if session.message_count + 2 > self.settings.max_messages_per_session:
-            raise SessionFullError()
+        self._reject_other_anonymous_session(principal, session_id)
+        found, recent = self.store.session_with_recent(session_id, self.model.history_window)
+        session = self._usable_owned(principal, found)
         key = self.data_keys.unwrap(session_id, session.wrapped_key)
-        history = [
-            ChatMessage(role=m.role, content=crypto.open_sealed(key, session_id, m.message_id, m.content))  # type: ignore[arg-type]
-            for m in self.store.recent_messages(session_id, self.model.history_window)
-        ]
-        received_ms = int(self.clock() * 1000)
-        reply = self.model.reply(history, request.content)
-        replied_ms = max(int(self.clock() * 1000), received_ms + 1)
-        user_id, assistant_id = self.new_id(), self.new_id()
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
-            seq = session.message_count
-            messages = [
-                MessageRecord(session_id, seq + 1, user_id, "user", received_ms,
-                              crypto.seal(key, session_id, user_id, request.content)),
-                MessageRecord(session_id, seq + 2, assistant_id, "assistant", replied_ms,
-                              crypto.seal(key, session_id, assistant_id, reply)),
-            ]  # fmt: skip
-            try:
-                self.store.append_turn(session, messages, now=int(self.clock()))
-            except ConflictError:
-                session = self._owned_session(principal, session_id)  # a concurrent turn moved the count
-                if session.message_count + 2 > self.settings.max_messages_per_session:
-                    raise SessionFullError() from None
-                continue
-            return Turn(
-                user_message=Message(message_id=user_id, role="user", content=request.content,
-                                     created_at=rfc3339(received_ms / 1000)),
-                assistant_message=Message(message_id=assistant_id, role="assistant", content=reply,
-                                          created_at=rfc3339(replied_ms / 1000)),
-            )  # fmt: skip
-        raise ConflictError("session kept changing")
+        charge = self.rate_limiter.charge(
+            "post", self.identity.owner_of(principal), self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
+        )
+        claim: TurnClaim | None = None
+        if request.client_message_id is None:
+            self._require_room(session)
+            self.rate_limiter.apply(charge)
+        else:
+            claimed = self._claim(principal, session, key, request=request, charge=charge)
+            if isinstance(claimed, Turn):
+                return claimed  # a repeat: the first answer, no model call
+            claim = claimed
+        try:
+            content = self._mask(request.content)
+            history = [
+                ChatMessage(role=m.role, content=crypto.open_sealed(key, session_id, m.message_id, m.content))  # type: ignore[arg-type]
+                for m in recent
+            ]
+            received_ms = int(self.clock() * 1000)
+            reply = self._mask(self.model.reply(history, content))
+            replied_ms = max(int(self.clock() * 1000), received_ms + 1)
+            return self._store_turn(
+                principal, session, key, claim=claim, question=(content, received_ms), answer=(reply, replied_ms)
+            )
+        except BaseException:
+            if claim is not None:
+                self._release(claim)
+            raise
 
     def list_messages(self, principal: Principal, session_id: str, limit: int, cursor: str | None) -> MessagePage:
         session = self._owned_session(principal, session_id)
         after_seq = decode_cursor(self.identity.cursor_key, session_id, cursor) if cursor else 0
         records, has_more = self.store.messages(session_id, after_seq, limit)
         key = self.data_keys.unwrap(session_id, session.wrapped_key) if records else b""
-        messages = [
-            Message(
-                message_id=record.message_id,
-                role=record.role,  # type: ignore[arg-type]
-                content=crypto.open_sealed(key, session_id, record.message_id, record.content),
-                created_at=rfc3339(record.created_at / 1000),
-            )
-            for record in records
-        ]
+        messages = [self._message_view(key, record) for record in records]
         next_cursor = encode_cursor(self.identity.cursor_key, session_id, records[-1].seq) if has_more else None
         return MessagePage(messages=messages, next_cursor=next_cursor)
 
+    # -- turns ------------------------------------------------------------------------------
+    def _claim(
+        self, principal: Principal, session: SessionRecord, key: bytes, *, request: MessageRequest, charge: RateCharge
+    ) -> TurnClaim | Turn:
+        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced."""
+        session_id, request_key = session.session_id, str(request.client_message_id)
+        fingerprint = self.identity.request_fingerprint(session_id, request_key, request.content)
+        lease_seconds = int(2 * self.settings.model_timeout_seconds) + LEASE_MARGIN_SECONDS
+        for _attempt in range(MAX_CLAIM_ATTEMPTS):
+            now = int(self.clock())
+            claim = TurnClaim(session_id, request_key, fingerprint, self.new_id(), now, now + lease_seconds,
+                              ttl=session.absolute_expires_at)  # fmt: skip
+            try:
+                self.store.claim_turn(claim, session, self.settings.max_messages_per_session - 2, charge)
+            except ChargeRefused:
+                raise charge.refused() from None
+            except ConflictError:
+                self._owned_session(principal, session_id)  # 404 when it ended meanwhile
+                raise SessionFullError() from None
+            except TurnAlreadyClaimed as taken:
+                record = taken.record
+                if record is not None and not hmac.compare_digest(record.fingerprint, fingerprint):
+                    raise SchemaError() from None  # the same id reused for another message
+                if record is not None and not record.is_done() and not record.is_abandoned(now):
+                    record = self._wait_for_turn(session_id, request_key)
+                if record is not None and record.is_done():
+                    return self._replay(session_id, key, record)
+                if record is not None and not record.is_abandoned(int(self.clock())):
+                    raise ModelTimeoutError() from None  # still being answered: the client may retry
+                continue  # released or abandoned: claim it again
+            return claim
+        raise ConflictError("turn claim kept changing")
+
+    def _wait_for_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
+        """Poll an in-progress claim until it is answered, released or abandoned, within the model's timeout."""
+        waited, delay = 0.0, POLL_FIRST_SECONDS
+        record = self.store.get_turn(session_id, request_key)
+        while record is not None and not record.is_done() and not record.is_abandoned(int(self.clock())):
+            if waited >= self.settings.model_timeout_seconds:
+                break
+            self.sleep(delay)
+            waited += delay
+            delay = min(POLL_MAX_SECONDS, delay * 2)
+            record = self.store.get_turn(session_id, request_key)
+        return record
+
+    def _replay(self, session_id: str, key: bytes, record: TurnRecord) -> Turn:
+        records, _ = self.store.messages(session_id, record.seq - 1, 2)
+        if [r.role for r in records] != ["user", "assistant"]:
+            raise ConflictError("the stored turn is incomplete")
+        user, assistant = (self._message_view(key, r) for r in records)
+        return Turn(user_message=user, assistant_message=assistant)
+
+    def _store_turn(
+        self,
+        principal: Principal,
+        session: SessionRecord,
+        key: bytes,
+        *,
+        claim: TurnClaim | None,
+        question: tuple[str, int],
+        answer: tuple[str, int],
+    ) -> Turn:
+        session_id = session.session_id
+        user_id, assistant_id = self.new_id(), self.new_id()
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            seq = session.message_count
+            messages = [
+                MessageRecord(session_id, seq + 1, user_id, "user", question[1],
+                              crypto.seal(key, session_id, user_id, question[0])),
+                MessageRecord(session_id, seq + 2, assistant_id, "assistant", answer[1],
+                              crypto.seal(key, session_id, assistant_id, answer[0])),
+            ]  # fmt: skip
+            try:
+                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
+            except ConflictError:
+                if claim is not None:
+                    record = self.store.get_turn(session_id, claim.request_key)
+                    if record is None or record.token != claim.token:  # a retry took over the claim
+                        if record is not None and record.is_done():
+                            return self._replay(session_id, key, record)
+                        raise ModelTimeoutError() from None
+                session = self._owned_session(principal, session_id)  # a concurrent turn moved the count
+                self._require_room(session)
+                continue
+            return Turn(
+                user_message=Message(message_id=user_id, role="user", content=question[0],
+                                     created_at=rfc3339(question[1] / 1000)),
+                assistant_message=Message(message_id=assistant_id, role="assistant", content=answer[0],
+                                          created_at=rfc3339(answer[1] / 1000)),
+            )  # fmt: skip
+        raise ConflictError("session kept changing")
+
+    def _release(self, claim: TurnClaim) -> None:
+        try:
+            self.store.release_turn(claim)
+        except Exception as error:  # the lease expires anyway; the original failure matters more
+            logger.warning("turn claim not released", extra={"error_type": type(error).__name__})
+
+    def _require_room(self, session: SessionRecord) -> None:
+        if session.message_count + 2 > self.settings.max_messages_per_session:
+            raise SessionFullError()
+
+    def _mask(self, text: str) -> str:
+        return pii.mask_pii(text) if self.settings.pii_masking else text
+
+    @staticmethod
+    def _message_view(key: bytes, record: MessageRecord) -> Message:
+        return Message(
+            message_id=record.message_id,
+            role=record.role,  # type: ignore[arg-type]
+            content=crypto.open_sealed(key, record.session_id, record.message_id, record.content),
+            created_at=rfc3339(record.created_at / 1000),
+        )
+
     # -- helpers ----------------------------------------------------------------------------
     def _new_session(self, owner_key: str, session_id: str) -> SessionRecord:
-        now = int(self.clock())
+        now_ms = int(self.clock() * 1000)
+        now = now_ms // 1000
         absolute = now + self.settings.session_ttl_seconds
         data_key = self.data_keys.new_key(session_id)
         record = SessionRecord(
@@ -153,18 +283,26 @@ class Conversations:
             message_count=0,
             status=LIVE,
             wrapped_key=data_key.wrapped,
+            created_ms=now_ms,
         )
         self.store.put_new_session(record)
         return record
 
     def _owned_session(self, principal: Principal, session_id: str) -> SessionRecord:
         """The caller's live session, or 404 whether it is missing, ended or someone else's."""
-        if principal.kind == "anonymous" and principal.session_id != session_id:
-            raise NotFoundError()
-        record = self.store.get_session(session_id)
+        self._reject_other_anonymous_session(principal, session_id)
+        return self._usable_owned(principal, self.store.get_session(session_id))
+
+    def _usable_owned(self, principal: Principal, record: SessionRecord | None) -> SessionRecord:
         if record is None or not self._owns(principal, record) or not record.is_usable(int(self.clock())):
             raise NotFoundError()
         return record
+
+    @staticmethod
+    def _reject_other_anonymous_session(principal: Principal, session_id: str) -> None:
+        """An anonymous token opens its own session only: nothing else is even looked up."""
+        if principal.kind == "anonymous" and principal.session_id != session_id:
+            raise NotFoundError()
 
     def _owns(self, principal: Principal, record: SessionRecord) -> bool:
         return hmac.compare_digest(record.owner_key, self.identity.owner_of(principal))
@@ -183,7 +321,11 @@ class Conversations:
     def _session_view(record: SessionRecord) -> Session:
         return Session(
             session_id=record.session_id,
-            created_at=rfc3339(record.created_at),
+            created_at=rfc3339(_created_ms(record) / 1000),
             expires_at=rfc3339(record.expires_at),
             message_count=record.message_count,
         )
+
+
+def _created_ms(record: SessionRecord) -> int:
+    return record.created_ms or record.created_at * 1000

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from chat.conversations import Conversations
-from chat.model_providers import BedrockConverseModel, EchoModel, ModelProvider
+from chat.model_providers import BedrockConverseModel, EchoModel, ModelProvider, OpenAiCompatibleModel
 from chatbot_security import session_tokens
 from chatbot_security.aws_clients import client
 from chatbot_security.crypto import DataKeys
@@ -29,8 +30,31 @@ def build_model_provider(settings: Settings) -> ModelProvider:
         return EchoModel()
     if settings.model_provider == "bedrock":
         return BedrockConverseModel(settings)
-    # The OpenAI-compatible provider is not part of this build yet: refuse rather than pretend.
-    raise RuntimeError(f"MODEL_PROVIDER {settings.model_provider!r} is not available in this build")
+    return OpenAiCompatibleModel(
+        settings,
+        base_url=settings.require("openai_base_url"),
+        api_key=functools.partial(model_api_key, settings.require("model_api_key_secret_arn")),
+    )
+
+
+# The API key is read through Powertools parameters and cached for this long: a warm turn makes no
+# Secrets Manager call, and a replaced key is picked up within the hour without a redeploy.
+MODEL_API_KEY_MAX_AGE_SECONDS = 900
+
+
+@functools.cache
+def _secrets_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # only the openai provider needs it
+    from botocore.config import Config
+
+    return SecretsProvider(boto_config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3}))
+
+
+def model_api_key(secret_arn: str) -> str:
+    value = _secrets_provider().get(secret_arn, max_age=MODEL_API_KEY_MAX_AGE_SECONDS)
+    if not isinstance(value, str) or not value.strip():
+        raise RuntimeError("the model API key secret is empty")
+    return value.strip()
 
 
 @functools.cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat.api import app
@@ -22,6 +23,12 @@ from chatbot_security.settings import get_settings
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, conversations: Conversations | None = None
 ) -> dict[str, Any]:
+    response = _handle(event, context, conversations)
+    _count_outcome(int(response["statusCode"]))
+    return response
+
+
+def _handle(event: dict[str, Any], context: LambdaContext, conversations: Conversations | None) -> dict[str, Any]:
     request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
     try:
         check_json_body(event, get_settings().max_body_bytes)
@@ -35,3 +42,15 @@ def lambda_handler(
         logger.error("unhandled error", extra={"error_type": type(error).__name__})
         return error_response(ChatbotError(), request_id)
     return secure(response)
+
+
+def _count_outcome(status: int) -> None:
+    """Count the outcomes the template's alarms watch (the metric names are part of that contract)."""
+    if status == 429:
+        metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
+    elif status in {400, 413, 415, 422}:
+        metrics.add_metric(name="ValidationFailed", unit=MetricUnit.Count, value=1)
+    elif status in {502, 504}:
+        metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
+    elif status >= 500:
+        metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)

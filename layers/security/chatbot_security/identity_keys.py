@@ -14,6 +14,7 @@ from chatbot_security.principal import Principal
 _OWNER = b"chatbot/owner/v1"
 _RATE = b"chatbot/rate/v1"
 _CURSOR = b"chatbot/cursor/v1"
+_REQUEST = b"chatbot/request/v1"
 
 
 class IdentityKeys:
@@ -22,6 +23,7 @@ class IdentityKeys:
         self._owner_key = hmac.digest(root, _OWNER, hashlib.sha256)
         self._rate_key = hmac.digest(root, _RATE, hashlib.sha256)
         self.cursor_key = hmac.digest(root, _CURSOR, hashlib.sha256)
+        self._request_key = hmac.digest(root, _REQUEST, hashlib.sha256)
 
     def owner_of(self, principal: Principal) -> str:
         if principal.kind == "anonymous":
@@ -33,6 +35,10 @@ class IdentityKeys:
 
     def rate_key_of_ip(self, source_ip: str) -> str:
         return self._hash(self._rate_key, "ip", source_ip)
+
+    def request_fingerprint(self, session_id: str, request_key: str, content: str) -> str:
+        """Keyed hash of a post's content, stored with its idempotency record (never the content)."""
+        return self._hash(self._request_key, "request", session_id, request_key, content)
 
     @staticmethod
     def _hash(key: bytes, *parts: str) -> str:

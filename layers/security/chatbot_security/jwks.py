@@ -3,19 +3,24 @@
 * keys are cached for ``ttl_seconds`` (at least 5 minutes);
 * whatever the reason (expiry or an unknown ``kid``), the container fetches at most once per
   ``min_fetch_interval_seconds`` (30 s), so a flood of made-up ``kid`` values costs one fetch;
-* fetches time out after at most 2 s;
-* keys whose ``use`` is not ``sig`` are ignored, and so are keys PyJWT cannot load;
-* when the issuer is down, the last good keys keep working; with no keys at all, every token is denied.
+  a ``kid`` that is not even well-formed (:func:`is_valid_kid`) never reaches this cache;
+* one refresh (discovery and JWKS together) gets at most 2 s of wall-clock time;
+* keys whose ``use`` is not ``sig`` are ignored, and so are symmetric or private keys, RSA keys
+  under 2048 bits, keys for algorithms outside ``OIDC_ALGORITHMS`` and keys PyJWT cannot load;
+* when the issuer is down (or answers with no usable key), the last good keys keep working; with no
+  keys at all, every token is denied.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chatbot_security.http_fetch import FetchError, fetch_json
 from chatbot_security.settings import OidcSettings, _require_secure_url
@@ -25,8 +30,18 @@ DEFAULT_TTL_SECONDS = 600
 MIN_FETCH_INTERVAL_SECONDS = 30.0
 MAX_FETCH_TIMEOUT_SECONDS = 2.0
 MAX_KEYS = 50
+MIN_RSA_BITS = 2048
+MAX_KID_LENGTH = 128
+# Key ids seen in the wild: base64/base64url thumbprints (Cognito uses "+", "/" and "="), hex,
+# UUIDs, dotted or colon-separated names. No whitespace, quotes, control or path characters beyond "/".
+_KID = re.compile(r"[A-Za-z0-9_+/=.:-]{1," + str(MAX_KID_LENGTH) + r"}")
 
 FetchJson = Callable[[str, float], dict[str, Any]]
+
+
+def is_valid_kid(kid: str) -> bool:
+    """A ``kid`` worth looking up: short, from a plain charset, and no path traversal."""
+    return _KID.fullmatch(kid) is not None and ".." not in kid
 
 
 class JwksCache:
@@ -44,22 +59,23 @@ class JwksCache:
         self._fetch = fetch
         self._clock = clock
         self._ttl = max(ttl_seconds, MIN_TTL_SECONDS)
-        self._min_interval = min_fetch_interval_seconds
+        self._min_interval = max(min_fetch_interval_seconds, MIN_FETCH_INTERVAL_SECONDS)
         self._timeout = min(timeout_seconds, MAX_FETCH_TIMEOUT_SECONDS)
         self._jwks_url: str | None = settings.oidc_jwks_url
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fresh_until = float("-inf")
         self._last_attempt: float | None = None
         self._lock = threading.Lock()
         self.fetch_count = 0
 
     def key_for(self, kid: str) -> jwt.PyJWK | None:
         """The signing key with this ``kid``, refreshing the set when allowed; None when unknown."""
+        key = self._keys.get(kid)
         now = self._clock()
-        stale = self._fetched_at is None or now - self._fetched_at >= self._ttl
-        if stale or kid not in self._keys:
+        if key is None or now >= self._fresh_until:
             self._refresh(now)
-        return self._keys.get(kid)
+            key = self._keys.get(kid)
+        return key
 
     def _refresh(self, now: float) -> None:
         with self._lock:
@@ -67,15 +83,16 @@ class JwksCache:
                 return
             self._last_attempt = now
             self.fetch_count += 1
+            deadline = self._clock() + self._timeout
             try:
-                keys = self._load_keys()
+                keys = self._load_keys(deadline)
             except FetchError:
                 return  # keep the last good keys
             self._keys = keys
-            self._fetched_at = now
+            self._fresh_until = now + self._ttl
 
-    def _load_keys(self) -> dict[str, jwt.PyJWK]:
-        document = self._fetch(self._resolve_jwks_url(), self._timeout)
+    def _load_keys(self, deadline: float) -> dict[str, jwt.PyJWK]:
+        document = self._fetch(self._resolve_jwks_url(deadline), self._remaining(deadline))
         raw_keys = document.get("keys")
         if not isinstance(raw_keys, list):
             raise FetchError("JWKS without keys")
@@ -83,15 +100,24 @@ class JwksCache:
         for raw in raw_keys[:MAX_KEYS]:
             key = _signing_key(raw, self._settings.oidc_algorithms)
             if key is not None:
-                keys[raw["kid"]] = key
+                keys.setdefault(raw["kid"], key)
+        if not keys:
+            raise FetchError("JWKS without a usable signing key")
         return keys
 
-    def _resolve_jwks_url(self) -> str:
+    def _remaining(self, deadline: float) -> float:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise FetchError("JWKS refresh out of time")
+        return remaining
+
+    def _resolve_jwks_url(self, deadline: float) -> str:
         if self._jwks_url is None:
             issuer = self._settings.oidc_issuer
             if issuer is None:
                 raise FetchError("OIDC is not configured")
-            discovery = self._fetch(issuer.rstrip("/") + "/.well-known/openid-configuration", self._timeout)
+            discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+            discovery = self._fetch(discovery_url, self._remaining(deadline))
             if discovery.get("issuer") != issuer:
                 raise FetchError("discovery issuer mismatch")
             jwks_uri = discovery.get("jwks_uri")
@@ -106,7 +132,10 @@ class JwksCache:
 
 
 def _signing_key(raw: Any, algorithms: tuple[str, ...]) -> jwt.PyJWK | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("kid"), str):
+    if not isinstance(raw, dict):
+        return None
+    kid = raw.get("kid")
+    if not isinstance(kid, str) or not is_valid_kid(kid):
         return None
     if raw.get("use", "sig") != "sig":
         return None
@@ -115,10 +144,18 @@ def _signing_key(raw: Any, algorithms: tuple[str, ...]) -> jwt.PyJWK | None:
     alg = raw.get("alg")
     if alg is not None and alg not in algorithms:
         return None
+    algorithm = alg or _default_algorithm(raw, algorithms)
+    if algorithm is None:
+        return None
     try:
-        return jwt.PyJWK(raw, algorithm=alg or _default_algorithm(raw, algorithms))
+        key = jwt.PyJWK(raw, algorithm=algorithm)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
         return None
+    if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+        return None
+    if isinstance(key.key, rsa.RSAPrivateKey):  # pragma: no cover - "d" is refused above
+        return None
+    return key
 
 
 def _default_algorithm(raw: dict[str, Any], algorithms: tuple[str, ...]) -> str | None:

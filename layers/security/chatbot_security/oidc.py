@@ -1,134 +1,212 @@
 """Strict verification of OIDC / OAuth2 access tokens (DESIGN.md section 6, rule 1).
 
-PyJWT does the signature and registered-claim checks; this module adds what a generic JWT library
-leaves to the caller: header hygiene (algorithm allowlist, no key-carrying or critical headers),
-audience-or-client_id matching for Cognito and generic issuers, ``token_use`` and a strict roles claim.
+Division of labour, on purpose:
+
+* **PyJWT** (2.15) supplies the cryptography: :class:`jwt.PyJWK` loads each JWKS entry (curve and
+  key checks included) and its algorithm object verifies the signature. We never hand-roll RSA or
+  ECDSA, and never let the token pick the key or the algorithm family.
+* **This module** parses the compact serialization itself, once, and applies a stricter claim
+  policy than a generic JWT library: one compiled-regex charset check over the whole token, canonical
+  base64url, UTF-8 JSON with no duplicate names and no NaN/Infinity, a header allowlist for ``alg``
+  and ``typ``, refused key-carrying headers, a validated ``kid`` looked up *before* any network,
+  the signature verified *before* the payload is even decoded, numeric dates that must be numbers,
+  exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, and a roles claim that grants
+  only when it is a list of strings.
+
+PyJWT's own ``jwt.decode`` is not on the hot path because it parses the token twice as slowly as
+the signature check itself (see docs/authentication.md, "Performance"); a differential test
+(``tests/unit/test_access_token_differential.py``) proves that nothing accepted here is refused by
+a strictly configured ``jwt.decode``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 
-import jwt
-
-from chatbot_security.jwks import JwksCache
-from chatbot_security.principal import Principal
+from chatbot_security.jwks import JwksCache, is_valid_kid
+from chatbot_security.principal import MAX_ROLE_LENGTH, MAX_ROLES, MAX_SUBJECT_LENGTH, Principal
 from chatbot_security.settings import OidcSettings
 from chatbot_security.token_errors import TokenRejected
 
 MAX_TOKEN_BYTES = 8 * 1024
+# A protected header is a handful of short names; 1 KiB of base64url is generous.
+MAX_HEADER_CHARS = 1024
 LEEWAY_SECONDS = 60
-MAX_KID_LENGTH = 256
-FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+# Headers that carry or point at keys, change how the payload is read, or mark a JWE.
+FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"})
+# `typ` values of access tokens: plain JWT, or RFC 9068's at+jwt (case-insensitive, with or
+# without the "application/" prefix). Anything else (e.g. "id_token+jwt", "logout+jwt") is refused.
+ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
+# Claims OpenID Connect Core defines for ID tokens only: their presence means "not an access token".
+ID_TOKEN_ONLY_CLAIMS = ("nonce", "at_hash", "c_hash", "s_hash")
+ACCESS = "access"
+
+# Three base64url segments (no padding); the signature may be empty (then it fails to verify).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# The last character of a canonical unpadded base64url segment leaves its unused bits at zero.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 class AccessTokenVerifier:
-    def __init__(self, settings: OidcSettings, jwks: JwksCache) -> None:
+    def __init__(self, settings: OidcSettings, jwks: JwksCache, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._jwks = jwks
+        self._clock = clock
+        self._algorithms = frozenset(settings.oidc_algorithms)
+        self._audiences = frozenset(settings.oidc_audience)
 
     def verify(self, token: str) -> Principal:
+        """The user of a valid access token; raises :class:`TokenRejected` with a reason otherwise."""
         settings = self._settings
-        if settings.oidc_issuer is None:
+        issuer = settings.oidc_issuer
+        if issuer is None:
             raise TokenRejected("oidc_disabled")
-        if not settings.oidc_audience:
+        if not self._audiences:
             raise TokenRejected("audience_not_configured")
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected("too_large")
-        if token.count(".") != 2:
+        if _COMPACT_JWS.fullmatch(token) is None:
             raise TokenRejected("malformed")
-        header = _header(token)
+        header_end = token.index(".")
+        signed_end = token.rindex(".")
+        if header_end > MAX_HEADER_CHARS:
+            raise TokenRejected("malformed")
+        header = _json_object(_b64decode(token[:header_end]))
         algorithm = header.get("alg")
-        if not isinstance(algorithm, str) or algorithm not in settings.oidc_algorithms:
+        if type(algorithm) is not str or algorithm not in self._algorithms:
             raise TokenRejected("algorithm")
-        if FORBIDDEN_HEADERS & header.keys():
+        if not FORBIDDEN_HEADERS.isdisjoint(header):
             raise TokenRejected("forbidden_header")
+        token_type = header.get("typ")
+        if token_type is not None and (type(token_type) is not str or token_type.lower() not in ACCESS_TOKEN_TYPES):
+            raise TokenRejected("token_type")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        if type(kid) is not str or not is_valid_kid(kid):
             raise TokenRejected("kid")
         key = self._jwks.key_for(kid)
         if key is None:
             raise TokenRejected("unknown_kid")
         if key.algorithm_name != algorithm:
             raise TokenRejected("algorithm")
-        claims = _decode(token, key, algorithm, settings.oidc_issuer)
-        _check_audience(claims, settings.oidc_audience)
-        if "token_use" in claims and claims["token_use"] != "access":  # noqa: S105 - a claim, not a password
+        signature = _b64decode(token[signed_end + 1 :])
+        if not key.Algorithm.verify(token[:signed_end].encode("ascii"), key.key, signature):
+            raise TokenRejected("signature")
+        # Only now, with the issuer's signature checked, is the payload decoded.
+        claims = _json_object(_b64decode(token[header_end + 1 : signed_end]))
+        return self._principal(claims, issuer)
+
+    def _principal(self, claims: dict[str, Any], issuer: str) -> Principal:
+        now = self._clock()
+        expires_at = _numeric_date(claims, "exp", required=True)
+        if expires_at is None or expires_at <= now - LEEWAY_SECONDS:
+            raise TokenRejected("expired")
+        for name in ("nbf", "iat"):
+            moment = _numeric_date(claims, name, required=False)
+            if moment is not None and moment > now + LEEWAY_SECONDS:
+                raise TokenRejected("not_yet_valid")
+        if "iss" not in claims:
+            raise TokenRejected("missing_claim")
+        if claims["iss"] != issuer:  # exact: a trailing slash is another issuer
+            raise TokenRejected("issuer")
+        token_use = claims.get("token_use")
+        if token_use is not None and token_use != ACCESS:
             raise TokenRejected("token_use")
+        if any(name in claims for name in ID_TOKEN_ONLY_CLAIMS):
+            raise TokenRejected("id_token")
+        self._check_audience(claims, token_use)
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 512:
+        if subject is None:
+            raise TokenRejected("missing_claim")
+        if type(subject) is not str or not subject or len(subject) > MAX_SUBJECT_LENGTH:
             raise TokenRejected("sub")
         return Principal(
             kind="user",
             subject=subject,
-            issuer=settings.oidc_issuer,
-            roles=_roles(claims.get(settings.oidc_roles_claim)),
-            mfa=_has_mfa(claims.get("amr")),
-        )
-
-
-def _header(token: str) -> dict[str, Any]:
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as error:
-        raise TokenRejected("malformed") from error
-    if not isinstance(header, dict):
-        raise TokenRejected("malformed")
-    return header
-
-
-def _decode(token: str, key: jwt.PyJWK, algorithm: str, issuer: str) -> dict[str, Any]:
-    try:
-        claims = jwt.decode(
-            token,
-            key=key,
-            algorithms=[algorithm],
             issuer=issuer,
-            leeway=LEEWAY_SECONDS,
-            options={
-                "require": ["exp", "iss", "sub"],
-                "verify_signature": True,
-                "verify_exp": True,
-                "verify_nbf": True,
-                "verify_iat": True,
-                "verify_iss": True,
-                "verify_aud": False,  # checked below: `aud` or Cognito's `client_id`
-                "strict_aud": False,
-            },
+            roles=roles_from_claim(claims.get(self._settings.oidc_roles_claim)),
+            mfa=_has_mfa(claims.get("amr")),
+            expires_at=int(expires_at),
         )
-    except jwt.ExpiredSignatureError as error:
-        raise TokenRejected("expired") from error
-    except jwt.ImmatureSignatureError as error:
-        raise TokenRejected("not_yet_valid") from error
-    except jwt.InvalidIssuerError as error:
-        raise TokenRejected("issuer") from error
-    except jwt.MissingRequiredClaimError as error:
-        raise TokenRejected("missing_claim") from error
-    except jwt.InvalidSignatureError as error:
-        raise TokenRejected("signature") from error
-    except (jwt.PyJWTError, ValueError, TypeError) as error:
-        raise TokenRejected("invalid") from error
-    return claims
 
-
-def _check_audience(claims: dict[str, Any], accepted: tuple[str, ...]) -> None:
-    if "aud" in claims:
-        audience = claims["aud"]
-        values = [audience] if isinstance(audience, str) else audience
-        if not isinstance(values, list) or not any(isinstance(v, str) and v in accepted for v in values):
+    def _check_audience(self, claims: dict[str, Any], token_use: object) -> None:
+        """``aud`` must name one of ours; only Cognito's access-token shape may use ``client_id`` instead."""
+        accepted = self._audiences
+        if "aud" in claims:
+            audience = claims["aud"]
+            values = [audience] if type(audience) is str else audience
+            if type(values) is not list or not values or any(type(value) is not str for value in values):
+                raise TokenRejected("audience")
+            if accepted.isdisjoint(values):
+                raise TokenRejected("audience")
+            return
+        client_id = claims.get("client_id")
+        if token_use != ACCESS or type(client_id) is not str or client_id not in accepted:
             raise TokenRejected("audience")
-        return
-    client_id = claims.get("client_id")
-    if not isinstance(client_id, str) or client_id not in accepted:
-        raise TokenRejected("audience")
 
 
-def _roles(value: object) -> tuple[str, ...]:
-    """A roles claim grants something only when it is a list of strings."""
-    if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
+def roles_from_claim(value: object) -> tuple[str, ...]:
+    """A roles claim grants something only when it is a (bounded) list of non-empty strings."""
+    if type(value) is not list or len(value) > MAX_ROLES:
         return ()
-    return tuple(value[:100])
+    for role in value:
+        if type(role) is not str or not role or len(role) > MAX_ROLE_LENGTH:
+            return ()
+    return tuple(value)
 
 
 def _has_mfa(amr: object) -> bool:
-    return isinstance(amr, list) and "mfa" in amr
+    return type(amr) is list and "mfa" in amr
+
+
+def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+    """A NumericDate claim: a finite JSON number (not a string, not a boolean)."""
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise TokenRejected("missing_claim")
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise TokenRejected("invalid_claim")
+    return float(value)
+
+
+def _b64decode(segment: str) -> bytes:
+    """Canonical unpadded base64url (the charset was checked by the caller's regex)."""
+    remainder = len(segment) % 4
+    if remainder == 1 or (remainder and segment[-1] not in _CANONICAL_LAST[remainder]):
+        raise TokenRejected("malformed")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as error:  # pragma: no cover - excluded by the checks above
+        raise TokenRejected("malformed") from error
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("duplicate member name")
+    return document
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate member names, an object at the top."""
+    try:
+        document = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_unique_names, parse_constant=_reject_constant
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise TokenRejected("malformed") from error
+    if type(document) is not dict:
+        raise TokenRejected("malformed")
+    return document

@@ -10,20 +10,24 @@ passes here. Tokens verify against the current secret version and, during a rota
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
 import time
 from collections.abc import Callable, Iterable
 
-from chatbot_security.principal import Principal
+from chatbot_security.principal import EXPIRY_LEEWAY_SECONDS, Principal
 from chatbot_security.token_errors import TokenRejected
 
 PREFIX = "cs1"
 MAX_TOKEN_LENGTH = 128
+# SESSION_TTL_SECONDS can be at most 30 days: no genuine token expires later than that.
+MAX_LIFETIME_SECONDS = 30 * 86400
 _KEY_CONTEXT = b"chatbot/session-token/v1"
+# Matched with fullmatch: "$" alone would also accept a trailing newline.
 _TOKEN = re.compile(
-    r"^cs1\.([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\.([0-9]{10})\.([A-Za-z0-9_-]{43})$"
+    r"cs1\.([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\.([0-9]{10})\.([A-Za-z0-9_-]{43})"
 )
 
 
@@ -31,8 +35,9 @@ def looks_like_session_token(token: str) -> bool:
     return token.startswith(PREFIX + ".")
 
 
+@functools.lru_cache(maxsize=8)
 def derive_key(secret: str) -> bytes:
-    """Domain-separated signing key, so the raw secret signs nothing directly."""
+    """Domain-separated signing key, so the raw secret signs nothing directly (memoised per secret value)."""
     return hmac.digest(secret.encode(), _KEY_CONTEXT, hashlib.sha256)
 
 
@@ -45,17 +50,30 @@ def issue(key: bytes, session_id: str, expires_at: int) -> str:
     return f"{signed}.{_mac(key, signed)}"
 
 
-def verify(token: str, keys: Iterable[bytes], now: Callable[[], float] = time.time) -> Principal:
-    """The anonymous principal for a valid token; raises :class:`TokenRejected` otherwise."""
+def verify(
+    token: str,
+    keys: Iterable[bytes],
+    now: Callable[[], float] = time.time,
+    max_lifetime_seconds: int = MAX_LIFETIME_SECONDS,
+) -> Principal:
+    """The anonymous principal for a valid token; raises :class:`TokenRejected` otherwise.
+
+    The MAC is checked before anything the token says is believed; then the expiry must be in the
+    future, and no further away than the longest session lifetime the deployment allows.
+    """
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenRejected("too_large")
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         raise TokenRejected("malformed")
-    session_id, expires_at, mac = match.groups()
+    session_id, expires_text, mac = match.groups()
     signed = token[: -len(mac) - 1]
     if not any(hmac.compare_digest(_mac(key, signed), mac) for key in keys):
         raise TokenRejected("signature")
-    if int(expires_at) <= now():
+    expires_at = int(expires_text)
+    moment = now()
+    if expires_at <= moment:
         raise TokenRejected("expired")
-    return Principal(kind="anonymous", subject=session_id, session_id=session_id)
+    if expires_at > moment + max_lifetime_seconds + EXPIRY_LEEWAY_SECONDS:  # clock skew between containers
+        raise TokenRejected("expiry_too_far")
+    return Principal(kind="anonymous", subject=session_id, session_id=session_id, expires_at=expires_at)

@@ -108,6 +108,11 @@ class ModelSettings(_EnvModel):
     model_timeout_seconds: float = Field(default=30, alias="MODEL_TIMEOUT_SECONDS", gt=0, le=900)
     bedrock_guardrail_id: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_ID")
     bedrock_guardrail_version: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_VERSION")
+    # Instructions given to the model ahead of every conversation; empty means the built-in prompt.
+    # Configuration, not a secret: it must never hold one (rule 10).
+    model_system_prompt: OptionalStr = Field(default=None, alias="MODEL_SYSTEM_PROMPT", max_length=8000)
+    # Base URL of the OpenAI-compatible endpoint (MODEL_PROVIDER=openai), such as https://api.example.com/v1.
+    openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
 
 
 class ResourceSettings(_EnvModel):
@@ -122,6 +127,13 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
+
+    @model_validator(mode="after")
+    def _check_model_endpoint(self) -> Settings:
+        if self.openai_base_url is not None:
+            # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
+            _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.allow_loopback_issuer)
+        return self
 
     def require(self, field: str) -> str:
         """Return a resource name the running code cannot do without, or fail with its variable name."""

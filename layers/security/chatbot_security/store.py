@@ -7,12 +7,16 @@ write into someone else's session.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chatbot_security.ratelimit import RateCharge
 
 LIVE = "live"
 DELETED = "deleted"
@@ -20,6 +24,11 @@ PURGING = "purging"
 # Sorts after every "MSG#..." key, so one reverse Query returns the session item and its latest messages.
 META = "SESSION"
 MESSAGE_PREFIX = "MSG#"
+# Idempotency records of message posts (one per client_message_id); sorts before every "MSG#" key.
+TURN_PREFIX = "IDEM#"
+TURN_PENDING = "pending"
+TURN_DONE = "done"
+MAX_TRANSACTION_ATTEMPTS = 3
 MAX_SEQ = 99_999_999
 BATCH_SIZE = 25
 MAX_BATCH_ATTEMPTS = 8
@@ -27,6 +36,18 @@ MAX_BATCH_ATTEMPTS = 8
 
 class ConflictError(Exception):
     """A conditional write lost: the session changed, ended, or belongs to someone else."""
+
+
+class ChargeRefused(Exception):
+    """The rate counter charged with a turn claim was already at its limit."""
+
+
+class TurnAlreadyClaimed(Exception):
+    """A post with this client_message_id was answered already, or is being answered right now."""
+
+    def __init__(self, record: TurnRecord | None) -> None:
+        super().__init__("turn already claimed")
+        self.record = record
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,7 @@ class SessionRecord:
     message_count: int
     status: str
     wrapped_key: bytes
+    created_ms: int = 0  # creation time in milliseconds: the listing order (0 means created_at * 1000)
 
     def is_usable(self, now: int) -> bool:
         return self.status == LIVE and now < self.expires_at
@@ -53,6 +75,35 @@ class MessageRecord:
     role: str
     created_at: int  # epoch milliseconds
     content: bytes  # ciphertext
+
+
+@dataclass(frozen=True)
+class TurnClaim:
+    """A post's claim on its client_message_id, written before the model is called."""
+
+    session_id: str
+    request_key: str  # the client_message_id
+    fingerprint: str  # keyed hash of the request content: a reused id with other content is refused
+    token: str  # this attempt's own id: only it may complete or release the claim
+    now: int
+    lease_until: int  # after this, a retry may take over a claim whose holder died
+    ttl: int
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    request_key: str
+    fingerprint: str
+    state: str  # TURN_PENDING or TURN_DONE
+    token: str
+    lease_until: int
+    seq: int  # sequence number of the turn's user message once done (its reply is seq + 1)
+
+    def is_done(self) -> bool:
+        return self.state == TURN_DONE
+
+    def is_abandoned(self, now: int) -> bool:
+        return self.state == TURN_PENDING and self.lease_until <= now
 
 
 def rfc3339(epoch_seconds: float) -> str:
@@ -72,13 +123,24 @@ def message_sk(seq: int) -> str:
     return f"{MESSAGE_PREFIX}{seq:08d}"
 
 
+def turn_sk(request_key: str) -> str:
+    return f"{TURN_PREFIX}{request_key}"
+
+
 class SessionStore(Protocol):
     def put_new_session(self, session: SessionRecord) -> None: ...
     def get_session(self, session_id: str) -> SessionRecord | None: ...
     def sessions_of(self, owner_key: str) -> list[SessionRecord]: ...
-    def append_turn(self, session: SessionRecord, messages: Sequence[MessageRecord], now: int) -> SessionRecord: ...
+    def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
+    def claim_turn(
+        self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge
+    ) -> None: ...
+    def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None: ...
+    def release_turn(self, claim: TurnClaim) -> None: ...
+    def append_turn(
+        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+    ) -> SessionRecord: ...
     def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]: ...
-    def recent_messages(self, session_id: str, limit: int) -> list[MessageRecord]: ...
     def mark_deleted(self, session: SessionRecord, now: int) -> None: ...
     def claim_for_purge(self, session_id: str, now: int) -> bool: ...
     def purge_session(self, session_id: str) -> int: ...
@@ -132,8 +194,108 @@ class DynamoSessionStore:
                 return sessions
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def append_turn(self, session: SessionRecord, messages: Sequence[MessageRecord], now: int) -> SessionRecord:
-        """Write a turn's messages and the session's new counters in one transaction."""
+    def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]:
+        """The session item and its last ``limit`` messages (oldest first), in one reverse Query.
+
+        The session item's sort key sorts after every message key, so it comes first.
+        """
+        response = self._db().query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :meta",
+            ExpressionAttributeValues={
+                ":pk": {"S": session_pk(session_id)},
+                ":first": {"S": MESSAGE_PREFIX},
+                ":meta": {"S": META},
+            },
+            ConsistentRead=True,
+            ScanIndexForward=False,
+            Limit=max(0, limit) + 1,
+        )
+        items = response.get("Items", [])
+        if not items or items[0]["sk"]["S"] != META:
+            return None, []
+        records = [_message_from_item(session_id, item) for item in items[1:]]
+        records.reverse()
+        return _session_from_item(items[0]), records
+
+    def claim_turn(self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge) -> None:
+        """Claim a client_message_id, charge the rate counter and check the session has room, atomically.
+
+        Raises :class:`TurnAlreadyClaimed` (with the existing record) for a repeated id,
+        :class:`ConflictError` when the session is full or ended, :class:`ChargeRefused` when rate limited.
+        Nothing is written unless all three hold.
+        """
+        pk = {"S": session_pk(claim.session_id)}
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _turn_item(claim),
+                    "ConditionExpression": "attribute_not_exists(pk) OR (#state = :pending AND lease_until <= :now)",
+                    "ExpressionAttributeNames": {"#state": "state"},
+                    "ExpressionAttributeValues": {":pending": {"S": TURN_PENDING}, ":now": {"N": str(claim.now)}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": {"pk": pk, "sk": {"S": META}},
+                    "ConditionExpression": (
+                        "owner_key = :owner AND #status = :live AND expires_at > :now AND message_count <= :max"
+                    ),
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":owner": {"S": session.owner_key},
+                        ":live": {"S": LIVE},
+                        ":now": {"N": str(claim.now)},
+                        ":max": {"N": str(max_count_before)},
+                    },
+                }
+            },
+            {"Update": {"TableName": self._table, **charge.update()}},
+        ]
+        reasons = self._transact(items)
+        if reasons is None:
+            return
+        claim_reason, session_reason, charge_reason = reasons
+        if claim_reason.get("Code") == "ConditionalCheckFailed":
+            item = claim_reason.get("Item")
+            existing = _turn_from_item(item) if item else self.get_turn(claim.session_id, claim.request_key)
+            raise TurnAlreadyClaimed(existing)
+        if session_reason.get("Code") == "ConditionalCheckFailed":
+            raise ConflictError("session is full or ended")
+        if charge_reason.get("Code") == "ConditionalCheckFailed":
+            raise ChargeRefused()
+        raise ConflictError("turn claim was not written")
+
+    def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
+        response = self._db().get_item(
+            TableName=self._table,
+            Key={"pk": {"S": session_pk(session_id)}, "sk": {"S": turn_sk(request_key)}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _turn_from_item(item) if item else None
+
+    def release_turn(self, claim: TurnClaim) -> None:
+        """Give up a claim whose turn failed, so that a retry may call the model again."""
+        client = self._db()
+        # Taken over or completed meanwhile: then it is not ours to remove.
+        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
+            client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": session_pk(claim.session_id)}, "sk": {"S": turn_sk(claim.request_key)}},
+                ConditionExpression="#token = :token AND #state = :pending",
+                ExpressionAttributeNames={"#token": "token", "#state": "state"},
+                ExpressionAttributeValues={":token": {"S": claim.token}, ":pending": {"S": TURN_PENDING}},
+            )
+
+    def append_turn(
+        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+    ) -> SessionRecord:
+        """Write a turn's messages, the session's new counters and (with a claim) its idempotency record
+        in one transaction: a turn is stored whole or not at all."""
         expires_at = min(session.absolute_expires_at, now + self._idle)
         updated = replace(
             session,
@@ -177,12 +339,46 @@ class DynamoSessionStore:
                     }
                 }
             )
-        client = self._db()
-        try:
-            client.transact_write_items(TransactItems=items)
-        except client.exceptions.TransactionCanceledException as error:
-            raise ConflictError("turn was not written") from error
+        if claim is not None:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": pk, "sk": {"S": turn_sk(claim.request_key)}},
+                        "UpdateExpression": "SET #state = :done, seq = :seq REMOVE lease_until",
+                        "ConditionExpression": "#token = :token AND #state = :pending",
+                        "ExpressionAttributeNames": {"#state": "state", "#token": "token"},
+                        "ExpressionAttributeValues": {
+                            ":done": {"S": TURN_DONE},
+                            ":pending": {"S": TURN_PENDING},
+                            ":seq": {"N": str(messages[0].seq)},
+                            ":token": {"S": claim.token},
+                        },
+                    }
+                }
+            )
+        if self._transact(items) is not None:
+            raise ConflictError("turn was not written")
         return updated
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Run a transaction; None when it committed, else the cancellation reasons (one per item).
+
+        A cancellation caused only by another transaction touching the same items is retried.
+        """
+        client = self._db()
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            try:
+                client.transact_write_items(TransactItems=items)
+            except client.exceptions.TransactionCanceledException as error:
+                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons") or [{} for _ in items]
+                codes = {reason.get("Code") for reason in reasons} - {"None", None}
+                if codes == {"TransactionConflict"} and attempt + 1 < MAX_TRANSACTION_ATTEMPTS:
+                    self._sleep(0.02 * 2**attempt * (0.5 + random.random() / 2))  # noqa: S311  # nosec B311 - jitter
+                    continue
+                return reasons
+            return None
+        return [{} for _ in items]  # pragma: no cover - the loop always returns
 
     def mark_deleted(self, session: SessionRecord, now: int) -> None:
         """End a session at once; cleanup (or the caller) purges its items."""
@@ -220,22 +416,6 @@ class DynamoSessionStore:
         )
         records = [_message_from_item(session_id, item) for item in response.get("Items", [])]
         return records[:limit], len(records) > limit
-
-    def recent_messages(self, session_id: str, limit: int) -> list[MessageRecord]:
-        """The last ``limit`` messages, oldest first (the model's context window)."""
-        if limit <= 0:
-            return []
-        response = self._db().query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": session_pk(session_id)}, ":prefix": {"S": MESSAGE_PREFIX}},
-            ConsistentRead=True,
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        records = [_message_from_item(session_id, item) for item in response.get("Items", [])]
-        records.reverse()
-        return records
 
     # -- retention --------------------------------------------------------------------------
     def expiring_session_ids(self, bucket: str, now: int) -> Iterator[str]:
@@ -329,7 +509,7 @@ def _session_item(session: SessionRecord) -> dict[str, Any]:
         "pk": {"S": session_pk(session.session_id)},
         "sk": {"S": META},
         "owner_key": {"S": session.owner_key},
-        "created_at": {"S": rfc3339(session.created_at)},
+        "created_at": {"S": rfc3339(session.created_ms / 1000 if session.created_ms else session.created_at)},
         "created_epoch": {"N": str(session.created_at)},
         "absolute_expires_at": {"N": str(session.absolute_expires_at)},
         "expires_at": {"N": str(session.expires_at)},
@@ -353,7 +533,12 @@ def _session_from_item(item: dict[str, Any]) -> SessionRecord:
         message_count=int(item["message_count"]["N"]),
         status=item["status"]["S"],
         wrapped_key=bytes(item["wrapped_key"]["B"]) if "wrapped_key" in item else b"",
+        created_ms=_epoch_ms(item["created_at"]["S"]),
     )
+
+
+def _epoch_ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
 
 
 def _message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
@@ -366,6 +551,29 @@ def _message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
         "content": {"B": message.content},
         "ttl": {"N": str(ttl)},
     }
+
+
+def _turn_item(claim: TurnClaim) -> dict[str, Any]:
+    return {
+        "pk": {"S": session_pk(claim.session_id)},
+        "sk": {"S": turn_sk(claim.request_key)},
+        "state": {"S": TURN_PENDING},
+        "token": {"S": claim.token},
+        "fingerprint": {"S": claim.fingerprint},
+        "lease_until": {"N": str(claim.lease_until)},
+        "ttl": {"N": str(claim.ttl)},
+    }
+
+
+def _turn_from_item(item: dict[str, Any]) -> TurnRecord:
+    return TurnRecord(
+        request_key=item["sk"]["S"].removeprefix(TURN_PREFIX),
+        fingerprint=item["fingerprint"]["S"],
+        state=item["state"]["S"],
+        token=item["token"]["S"],
+        lease_until=int(item.get("lease_until", {}).get("N", "0")),
+        seq=int(item.get("seq", {}).get("N", "0")),
+    )
 
 
 def _message_from_item(session_id: str, item: dict[str, Any]) -> MessageRecord:

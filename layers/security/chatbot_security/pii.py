@@ -1,0 +1,219 @@
+"""Detectors for personal data in free text, and masking (DESIGN.md section 6, rule 9).
+
+One source of truth for what counts as PII: the chat function masks messages with it before the
+model sees them and before they are stored, and the log redaction can use the same detectors.
+
+Each detector finds candidates with a regular expression and then validates them, so that look-alikes
+stay untouched: a card number must pass the Luhn check, an IBAN its country length and mod-97
+checksum, an SSN the ranges the SSA never assigns, an IP address :mod:`ipaddress`. Every pattern is
+anchored by a look-behind, so a long run of similar characters is scanned once, not once per start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+PiiKind = Literal["email", "iban", "card", "ssn", "ip", "phone"]
+
+PLACEHOLDERS: dict[PiiKind, str] = {
+    "email": "[EMAIL]",
+    "iban": "[IBAN]",
+    "card": "[CARD]",
+    "ssn": "[SSN]",
+    "ip": "[IP]",
+    "phone": "[PHONE]",
+}
+
+
+@dataclass(frozen=True)
+class PiiMatch:
+    kind: PiiKind
+    start: int
+    end: int
+
+
+# -- email ------------------------------------------------------------------------------------
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])")
+
+
+def _emails(text: str) -> Iterator[tuple[int, int]]:
+    for match in _EMAIL.finditer(text):
+        yield match.span()
+
+
+# -- payment cards ----------------------------------------------------------------------------
+_CARD = re.compile(r"(?<![\w+.-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)")
+# Digit groups as cards are printed: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
+_CARD_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}|\d{4}(?:[ -]\d{4}){3}[ -]\d{3}|\d{4}[ -]\d{6}[ -]\d{4,5}")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _cards(text: str) -> Iterator[tuple[int, int]]:
+    for match in _CARD.finditer(text):
+        candidate = match.group()
+        separators = {char for char in candidate if not char.isdigit()}
+        if len(separators) > 1 or (separators and not _CARD_GROUPS.fullmatch(candidate)):
+            continue
+        digits = candidate.replace(" ", "").replace("-", "")
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            yield match.span()
+
+
+# -- IBAN -------------------------------------------------------------------------------------
+# Lengths from the SWIFT IBAN registry.
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
+    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
+    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
+    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
+    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){10,30}")
+
+
+def iban_valid(compact: str) -> bool:
+    """Country length and ISO 7064 mod-97 checksum of an IBAN without spaces."""
+    compact = compact.upper()
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum() or not compact.isascii():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _ibans(text: str) -> Iterator[tuple[int, int]]:
+    for match in _IBAN.finditer(text):
+        length = IBAN_LENGTHS.get(match.group()[:2].upper())
+        if length is None:
+            continue
+        # The greedy match may run into the next word: keep exactly the country's length.
+        seen, end = 0, match.start()
+        while end < match.end() and seen < length:
+            seen += text[end] != " "
+            end += 1
+        if seen != length or (end < len(text) and text[end].isalnum()):
+            continue
+        if iban_valid(text[match.start() : end].replace(" ", "")):
+            yield match.start(), end
+
+
+# -- US social security numbers ---------------------------------------------------------------
+_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
+
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    """Numbers the SSA never assigns: area 000, 666 or 900-999, group 00, serial 0000."""
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _ssns(text: str) -> Iterator[tuple[int, int]]:
+    for match in _SSN.finditer(text):
+        area, _, group, serial = match.groups()
+        if ssn_valid(area, group, serial):
+            yield match.span()
+
+
+# -- IP addresses -----------------------------------------------------------------------------
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?:%[A-Za-z0-9_.]+)?(?![\w:])"
+)
+
+
+def _ips(text: str) -> Iterator[tuple[int, int]]:
+    yield from _ipv6s(text)  # first: "::ffff:192.0.2.1" is one address, not an IPv4 inside
+    for match in _IPV4.finditer(text):
+        try:
+            ipaddress.IPv4Address(match.group())
+        except ValueError:
+            continue
+        yield match.span()
+
+
+def _ipv6s(text: str) -> Iterator[tuple[int, int]]:
+    for match in _IPV6.finditer(text):
+        candidate = match.group()
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        # "a::b" (a scope operator in code) is a valid address but hardly ever meant as one.
+        groups = [group for group in candidate.split("%")[0].split(":") if group]
+        if len(groups) >= 3 or any(char.isdigit() for char in candidate):
+            yield match.span()
+
+
+# -- phone numbers ----------------------------------------------------------------------------
+# International: "+" or "00", a country code, then digit groups (one separator at most between
+# them, "(0)" trunk notation allowed): +44 20 7946 0958, +1 (415) 555-2671, 0049-30-1234567.
+_PHONE_INTERNATIONAL = re.compile(
+    r"(?<![\w+])(?<!\d[ .\-/])(?:\+|00)[1-9]\d{0,3}(?:[ .\-/]?(?:\(\d{1,4}\)|\d{1,12})){1,8}(?![\w]|[.,]\d)"
+)
+# North American: (415) 555-2671, 415-555-2671, 415.555.2671 (area and exchange codes start 2-9).
+_PHONE_NANP = re.compile(r"(?<![\w+\-.(])(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[-.\s])[2-9]\d{2}[-.\s]\d{4}(?![\w-]|[.,]\d)")
+# National with a trunk 0, grouped: 020 7946 0958, 06 12 34 56 78, 0151-2345-6789.
+_PHONE_TRUNK = re.compile(r"(?<![\w+\-./])(?<!\d )0[1-9]\d{0,3}(?:[ .\-/]\d{2,8}){1,5}(?![\w-]|[.,/]\d)")
+
+
+def _phones(text: str) -> Iterator[tuple[int, int]]:
+    for match in _PHONE_INTERNATIONAL.finditer(text):
+        digits = sum(char.isdigit() for char in match.group().removeprefix("00"))
+        if 7 <= digits <= 15:
+            yield match.span()
+    yield from (match.span() for match in _PHONE_NANP.finditer(text))
+    for match in _PHONE_TRUNK.finditer(text):
+        candidate = match.group()
+        separators = {char for char in candidate if not char.isdigit()}
+        if len(separators) == 1 and 9 <= sum(char.isdigit() for char in candidate) <= 12:
+            yield match.span()
+
+
+# Earlier detectors win where candidates overlap (an IBAN's digits are not also a phone number).
+_DETECTORS: tuple[tuple[PiiKind, Callable[[str], Iterator[tuple[int, int]]]], ...] = (
+    ("email", _emails),
+    ("iban", _ibans),
+    ("card", _cards),
+    ("ssn", _ssns),
+    ("ip", _ips),
+    ("phone", _phones),
+)
+
+
+def find_pii(text: str) -> list[PiiMatch]:
+    """Every detected item, in text order, without overlaps."""
+    found: list[PiiMatch] = []
+    for kind, detect in _DETECTORS:
+        for start, end in detect(text):
+            if all(end <= other.start or start >= other.end for other in found):
+                found.append(PiiMatch(kind, start, end))
+    return sorted(found, key=lambda match: match.start)
+
+
+def mask_pii(text: str) -> str:
+    """``text`` with each detected item replaced by a placeholder such as ``[EMAIL]``."""
+    if not text:
+        return text
+    parts: list[str] = []
+    position = 0
+    for match in find_pii(text):
+        parts.append(text[position : match.start])
+        parts.append(PLACEHOLDERS[match.kind])
+        position = match.end
+    parts.append(text[position:])
+    return "".join(parts)
