@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from support.caches import reset_caches
-from support.events import authorizer_event, load_event
+from support.events import EVENTS, authorizer_event, load_event
 from support.issuer_server import IssuerServer
 from support.tokens import unsigned_token
 
@@ -43,9 +43,68 @@ def test_bad_tokens_are_denied(oidc_env: IssuerServer, lambda_context: Any, make
     assert decide(event, lambda_context) == {"isAuthorized": False}
 
 
-def test_sample_events_are_denied(oidc_env: IssuerServer, lambda_context: Any) -> None:
-    for name in ("authorizer-request.json", "authorizer-request-alg-none.json"):
-        assert decide(load_event(name), lambda_context) == {"isAuthorized": False}
+DENIED_SAMPLES = {
+    "authorizer-request.json": "unknown_kid",
+    "authorizer-request-alg-none.json": "algorithm",
+    "authorizer-request-hs256.json": "algorithm",
+    "authorizer-request-kid-traversal.json": "kid",
+    "authorizer-request-jku.json": "forbidden_header",
+    "authorizer-request-oversized.json": "too_large",
+    "authorizer-request-no-credentials.json": "no_credentials",
+    "authorizer-request-session-tampered.json": "signature",
+    # The templates below are denied until a real token replaces their placeholder.
+    "authorizer-request-user.json": "malformed",
+    "authorizer-request-admin.json": "malformed",
+    "authorizer-request-anonymous.json": "malformed",
+}
+
+
+def test_every_authorizer_sample_event_is_listed_here() -> None:
+    assert {path.name for path in EVENTS.glob("authorizer-*.json")} == set(DENIED_SAMPLES)
+
+
+@pytest.mark.parametrize(("name", "reason"), sorted(DENIED_SAMPLES.items()))
+def test_sample_events_are_denied_for_their_reason(
+    oidc_env: IssuerServer, lambda_context: Any, log_output: Any, name: str, reason: str
+) -> None:
+    assert decide(load_event(name), lambda_context) == {"isAuthorized": False}
+    assert f'"reason":"{reason}"' in log_output.getvalue().replace(" ", "")
+
+
+def filled(name: str, **values: str) -> dict[str, Any]:
+    text = (EVENTS / name).read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
+def test_user_sample_event_is_allowed_with_a_real_access_token(oidc_env: IssuerServer, lambda_context: Any) -> None:
+    event = filled("authorizer-request-user.json", REPLACE_WITH_ACCESS_TOKEN=oidc_env.issuer.token(sub="alice"))
+    assert decide(event, lambda_context)["context"]["subject"] == "alice"
+
+
+def test_admin_sample_event_is_allowed_with_an_admin_token_and_mfa(oidc_env: IssuerServer, lambda_context: Any) -> None:
+    token = oidc_env.issuer.token(sub="root", amr=["pwd", "mfa"], **{"cognito:groups": ["admin"]})
+    assert decide(filled("authorizer-request-admin.json", REPLACE_WITH_ACCESS_TOKEN=token), lambda_context)[
+        "isAuthorized"
+    ]
+
+
+def test_anonymous_sample_event_is_allowed_with_a_real_session_token(
+    oidc_env: IssuerServer, lambda_context: Any, aws: Any
+) -> None:
+    from support.api import InProcessApi
+
+    created = InProcessApi(lambda_context).call("POST /v1/anonymous-sessions", None).body
+    event = filled(
+        "authorizer-request-anonymous.json",
+        REPLACE_WITH_SESSION_TOKEN=created["session_token"],
+        REPLACE_WITH_SESSION_ID=created["session_id"],
+    )
+    decision = decide(event, lambda_context)
+    assert decision["isAuthorized"] is True
+    assert decision["context"]["session_id"] == created["session_id"]
 
 
 @pytest.mark.parametrize(

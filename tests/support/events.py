@@ -23,7 +23,8 @@ def authorizer_event(route_key: str, authorization: str | None, **path_parameter
     for name, value in path_parameters.items():
         path = path.replace("{" + name + "}", value)
     event["routeKey"] = route_key
-    event["routeArn"] = event["routeArn"].rsplit("/", 2)[0] + f"/{method}{path}"
+    api_and_stage = "/".join(event["routeArn"].split("/", 2)[:2])  # arn:...:<api-id>/<stage>
+    event["routeArn"] = f"{api_and_stage}/{method}{path}"
     event["rawPath"] = path
     event["requestContext"]["http"]["method"] = method
     event["requestContext"]["http"]["path"] = path

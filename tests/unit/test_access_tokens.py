@@ -8,9 +8,19 @@ import json
 import time
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, b64url, unsigned_token
+from support.tokens import (
+    AUDIENCE,
+    ISSUER,
+    KID,
+    FakeIssuer,
+    b64url,
+    non_canonical_signature,
+    rs256_compact,
+    unsigned_token,
+)
 
 from chatbot_security.jwks import JwksCache
 from chatbot_security.oidc import AccessTokenVerifier
@@ -107,8 +117,7 @@ def test_hs256_signed_with_the_public_key_is_denied(issuer: FakeIssuer) -> None:
 def test_key_carrying_and_critical_headers_are_denied(issuer: FakeIssuer, header: str) -> None:
     value: Any = {"jku": "https://evil.example.test/jwks", "x5u": "https://evil.example.test/cert",
                   "jwk": issuer.jwk(), "x5c": ["MIIB"], "crit": ["exp"]}[header]  # fmt: skip
-    # PyJWT itself already refuses unknown `crit` extensions while parsing the header.
-    assert rejection(make_verifier(issuer), issuer.token(headers={header: value})) in {"forbidden_header", "malformed"}
+    assert rejection(make_verifier(issuer), issuer.token(headers={header: value})) == "forbidden_header"
 
 
 def test_missing_exp_or_sub_is_denied(issuer: FakeIssuer) -> None:
@@ -157,3 +166,207 @@ def test_oidc_off_denies_every_access_token(issuer: FakeIssuer) -> None:
     settings = Settings.model_validate({})
     verifier = AccessTokenVerifier(settings, JwksCache(settings, fetch=lambda url, timeout: {}))
     assert rejection(verifier, issuer.token()) == "oidc_disabled"
+
+
+# -- header hygiene ---------------------------------------------------------------------------------
+class CountingFetch:
+    def __init__(self, issuer: FakeIssuer) -> None:
+        self.issuer = issuer
+        self.calls = 0
+
+    def __call__(self, url: str, timeout: float) -> dict[str, Any]:
+        self.calls += 1
+        return self.issuer.discovery() if url.endswith("openid-configuration") else self.issuer.jwks()
+
+
+@pytest.mark.parametrize(
+    "kid",
+    ["../../../../etc/passwd", "x' OR '1'='1' --", "key\r\nX-Injected: yes", "k" * 129, "", "a b", "kid\n", "ключ"],
+    ids=["path-traversal", "sql", "crlf", "too-long", "empty", "space", "trailing-newline", "non-ascii"],
+)
+def test_malformed_kid_is_refused_before_any_key_lookup(issuer: FakeIssuer, kid: str) -> None:
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    fetch = CountingFetch(issuer)
+    verifier = AccessTokenVerifier(settings, JwksCache(settings, fetch=fetch))
+    assert rejection(verifier, issuer.token(headers={"kid": kid})) == "kid"
+    assert fetch.calls == 0
+
+
+def test_a_4kb_kid_is_refused_by_the_header_size_cap(issuer: FakeIssuer) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(headers={"kid": "k" * 4096})) == "malformed"
+
+
+def test_kids_seen_at_real_issuers_are_well_formed() -> None:
+    from chatbot_security.jwks import is_valid_kid
+
+    for kid in ("1234example=", "abcd+/efgh==", "nOo3ZDrODXEK1jKWhXslHR_KXEg", "2024-05-01.rsa", "a1b2c3d4" * 5):
+        assert is_valid_kid(kid), kid
+
+
+def test_duplicate_header_names_are_refused(issuer: FakeIssuer) -> None:
+    header = f'{{"alg":"none","alg":"RS256","kid":"{KID}"}}'
+    assert rejection(make_verifier(issuer), rs256_compact(header, issuer.claims(), issuer.key)) == "malformed"
+
+
+def test_b64_false_header_is_refused(issuer: FakeIssuer) -> None:
+    token = rs256_compact({"alg": "RS256", "kid": KID, "b64": False}, issuer.claims(), issuer.key)
+    assert rejection(make_verifier(issuer), token) == "forbidden_header"
+
+
+def test_header_over_one_kib_is_refused(issuer: FakeIssuer) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(headers={"x-padding": "p" * 800})) == "malformed"
+
+
+@pytest.mark.parametrize("typ", ["logout+jwt", "id_token+jwt", "secevent+jwt", "JOSE", "dpop+jwt", 7])
+def test_typ_other_than_jwt_or_at_jwt_is_refused(issuer: FakeIssuer, typ: Any) -> None:
+    assert (
+        rejection(
+            make_verifier(issuer), rs256_compact({"alg": "RS256", "kid": KID, "typ": typ}, issuer.claims(), issuer.key)
+        )
+        == "token_type"
+    )
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "at+jwt", "application/at+jwt", None])
+def test_access_token_typ_values_are_accepted(issuer: FakeIssuer, typ: str | None) -> None:
+    header = {"alg": "RS256", "kid": KID, **({"typ": typ} if typ else {})}
+    assert make_verifier(issuer).verify(rs256_compact(header, issuer.claims(), issuer.key)).subject == "user-alice"
+
+
+def test_non_canonical_base64_signature_is_refused(issuer: FakeIssuer) -> None:
+    assert rejection(make_verifier(issuer), non_canonical_signature(issuer.token())) == "malformed"
+
+
+def test_payload_is_not_read_before_the_signature_is_verified(issuer: FakeIssuer) -> None:
+    # A payload that is not even JSON, under a signature that does not match: the signature decides.
+    head = b64url(json.dumps({"alg": "RS256", "kid": KID}).encode())
+    token = f"{head}.{b64url(b'not json at all')}.{b64url(b'x' * 256)}"
+    assert rejection(make_verifier(issuer), token) == "signature"
+
+
+def test_token_with_an_alg_other_than_its_keys_is_refused(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer, OIDC_ALGORITHMS="RS256,PS256")
+    assert rejection(verifier, rs256_compact({"alg": "PS256", "kid": KID}, issuer.claims(), issuer.key)) == "algorithm"
+
+
+# -- claims -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("exp", ["9999999999", True, [9999999999], {"n": 1}], ids=["string", "bool", "list", "object"])
+def test_numeric_dates_must_be_json_numbers(issuer: FakeIssuer, exp: Any) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(exp=exp)) == "invalid_claim"
+
+
+def test_non_finite_numeric_dates_are_refused(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer)
+    claims = json.dumps(issuer.claims()).replace('"exp": ', '"exp": 1e999, "x": ')
+    assert rejection(verifier, rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)) == "invalid_claim"
+    nan = json.dumps(issuer.claims()).replace('"exp": ', '"exp": NaN, "x": ')
+    assert rejection(verifier, rs256_compact({"alg": "RS256", "kid": KID}, nan, issuer.key)) == "malformed"
+
+
+@pytest.mark.parametrize("claim", ["nonce", "at_hash", "c_hash", "s_hash"])
+def test_id_token_only_claims_mark_an_id_token(issuer: FakeIssuer, claim: str) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(token_use=None, **{claim: "abc"})) == "id_token"
+
+
+def test_token_without_aud_must_have_the_cognito_access_token_shape(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer)
+    assert verifier.verify(issuer.token(aud=None, client_id=AUDIENCE, token_use="access")).subject
+    assert rejection(verifier, issuer.token(aud=None, client_id=AUDIENCE, token_use=None)) == "audience"
+
+
+@pytest.mark.parametrize("aud", [[], [AUDIENCE, 7], 7, {"aud": AUDIENCE}], ids=["empty", "mixed", "number", "object"])
+def test_malformed_aud_is_refused(issuer: FakeIssuer, aud: Any) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(aud=aud)) == "audience"
+
+
+def test_one_of_several_configured_audiences_is_enough(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer, OIDC_AUDIENCE=f"api://other, {AUDIENCE}")
+    assert verifier.verify(issuer.token(aud=["something-else", AUDIENCE])).subject == "user-alice"
+
+
+def test_missing_or_wrong_type_issuer_is_denied(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer)
+    assert rejection(verifier, issuer.token(iss=None)) == "missing_claim"
+    as_list = rs256_compact({"alg": "RS256", "kid": KID}, issuer.claims(iss=[ISSUER]), issuer.key)
+    assert rejection(verifier, as_list) == "issuer"
+
+
+@pytest.mark.parametrize("sub", ["", 7, "s" * 513], ids=["empty", "number", "too-long"])
+def test_sub_must_be_a_bounded_string(issuer: FakeIssuer, sub: Any) -> None:
+    assert rejection(make_verifier(issuer), issuer.token(sub=sub)) == "sub"
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [["admin", ""], ["r" * 257], ["admin"] * 101, {"admin": True}, None],
+    ids=["empty-role", "too-long-role", "too-many", "object", "null"],
+)
+def test_roles_claim_out_of_bounds_grants_nothing(issuer: FakeIssuer, roles: Any) -> None:
+    assert make_verifier(issuer).verify(issuer.token(**{"cognito:groups": roles})).roles == ()
+
+
+def test_mfa_needs_mfa_in_an_amr_list(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer)
+    assert verifier.verify(issuer.token(amr=["pwd", "mfa"])).mfa is True
+    assert verifier.verify(issuer.token(amr="mfa")).mfa is False
+    assert verifier.verify(issuer.token(amr=["pwd"])).mfa is False
+
+
+def test_principal_carries_the_token_expiry(issuer: FakeIssuer) -> None:
+    expires_at = int(time.time()) + 300
+    assert make_verifier(issuer).verify(issuer.token(exp=expires_at)).expires_at == expires_at
+
+
+# -- issuer shapes, by configuration alone ------------------------------------------------------------
+def test_generic_oidc_shape_with_aud_and_a_roles_claim(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer, OIDC_ROLES_CLAIM="roles")
+    header = {"alg": "RS256", "kid": KID, "typ": "at+jwt"}
+    claims = issuer.claims(token_use=None, aud=[AUDIENCE], roles=["admin"], client_id="spa-client", scope="chat")
+    principal = verifier.verify(rs256_compact(header, claims, issuer.key))
+    assert (principal.subject, principal.roles) == ("user-alice", ("admin",))
+
+
+def test_entra_shape_with_an_x5t_header_and_groups(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer, OIDC_ROLES_CLAIM="groups", OIDC_AUDIENCE="api://chatbot")
+    header = {"alg": "RS256", "kid": KID, "typ": "JWT", "x5t": KID}
+    claims = issuer.claims(token_use=None, aud="api://chatbot", groups=["chat-admins"], ver="2.0", scp="chat")
+    assert verifier.verify(rs256_compact(header, claims, issuer.key)).roles == ("chat-admins",)
+
+
+def test_cognito_shape_with_client_id_and_cognito_groups(issuer: FakeIssuer) -> None:
+    claims = {"aud": None, "client_id": AUDIENCE, "token_use": "access", "cognito:groups": ["admin"], "scope": "openid"}
+    assert make_verifier(issuer).verify(issuer.token(**claims)).roles == ("admin",)
+
+
+def test_es256_issuer_works_when_configured() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    numbers = key.public_key().public_numbers()
+    jwk = {
+        "kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256",
+        "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big")),
+    }  # fmt: skip
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE, "OIDC_ALGORITHMS": "ES256"})
+    verifier = AccessTokenVerifier(
+        settings,
+        JwksCache(settings, fetch=lambda url, timeout: {"keys": [jwk]} if "jwks" in url else FakeIssuer().discovery()),
+    )
+    token = jwt.encode(FakeIssuer().claims(), key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert verifier.verify(token).subject == "user-alice"
+    assert rejection(verifier, token[:-4] + "AAAA") == "signature"
+
+
+def test_session_token_is_never_an_access_token(issuer: FakeIssuer) -> None:
+    from chatbot_security import session_tokens
+
+    token = session_tokens.issue(session_tokens.derive_key("s"), "0b9f9a52-7c1e-4d4b-9a39-5d1f3a0c2b61", 9_999_999_999)
+    assert rejection(make_verifier(issuer), token) == "malformed"
+
+
+def test_null_numeric_dates_are_refused(issuer: FakeIssuer) -> None:
+    # Found by the differential test: a present-but-null `iat` is not "absent".
+    for name in ("iat", "nbf", "exp"):
+        claims = {**issuer.claims(), name: None}
+        token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
+        assert rejection(make_verifier(issuer), token) == "invalid_claim"

@@ -140,3 +140,83 @@ def test_discovery_pointing_jwks_at_plain_http_is_refused(issuer: FakeIssuer) ->
 
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
     assert JwksCache(settings, fetch=fetch, clock=Clock()).key_for(KID) is None
+
+
+def test_rsa_keys_under_2048_bits_are_ignored(idp: FakeIdp) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = FakeIssuer(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))  # noqa: S505 - under test
+    idp.jwks = {"keys": [weak.jwk()]}
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_keys_with_malformed_kids_in_the_jwks_are_ignored(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    idp.jwks = {"keys": [issuer.jwk(kid="../etc/passwd"), issuer.jwk(kid="ok\r\n"), issuer.jwk(kid=7)]}
+    cache = cache_for(idp, Clock())
+    assert cache.key_for("../etc/passwd") is None
+    assert cache.key_for("ok\r\n") is None
+
+
+def test_keys_for_algorithms_outside_the_allowlist_are_ignored(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    idp.jwks = {"keys": [issuer.jwk(alg="RS512")]}
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_a_jwks_with_no_usable_key_keeps_the_last_good_keys(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    assert cache.key_for(KID) is not None
+    idp.jwks = {"keys": [issuer.jwk(use="enc")]}
+    clock.now += 3600
+    assert cache.key_for(KID) is not None
+
+
+def test_a_key_removed_from_the_jwks_stops_working_after_the_refresh(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    assert cache.key_for(KID) is not None
+    idp.jwks = {"keys": [issuer.jwk(kid="successor")]}
+    clock.now += 600  # the TTL
+    assert cache.key_for(KID) is None
+    assert cache.key_for("successor") is not None
+
+
+def test_one_refresh_gets_two_seconds_in_all(issuer: FakeIssuer) -> None:
+    clock = Clock()
+    timeouts: list[float] = []
+
+    def slow_discovery(url: str, timeout: float) -> dict[str, Any]:
+        timeouts.append(timeout)
+        clock.now += 1.5  # discovery took 1.5 s of the budget
+        return issuer.discovery() if url.endswith("openid-configuration") else issuer.jwks()
+
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    JwksCache(settings, fetch=slow_discovery, clock=clock).key_for(KID)
+    assert timeouts == [2.0, pytest.approx(0.5)]
+
+
+def test_a_refresh_out_of_time_keeps_the_last_good_keys(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    clock = Clock()
+    cache = cache_for(idp, clock)
+    assert cache.key_for(KID) is not None
+
+    def hanging(url: str, timeout: float) -> dict[str, Any]:
+        clock.now += timeout
+        raise FetchError("timed out")
+
+    cache._fetch = hanging
+    clock.now += 3600
+    assert cache.key_for(KID) is not None
+
+
+def test_cache_lifetime_and_cooldown_cannot_be_configured_below_the_rule(idp: FakeIdp) -> None:
+    clock = Clock()
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    cache = JwksCache(settings, fetch=idp, clock=clock, ttl_seconds=1, min_fetch_interval_seconds=1, timeout_seconds=60)
+    cache.key_for(KID)
+    clock.now += 10
+    cache.key_for("unknown")  # inside the 30 s cooldown, whatever was configured
+    clock.now += 289
+    cache.key_for(KID)  # inside the 5 minute lifetime, whatever was configured
+    assert idp.jwks_fetches == 1
+    assert all(timeout <= 2 for _, timeout in idp.calls)

@@ -78,3 +78,40 @@ def test_malformed_session_tokens_are_denied(token: str) -> None:
 
 def test_derived_key_differs_from_the_raw_secret() -> None:
     assert session_tokens.derive_key("s") != b"s"
+
+
+def test_token_with_a_trailing_newline_is_denied() -> None:
+    token = session_tokens.issue(CURRENT, SESSION, future())
+    with pytest.raises(TokenRejected, match="malformed"):
+        session_tokens.verify(token + "\n", [CURRENT])
+
+
+def test_token_expiring_later_than_the_longest_session_is_denied() -> None:
+    # Only a leaked signing key could produce one: refuse it even with a valid MAC.
+    token = session_tokens.issue(CURRENT, SESSION, int(time.time()) + 2 * 86400)
+    with pytest.raises(TokenRejected, match="expiry_too_far"):
+        session_tokens.verify(token, [CURRENT], max_lifetime_seconds=86400)
+
+
+def test_principal_carries_the_token_expiry() -> None:
+    expires_at = future()
+    assert session_tokens.verify(session_tokens.issue(CURRENT, SESSION, expires_at), [CURRENT]).expires_at == expires_at
+
+
+def test_no_keys_means_deny() -> None:
+    with pytest.raises(TokenRejected, match="signature"):
+        session_tokens.verify(session_tokens.issue(CURRENT, SESSION, future()), [])
+
+
+def test_access_token_is_never_a_session_token() -> None:
+    from support.tokens import FakeIssuer
+
+    with pytest.raises(TokenRejected, match=r"too_large|malformed"):
+        session_tokens.verify(FakeIssuer().token(), [CURRENT])
+
+
+def test_the_raw_secret_cannot_sign_a_session_token() -> None:
+    # The key is derived for this purpose only: a MAC made with the secret itself does not verify.
+    token = session_tokens.issue(b"current-secret-value", SESSION, future())
+    with pytest.raises(TokenRejected, match="signature"):
+        session_tokens.verify(token, [CURRENT])

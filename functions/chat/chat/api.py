@@ -16,6 +16,7 @@ from chat.conversations import Conversations
 from chat.models import (
     AnonymousSession,
     ErrorBody,
+    GatewayError,
     MessagePage,
     MessageRequest,
     Session,
@@ -40,8 +41,8 @@ Cursor = Annotated[
 BEARER = [{"bearerAuth": []}]
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON or bad UTF-8",
-    401: "No credentials (answered by API Gateway: `{\"message\": \"Unauthorized\"}`)",
-    403: "Invalid credentials or missing role",
+    401: "No credentials (answered by API Gateway)",
+    403: "Invalid credentials (answered by API Gateway) or a missing role",
     404: "No such session: missing, ended or someone else's (indistinguishable)",
     409: "Session full (MAX_MESSAGES_PER_SESSION)",
     413: "Body larger than MAX_BODY_BYTES",
@@ -52,19 +53,20 @@ _ERROR_DESCRIPTIONS = {
     502: "The model provider failed",
     504: "The model provider timed out",
 }
-_ALWAYS = (401, 403, 422, 500)
+_ERROR_MODELS: dict[int, Any] = {401: GatewayError, 403: ErrorBody | GatewayError}
+_AUTHORIZED = (401, 403)
 _WITH_BODY = (400, 413, 415)
 
 
-def responses(success: int, description: str, model: Any = None, *errors: int) -> dict[int, Any]:
+def responses(success: int, description: str, model: Any, *errors: int) -> dict[int, Any]:
     """OpenAPI responses of a route: its success and the error statuses it can answer with."""
     documented: dict[int, Any] = {success: {"description": description}}
     if model is not None:
         documented[success]["content"] = {"application/json": {"model": model}}
-    for status in sorted({*_ALWAYS, *errors}):
+    for status in sorted({422, 500, *errors}):
         documented[status] = {
             "description": _ERROR_DESCRIPTIONS[status],
-            "content": {"application/json": {"model": ErrorBody}},
+            "content": {"application/json": {"model": _ERROR_MODELS.get(status, ErrorBody)}},
         }
     return documented
 
@@ -91,7 +93,7 @@ def principal() -> Principal:
     status_code=201,
     summary="Start an anonymous session",
     description="No credentials. Answers 404 like an unknown route when anonymous access is disabled.",
-    responses=responses(201, "Created, with the session token", AnonymousSession, 404, 429, *_WITH_BODY),
+    responses=responses(201, "Created, with the session token", AnonymousSession, 429, *_WITH_BODY),
 )
 def handle_create_anonymous_session() -> AnonymousSession:
     if not conversations().settings.allow_anonymous:
@@ -104,7 +106,7 @@ def handle_create_anonymous_session() -> AnonymousSession:
     status_code=201,
     summary="Start a session",
     security=BEARER,
-    responses=responses(201, "Created", Session, *_WITH_BODY),
+    responses=responses(201, "Created", Session, *_AUTHORIZED, *_WITH_BODY),
 )
 def handle_create_session() -> Session:
     return conversations().create_session(principal())
@@ -114,7 +116,7 @@ def handle_create_session() -> Session:
     "/v1/sessions",
     summary="List your live sessions",
     security=BEARER,
-    responses=responses(200, "Your live sessions (an anonymous token: its one session)", SessionList),
+    responses=responses(200, "Your live sessions (an anonymous token: its one session)", SessionList, *_AUTHORIZED),
 )
 def handle_list_sessions() -> SessionList:
     return SessionList(sessions=conversations().list_sessions(principal()))
@@ -124,7 +126,7 @@ def handle_list_sessions() -> SessionList:
     "/v1/sessions/<session_id>",
     summary="Get a session",
     security=BEARER,
-    responses=responses(200, "The session", Session, 404),
+    responses=responses(200, "The session", Session, *_AUTHORIZED, 404),
 )
 def handle_get_session(session_id: SessionId) -> Session:
     return conversations().get_session(principal(), str(session_id))
@@ -135,7 +137,7 @@ def handle_get_session(session_id: SessionId) -> Session:
     status_code=204,
     summary="Delete a session and erase its messages",
     security=BEARER,
-    responses=responses(204, "Erased", None, 404),
+    responses=responses(204, "Erased", None, *_AUTHORIZED, 404),
 )
 def handle_delete_session(session_id: SessionId) -> None:
     conversations().delete_session(principal(), str(session_id))
@@ -150,7 +152,7 @@ def handle_delete_session(session_id: SessionId) -> None:
         "without a second model call."
     ),
     security=BEARER,
-    responses=responses(201, "The stored turn", Turn, 404, 409, 429, 502, 504, *_WITH_BODY),
+    responses=responses(201, "The stored turn", Turn, *_AUTHORIZED, 404, 409, 429, 502, 504, *_WITH_BODY),
 )
 def handle_post_message(session_id: SessionId, message: MessageRequest) -> Turn:
     return conversations().post_message(principal(), str(session_id), message)
@@ -160,7 +162,7 @@ def handle_post_message(session_id: SessionId, message: MessageRequest) -> Turn:
     "/v1/sessions/<session_id>/messages",
     summary="Read a session's messages, oldest first",
     security=BEARER,
-    responses=responses(200, "One page of messages", MessagePage, 404),
+    responses=responses(200, "One page of messages", MessagePage, *_AUTHORIZED, 404),
 )
 def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cursor = None) -> MessagePage:
     return conversations().list_messages(principal(), str(session_id), limit, cursor)
@@ -171,7 +173,7 @@ def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cu
     status_code=204,
     summary="Erase every session of a user (admin role, MFA)",
     security=BEARER,
-    responses=responses(204, "Erased", None, 404),
+    responses=responses(204, "Erased", None, *_AUTHORIZED, 404),
 )
 def handle_erase_user(subject: Subject) -> None:
     erased = conversations().erase_user(principal(), subject)

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import UUID4, AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 # C0 and C1 controls except tab and newline, plus the bidirectional embedding, override and
 # isolate characters (Trojan Source). Carriage return is rejected too: newline is the line break.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+FORBIDDEN_CHARACTERS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_ALLOWED_TEXT = f"^[^{FORBIDDEN_CHARACTERS}]*$"
 HARD_MAX_MESSAGE_CHARS = 100_000
 
 
-def _no_forbidden_characters(value: str) -> str:
-    if _FORBIDDEN.search(value):
-        raise ValueError("contains control or bidirectional override characters")
+def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
 
 
 MessageText = Annotated[
-    str, Strict(), Field(min_length=1, max_length=HARD_MAX_MESSAGE_CHARS), AfterValidator(_no_forbidden_characters)
+    str,
+    Strict(),
+    Field(
+        min_length=1,
+        max_length=HARD_MAX_MESSAGE_CHARS,
+        pattern=_ALLOWED_TEXT,
+        description=(
+            "At most MAX_MESSAGE_CHARS characters (default 4000); not blank; no control characters other "
+            "than newline and tab, no bidirectional override or isolate characters."
+        ),
+    ),
+    AfterValidator(_not_blank),
 ]
 
 
@@ -30,18 +39,21 @@ class MessageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: MessageText
-    client_message_id: UUID4 | None = None
+    client_message_id: UUID4 | None = Field(
+        default=None,
+        description="Optional idempotency key: a repeat in the same session returns the first answer again.",
+    )
 
 
 class Session(BaseModel):
-    session_id: str
-    created_at: str
-    expires_at: str
+    session_id: str = Field(description="UUIDv4")
+    created_at: str = Field(description="RFC 3339")
+    expires_at: str = Field(description="RFC 3339: the earlier of the absolute and the idle expiry")
     message_count: int
 
 
 class AnonymousSession(Session):
-    session_token: str
+    session_token: str = Field(description="Bearer token that opens this session only, until it expires")
 
 
 class SessionList(BaseModel):
@@ -51,8 +63,8 @@ class SessionList(BaseModel):
 class Message(BaseModel):
     message_id: str
     role: Literal["user", "assistant"]
-    content: str
-    created_at: str
+    content: str = Field(description="Plain text, as stored (personal data masked); never HTML")
+    created_at: str = Field(description="RFC 3339")
 
 
 class Turn(BaseModel):
@@ -61,8 +73,8 @@ class Turn(BaseModel):
 
 
 class MessagePage(BaseModel):
-    messages: list[Message]
-    next_cursor: str | None
+    messages: list[Message] = Field(description="Oldest first")
+    next_cursor: str | None = Field(description="Opaque; valid for this session only. null on the last page")
 
 
 class ErrorDetail(BaseModel):
@@ -73,3 +85,9 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class GatewayError(BaseModel):
+    """Answers API Gateway makes itself (401, 403 of a denied authorizer, 404 of an unknown route)."""
+
+    message: str

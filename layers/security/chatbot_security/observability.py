@@ -1,4 +1,4 @@
-"""Logger and Metrics, created once and shared by every function.
+"""Logger, Tracer and Metrics, created once and shared by every function.
 
 The formatter redacts every field of every record (see :mod:`chatbot_security.redaction`); JSON
 encoding escapes CR/LF and quotes, so user-controlled text cannot forge a log line or a field.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from chatbot_security.redaction import redact_value
@@ -41,3 +41,7 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=METRICS_NAMESPACE)
+# X-Ray: handlers are traced with capture_response=False and capture_error=False, so no request
+# body, response body or exception text ever lands in a trace; boto3 calls appear as subsegments
+# (service, operation, table name), never with their payloads.
+tracer = Tracer()

@@ -166,12 +166,12 @@ def _has_mfa(amr: object) -> bool:
 
 
 def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
-    """A NumericDate claim: a finite JSON number (not a string, not a boolean)."""
-    value = claims.get(name)
-    if value is None:
+    """A NumericDate claim: a finite JSON number (not a string, a boolean or null)."""
+    if name not in claims:
         if required:
             raise TokenRejected("missing_claim")
         return None
+    value = claims[name]
     if type(value) not in (int, float) or not math.isfinite(value):
         raise TokenRejected("invalid_claim")
     return float(value)
@@ -202,9 +202,7 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _json_object(data: bytes) -> dict[str, Any]:
     """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate member names, an object at the top."""
     try:
-        document = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_unique_names, parse_constant=_reject_constant
-        )
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_names, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise TokenRejected("malformed") from error
     if type(document) is not dict:

@@ -114,7 +114,11 @@ def _ibans(text: str) -> Iterator[tuple[int, int]]:
 
 
 # -- US social security numbers ---------------------------------------------------------------
-_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)")
+# Not part of a longer run of digit groups (a phone number written 001 01 0001 12, say).
+_SSN = re.compile(r"(?<![\w+-])(?<!\d[ .-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[., -]\d)")
+
+
+_SSN_LAYOUT = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
@@ -130,7 +134,7 @@ def _ssns(text: str) -> Iterator[tuple[int, int]]:
 
 
 # -- IP addresses -----------------------------------------------------------------------------
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV4 = re.compile(r"(?<![\w.+])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?:%[A-Za-z0-9_.]+)?(?![\w:])"
 )
@@ -174,12 +178,14 @@ _PHONE_TRUNK = re.compile(r"(?<![\w+\-./])(?<!\d )0[1-9]\d{0,3}(?:[ .\-/]\d{2,8}
 def _phones(text: str) -> Iterator[tuple[int, int]]:
     for match in _PHONE_INTERNATIONAL.finditer(text):
         digits = sum(char.isdigit() for char in match.group().removeprefix("00"))
-        if 7 <= digits <= 15:
+        if 8 <= digits <= 15:  # E.164: at most 15 digits, country code included
             yield match.span()
     yield from (match.span() for match in _PHONE_NANP.finditer(text))
     for match in _PHONE_TRUNK.finditer(text):
         candidate = match.group()
         separators = {char for char in candidate if not char.isdigit()}
+        if _SSN_LAYOUT.fullmatch(candidate):
+            continue  # the SSN's layout: a number the SSA never assigns is not a phone number either
         if len(separators) == 1 and 9 <= sum(char.isdigit() for char in candidate) <= 12:
             yield match.span()
 

@@ -1,0 +1,17 @@
+"""The operations page must match the template: every alarm has its runbook row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_alarm_is_explained_in_the_operations_page(raw: dict[str, Any]) -> None:
+    page = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    alarms = [name for name, body in raw["Resources"].items() if body.get("Type") == "AWS::CloudWatch::Alarm"]
+    assert alarms, "the template defines alarms"
+    missing = [name for name in alarms if f"`{name}`" not in page]
+    assert missing == []
+
