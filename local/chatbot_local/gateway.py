@@ -157,6 +157,8 @@ class Gateway:
         match: RouteMatch | None = None
         if self._cors is not None and CorsPolicy.is_preflight(request.method, headers):
             response = HttpResponse(204, list(self._cors.preflight_headers(headers.get("origin")).items()))
+            # Logged under the route it asks about, so no session id or subject reaches the log either.
+            match = self._routes.match(headers.get("access-control-request-method", "").upper(), request.raw_path)
         else:
             match = self._routes.match(request.method, request.raw_path)
             response = self._dispatch(request, match, request_id)

@@ -304,7 +304,13 @@ def wildcard_allowances() -> tuple[list[WildcardAllowance], list[int]]:
     placed: set[int] = set()
     for owner, resource in _raw_nodes().get("Resources", {}).items():
         properties = resource.get("Properties", {})
-        documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        policies = properties.get("Policies", [])
+        # A list of IAM policies; other resource types use "Policies" for other things (Cognito: passwords).
+        documents = (
+            [policy["PolicyDocument"] for policy in policies if isinstance(policy, dict)]
+            if isinstance(policies, list)
+            else []
+        )
         if "PolicyDocument" in properties:
             documents.append(properties["PolicyDocument"])
         for document in documents:
@@ -360,6 +366,12 @@ def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
         make_stack(ModelProvider="openai", AllowedOrigins="https://app.example.com", AlarmEmail="ops@example.com"),
         make_stack(ModelProvider="echo", ReservedConcurrency="5"),
         make_stack(ModelId="eu.anthropic.claude-3-haiku-20240307-v1:0", BedrockGuardrailId="abc123def456"),
+        make_stack(
+            CreateCognitoUserPool="true",
+            CognitoCallbackUrls="https://app.example.com/callback",
+            CognitoUserPoolTier="PLUS",
+            CognitoAllowSelfSignUp="true",
+        ),
     ]
 
 

@@ -3,130 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
-import socket
-import subprocess
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-from local_kit import ROOT, free_port
+from local_kit import RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 
-EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 SECRET_WORDS = "the parrot sleeps at noon"
-# A developer's exported configuration must not change what this test expects (local defaults).
-DESIGN_SECTION_4 = {
-    "OIDC_ISSUER",
-    "OIDC_AUDIENCE",
-    "OIDC_JWKS_URL",
-    "OIDC_ROLES_CLAIM",
-    "ADMIN_ROLE",
-    "ADMIN_REQUIRE_MFA",
-    "ALLOW_ANONYMOUS",
-    "ALLOWED_ORIGINS",
-    "SESSION_TTL_SECONDS",
-    "SESSION_IDLE_SECONDS",
-    "MAX_MESSAGE_CHARS",
-    "MAX_BODY_BYTES",
-    "MAX_MESSAGES_PER_SESSION",
-    "RATE_LIMIT_PER_MINUTE",
-    "ANON_SESSIONS_PER_HOUR",
-    "MODEL_PROVIDER",
-    "MODEL_ID",
-    "MODEL_MAX_TOKENS",
-    "MODEL_TIMEOUT_SECONDS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "PII_MASKING",
-}
-
-
-@dataclass
-class RunningApi:
-    process: subprocess.Popen[str]
-    base: str
-    web: str
-    environ: dict[str, str]
-    log_path: Path
-
-    def token(self, subject: str) -> str:
-        finished = subprocess.run(
-            [str(EXECUTABLE), "token", "--sub", subject],
-            cwd=ROOT,
-            env=self.environ,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return finished.stdout.strip().splitlines()[-1]
-
-    def call(
-        self, method: str, path: str, token: str | None = None, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        all_headers = dict(headers or {})
-        if data is not None:
-            all_headers["Content-Type"] = "application/json"
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=all_headers)
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                raw, status, response_headers = response.read(), response.status, response.headers
-        except urllib.error.HTTPError as error:
-            raw, status, response_headers = error.read(), error.code, error.headers
-        return status, json.loads(raw) if raw else None, response_headers
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def wait_for_port(process: subprocess.Popen[str], port: int, timeout: float = 60) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise AssertionError(f"chatbot-local exited early with status {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return time.monotonic() - started
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("chatbot-local did not start listening")
 
 
 @pytest.fixture(scope="module")
 def running_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    state_dir = tmp_path_factory.mktemp("state")
-    log_path = tmp_path_factory.mktemp("log") / "chatbot-local.log"
-    environ = {name: value for name, value in os.environ.items() if name not in DESIGN_SECTION_4}
-    environ["CHATBOT_LOCAL_STATE_DIR"] = str(state_dir)
-    port, web_port = free_port(), free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(EXECUTABLE), "--host", "127.0.0.1", "--port", str(port), "--web-port", str(web_port)],
-            cwd=ROOT,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    api = RunningApi(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}", environ, log_path)
-    try:
-        wait_for_port(process, port)
+    with running_chatbot_local(tmp_path_factory.mktemp("e2e")) as api:
         yield api
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_it_prints_the_api_the_demo_page_and_a_token_command(running_api: RunningApi) -> None:
@@ -135,6 +28,14 @@ def test_it_prints_the_api_the_demo_page_and_a_token_command(running_api: Runnin
     assert f"API:   {running_api.base}" in lines
     assert f"Demo:  {running_api.web}/" in lines
     assert any(line.startswith("Token: ") and line.endswith(" token --sub alice") for line in lines)
+
+
+def test_it_starts_in_a_few_seconds(running_api: RunningApi) -> None:
+    ready = re.search(r"^chatbot-local is ready in (\d+\.\d) s$", running_api.output(), re.MULTILINE)
+
+    assert ready is not None
+    assert float(ready.group(1)) < 10
+    assert running_api.startup_seconds < 15  # including the interpreter's own start, on a busy CI machine
 
 
 def test_a_signed_in_user_chats_and_reads_the_history(running_api: RunningApi) -> None:
@@ -201,6 +102,12 @@ def test_the_demo_origin_serves_a_strict_csp(running_api: RunningApi) -> None:
     with urllib.request.urlopen(running_api.web + "/config.json", timeout=5) as response:
         assert json.load(response) == {"apiUrl": running_api.base}
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_demo_page_learns_the_api_url_from_a_script_module(running_api: RunningApi) -> None:
+    with urllib.request.urlopen(running_api.web + "/config.js", timeout=5) as response:
+        assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        assert response.read().decode() == f'export default Object.freeze({{"apiUrl": "{running_api.base}"}});\n'
 
 
 def test_sigterm_stops_cleanly_and_nothing_secret_was_logged(running_api: RunningApi) -> None:

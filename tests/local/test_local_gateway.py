@@ -372,6 +372,15 @@ def test_preflight_is_answered_on_any_path(make_gateway: Build) -> None:
     assert preflight(make_gateway(), WEB_ORIGIN, "/not/a/route").status == 204
 
 
+def test_preflight_is_logged_under_the_route_template_without_the_id(make_gateway: Build) -> None:
+    kit = make_gateway()
+
+    preflight(kit, WEB_ORIGIN, f"/v1/sessions/{SESSION}/messages")
+
+    assert kit.lines[0].startswith("OPTIONS /v1/sessions/{session_id}/messages 204 ")
+    assert SESSION not in kit.lines[0]
+
+
 def test_options_without_preflight_headers_is_routed_like_any_request(make_gateway: Build) -> None:
     assert make_gateway().request("OPTIONS", "/v1/sessions", {"Origin": WEB_ORIGIN}).status == 404
 

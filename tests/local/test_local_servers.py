@@ -16,7 +16,7 @@ from local_kit import WEB_ORIGIN, GatewayKit
 from chatbot_local.http_front import BackgroundServer, PortInUseError, api_handler
 from chatbot_local.lambdas import HandlerImportError, InvocationError, LambdaContext, LocalFunction, import_handler
 from chatbot_local.template import FunctionSpec
-from chatbot_local.web import CONFIG_PATH, static_handler
+from chatbot_local.web import CONFIG_MODULE_PATH, CONFIG_PATH, static_handler
 
 Build = Callable[..., GatewayKit]
 
@@ -130,6 +130,8 @@ def test_demo_page_is_served_with_a_strict_csp(web: BackgroundServer) -> None:
     assert "script-src 'self'" in csp
     assert "connect-src http://127.0.0.1:3000 http://localhost:3000" in csp
     assert "frame-ancestors 'none'" in csp
+    assert "img-src 'self';" in csp
+    assert "require-trusted-types-for 'script'; trusted-types 'none'" in csp
     assert "unsafe-inline" not in csp
     assert response.getheader("X-Content-Type-Options") == "nosniff"
 
@@ -139,6 +141,22 @@ def test_config_tells_the_page_where_the_api_is(web: BackgroundServer) -> None:
 
     assert response.status == 200
     assert json.loads(data) == {"apiUrl": "http://127.0.0.1:3000"}
+
+
+def test_the_page_imports_the_api_url_as_a_script_module(web: BackgroundServer) -> None:
+    response, data = call(web.port, "GET", CONFIG_MODULE_PATH)
+
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/javascript; charset=utf-8"
+    assert data == b'export default Object.freeze({"apiUrl": "http://127.0.0.1:3000"});\n'
+
+
+def test_head_of_a_generated_file_sends_its_headers_only(web: BackgroundServer) -> None:
+    response, data = call(web.port, "HEAD", CONFIG_PATH)
+
+    assert response.status == 200
+    assert data == b""
+    assert response.getheader("Content-Length") == str(len(b'{"apiUrl": "http://127.0.0.1:3000"}'))
 
 
 def test_no_directory_listing(web: BackgroundServer) -> None:

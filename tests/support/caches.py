@@ -6,7 +6,7 @@ from __future__ import annotations
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
-    from chat.dependencies import default_conversations
+    from chat.dependencies import _secrets_provider, default_conversations
     from chat.model_providers import _bedrock_runtime
     from chatbot_security import secrets
     from chatbot_security.aws_clients import client
@@ -17,6 +17,7 @@ def reset_caches() -> None:
         get_settings,
         client,
         default_conversations,
+        _secrets_provider,
         default_authenticator,
         default_store,
         _bedrock_runtime,

@@ -120,8 +120,12 @@ def non_canonical_signature(token: str) -> str:
     return f"{head}.{body}.{signature[:-1]}{alphabet[last | 1]}"
 
 
-def segments_text(token: str) -> list[str]:
-    """Every piece of a token that must never reach a log: the segments and the decoded string values."""
+def segments_text(token: str, public: tuple[str, ...] = ()) -> list[str]:
+    """Every piece of a token that must never reach a log: the segments and the decoded string values.
+
+    ``public`` lists values that are configuration rather than token content (the issuer URL, which
+    chatbot-local prints at start-up): they are not looked for.
+    """
     pieces = [token, *(segment for segment in token.split(".") if len(segment) >= 8)]
     for segment in token.split(".")[:2]:
         try:
@@ -130,4 +134,4 @@ def segments_text(token: str) -> list[str]:
             continue
         if isinstance(decoded, dict):
             pieces += [value for value in decoded.values() if isinstance(value, str) and len(value) >= 8]
-    return pieces
+    return [piece for piece in pieces if piece not in public]

@@ -6,10 +6,10 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
-from chat.model_providers import DEFAULT_SYSTEM_PROMPT, BedrockConverseModel, ChatMessage
+from chat.model_providers import DEFAULT_SYSTEM_PROMPT, GUARDRAIL_FALLBACK, BedrockConverseModel, ChatMessage
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.settings import Settings
 
@@ -30,7 +30,7 @@ def reply_of(text: str) -> dict[str, Any]:
 
 def model(runtime: Any, **env: str) -> BedrockConverseModel:
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock", "MODEL_ID": "test-model", **env})
-    return BedrockConverseModel(settings, runtime=lambda: runtime)
+    return BedrockConverseModel(settings, runtime=lambda: runtime, sleep=lambda seconds: None)
 
 
 def test_converse_gets_the_system_prompt_history_and_token_cap(runtime: Any) -> None:
@@ -62,11 +62,70 @@ def test_guardrail_is_passed_when_configured(runtime: Any) -> None:
         assert text == "blocked by policy"
 
 
-def test_throttling_is_a_502(runtime: Any) -> None:
+def test_the_system_prompt_comes_from_configuration(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response(
+            "converse",
+            reply_of("bonjour"),
+            {"modelId": ANY, "messages": ANY, "inferenceConfig": ANY, "system": [{"text": "Answer in French."}]},
+        )
+        assert model(runtime, MODEL_SYSTEM_PROMPT="Answer in French.").reply([], "hi") == "bonjour"
+
+
+def test_throttling_is_retried_within_the_time_budget(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
+        stub.add_response("converse", reply_of("after a retry"))
+        assert model(runtime).reply([], "x") == "after a retry"
+        stub.assert_no_pending_responses()
+
+
+def test_persistent_throttling_is_a_502(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        for _ in range(3):
+            stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
         with pytest.raises(ModelProviderError):
             model(runtime).reply([], "x")
+        stub.assert_no_pending_responses()
+
+
+def test_a_validation_error_is_a_502_without_retry(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_client_error("converse", "ValidationException", http_status_code=400)
+        stub.add_response("converse", reply_of("never asked"))
+        with pytest.raises(ModelProviderError):
+            model(runtime).reply([], "x")
+
+
+def test_guardrail_intervention_returns_the_guardrails_message(runtime: Any) -> None:
+    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened"}
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", blocked)
+        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x")
+    assert text == "Sorry, the model cannot answer this."
+
+
+def test_guardrail_intervention_without_a_message_gets_a_fixed_refusal(runtime: Any) -> None:
+    blocked = {**reply_of(""), "stopReason": "guardrail_intervened"}
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", blocked)
+        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x") == GUARDRAIL_FALLBACK
+
+
+def test_a_connection_failure_is_retried() -> None:
+    class FlakyRuntime:
+        calls = 0
+
+        def converse(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls += 1
+            if self.calls == 1:
+                raise EndpointConnectionError(endpoint_url="https://bedrock-runtime.eu-west-1.amazonaws.com")
+            return reply_of("connected")
+
+    runtime = FlakyRuntime()
+    settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock"})
+    assert BedrockConverseModel(settings, runtime=lambda: runtime, sleep=lambda s: None).reply([], "x") == "connected"
+    assert runtime.calls == 2
 
 
 def test_model_timeout_is_a_504(runtime: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -115,3 +116,23 @@ def test_the_raw_secret_cannot_sign_a_session_token() -> None:
     token = session_tokens.issue(b"current-secret-value", SESSION, future())
     with pytest.raises(TokenRejected, match="signature"):
         session_tokens.verify(token, [CURRENT])
+
+
+def test_mac_spelled_non_canonically_is_refused() -> None:
+    token = session_tokens.issue(CURRENT, SESSION, future())
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = token[:-1] + alphabet[alphabet.index(token[-1]) | 1]  # spare bits set: same MAC bytes
+    with pytest.raises(TokenRejected, match="malformed"):
+        session_tokens.verify(same_bytes, [CURRENT])
+
+
+def test_the_previous_key_is_only_consulted_when_the_current_one_fails() -> None:
+    consulted: list[str] = []
+
+    def keys() -> Iterator[bytes]:
+        for name, key in (("current", CURRENT), ("previous", PREVIOUS)):
+            consulted.append(name)
+            yield key
+
+    session_tokens.verify(session_tokens.issue(CURRENT, SESSION, future()), keys())
+    assert consulted == ["current"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,26 +15,32 @@ from chatbot_security import session_tokens
 from chatbot_security.jwks import JwksCache
 from chatbot_security.observability import logger, metrics
 from chatbot_security.oidc import AccessTokenVerifier
-from chatbot_security.secrets import CURRENT, PREVIOUS, shared_secret_cache
+from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache, shared_secret_cache
 from chatbot_security.settings import get_settings
 from chatbot_security.token_errors import TokenRejected
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 
 
+def session_token_keys(secrets: SecretCache, secret_arn: str | None) -> Iterator[bytes]:
+    """The session-token keys, current secret version first.
+
+    Lazy: the previous version (AWSPREVIOUS, kept for rotations) is only read when a token does not
+    verify with the current one, so a cold container reads one secret version for a current token.
+    """
+    if not secret_arn:
+        return
+    for stage in (CURRENT, PREVIOUS):
+        value = secrets.get(secret_arn, stage)
+        if value:
+            yield session_tokens.derive_key(value)
+
+
 @functools.cache
 def default_authenticator() -> Authenticator:
     settings = get_settings()
-    secret_arn = settings.session_token_secret_arn
-
-    def session_token_keys() -> list[bytes]:
-        if not secret_arn:
-            return []
-        cache = shared_secret_cache()
-        secrets = [cache.get(secret_arn, CURRENT), cache.get(secret_arn, PREVIOUS)]
-        return [session_tokens.derive_key(secret) for secret in secrets if secret]
-
-    return Authenticator(settings, AccessTokenVerifier(settings, JwksCache(settings)), session_token_keys)
+    keys = functools.partial(session_token_keys, shared_secret_cache(), settings.session_token_secret_arn)
+    return Authenticator(settings, AccessTokenVerifier(settings, JwksCache(settings)), keys)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -38,7 +38,7 @@ Cursor = Annotated[
     Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page"),
 ]
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON or bad UTF-8",
     401: "No credentials (answered by API Gateway)",

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from chat.conversations import Conversations
-from chat.model_providers import BedrockConverseModel, EchoModel, ModelProvider, OpenAiCompatibleModel
+from chat.model_providers import BedrockConverseModel, EchoModel, LazyModel, ModelProvider, OpenAiCompatibleModel
 from chatbot_security import session_tokens
 from chatbot_security.aws_clients import client
 from chatbot_security.crypto import DataKeys
@@ -75,7 +75,7 @@ def default_conversations() -> Conversations:
         store=DynamoSessionStore(_dynamodb, table, idle_seconds=settings.session_idle_seconds),
         data_keys=DataKeys(_kms, settings.require("kms_key_id")),
         identity=identity,
-        model=build_model_provider(settings),
+        model=LazyModel(functools.partial(build_model_provider, settings)),
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
     )

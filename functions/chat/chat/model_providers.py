@@ -35,10 +35,27 @@ class ChatMessage:
 
 
 class ModelProvider(Protocol):
-    #: How many earlier messages of the session the provider wants as context.
-    history_window: int
+    @property
+    def history_window(self) -> int:
+        """How many earlier messages of the session the provider wants as context."""
+        ...
 
     def reply(self, history: Sequence[ChatMessage], user_message: str) -> str: ...
+
+
+class LazyModel:
+    """Builds the configured provider on the first message, so that a misconfigured model breaks
+    message posts only: sessions can still be listed, read and erased."""
+
+    def __init__(self, build: Callable[[], ModelProvider]) -> None:
+        self._build = functools.cache(build)
+
+    @property
+    def history_window(self) -> int:
+        return self._build().history_window
+
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+        return self._build().reply(history, user_message)
 
 
 class EchoModel:

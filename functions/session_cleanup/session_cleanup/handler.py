@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot_security.aws_clients import client
-from chatbot_security.observability import logger, metrics
+from chatbot_security.observability import logger, metrics, tracer
 from chatbot_security.settings import get_settings
 from chatbot_security.store import DynamoSessionStore, SessionStore
 from session_cleanup.cleanup import purge_expired_sessions
@@ -30,6 +30,7 @@ def default_store() -> SessionStore:
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext, store: SessionStore | None = None) -> dict[str, int]:
     result = purge_expired_sessions(store or default_store(), now=int(time.time()))
     metrics.add_metric(name="CleanupSessionsRemoved", unit=MetricUnit.Count, value=result.sessions_removed)

@@ -132,30 +132,31 @@ class JwksCache:
 
 
 def _signing_key(raw: Any, algorithms: tuple[str, ...]) -> jwt.PyJWK | None:
-    if not isinstance(raw, dict):
+    """The JWKS entry as a verification key, or None when it is not one we may use."""
+    if not _usable_entry(raw, algorithms):
         return None
-    kid = raw.get("kid")
-    if not isinstance(kid, str) or not is_valid_kid(kid):
-        return None
-    if raw.get("use", "sig") != "sig":
-        return None
-    if "d" in raw or "k" in raw:  # private or symmetric material never belongs in a JWKS
-        return None
-    alg = raw.get("alg")
-    if alg is not None and alg not in algorithms:
-        return None
-    algorithm = alg or _default_algorithm(raw, algorithms)
-    if algorithm is None:
-        return None
+    algorithm = raw.get("alg") or _default_algorithm(raw, algorithms)
     try:
         key = jwt.PyJWK(raw, algorithm=algorithm)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
         return None
     if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
         return None
-    if isinstance(key.key, rsa.RSAPrivateKey):  # pragma: no cover - "d" is refused above
-        return None
     return key
+
+
+def _usable_entry(raw: Any, algorithms: tuple[str, ...]) -> bool:
+    """A public signing key with a well-formed kid, for an allowed algorithm (or one we can infer)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("kid"), str) or not is_valid_kid(raw["kid"]):
+        return False
+    if raw.get("use", "sig") != "sig":
+        return False
+    if "d" in raw or "k" in raw:  # private or symmetric material never belongs in a JWKS
+        return False
+    alg = raw.get("alg")
+    if alg is not None:
+        return alg in algorithms
+    return _default_algorithm(raw, algorithms) is not None
 
 
 def _default_algorithm(raw: dict[str, Any], algorithms: tuple[str, ...]) -> str | None:

@@ -46,7 +46,7 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
 
 
 # -- payment cards ----------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\w+.-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)")
+_CARD = re.compile(r"(?<![\w+.-])(?<!\d[ -])[1-9](?:[ -]?\d){12,18}(?![\w-]|[.,]\d)")
 # Digit groups as cards are printed: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
 _CARD_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}|\d{4}(?:[ -]\d{4}){3}[ -]\d{3}|\d{4}[ -]\d{6}[ -]\d{4,5}")
 

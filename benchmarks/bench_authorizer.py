@@ -1,0 +1,304 @@
+"""Authorizer, warm (DESIGN.md section 7, item 2): what one request costs next to the bare crypto.
+
+    .venv/bin/python benchmarks/bench_authorizer.py [--rounds N] [--strict]
+
+Budgets, each taken as a ratio inside one run (the machine's speed cancels out):
+
+* RS256 access token: the authorizer's decision at most 4x a bare ``cryptography`` RSA-2048
+  verify of the same token (signature and signing input already decoded: the crypto alone);
+* session token: the decision at most 6x a bare ``hmac.digest`` of the same token;
+* no network call on a warm request (sockets, DNS, JWKS fetches and Secrets Manager reads counted).
+
+"The decision" is ``authorizer.decision.authorize``: the event in, the bearer token parsed, the
+credential verified, the route checked, the principal out. The whole Lambda handler (the same plus
+Powertools' logger context and metrics flush, a fixed cost of its own) is printed next to it, for
+information. Every figure is the median over interleaved rounds (bare, decision, handler, bare, ...),
+so background load hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import functools
+import hashlib
+import hmac
+import io
+import os
+import socket
+import statistics
+import sys
+import time
+import timeit
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "security"), str(ROOT / "functions" / "authorizer")]
+
+ISSUER = "https://issuer.bench.invalid"
+AUDIENCE = "bench-client"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:bench-session-key"  # noqa: S105 - an ARN
+ROUND_SECONDS = 0.05
+
+
+@dataclass
+class Figure:
+    name: str
+    per_call_us: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_call_us)
+
+
+@dataclass
+class Context:
+    """The attributes of the Lambda context Powertools reads."""
+
+    function_name: str = "AuthorizerFunction"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:AuthorizerFunction"
+    aws_request_id: str = "bench"
+
+
+class NetworkGuard:
+    """Counts every attempt to open a connection or resolve a name while active."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        real_connect, real_resolve = socket.socket.connect, socket.getaddrinfo
+
+        def connect(sock: socket.socket, address: Any) -> Any:
+            self.calls += 1
+            return real_connect(sock, address)
+
+        def resolve(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return real_resolve(*args, **kwargs)
+
+        socket.socket.connect = connect  # type: ignore[method-assign, assignment]
+        socket.getaddrinfo = resolve
+        try:
+            yield
+        finally:
+            socket.socket.connect = real_connect  # type: ignore[method-assign]
+            socket.getaddrinfo = real_resolve
+
+
+def configure_environment() -> None:
+    os.environ.update(
+        {
+            "OIDC_ISSUER": ISSUER,
+            "OIDC_AUDIENCE": AUDIENCE,
+            "ALLOW_ANONYMOUS": "true",
+            "SESSION_TOKEN_SECRET_ARN": SECRET_ARN,
+            "POWERTOOLS_SERVICE_NAME": "authorizer-bench",
+            "POWERTOOLS_METRICS_NAMESPACE": "Chatbot",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+    )
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def calibrate(function: Callable[[], object]) -> int:
+    """How many calls fill one round."""
+    number = 1
+    while True:
+        elapsed = timeit.Timer(function).timeit(number=number)
+        if elapsed >= ROUND_SECONDS / 5:
+            return max(1, int(number * ROUND_SECONDS / elapsed))
+        number *= 4
+
+
+def measure(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, Figure]:
+    numbers = {name: calibrate(function) for name, function in functions.items()}
+    figures = {name: Figure(name, []) for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            elapsed = timeit.Timer(function).timeit(number=numbers[name])
+            figures[name].per_call_us.append(elapsed / numbers[name] * 1e6)
+    return figures
+
+
+def ratio(figures: dict[str, Figure], name: str, bare: str) -> float:
+    """Median of the per-round ratios: each round's two figures were taken back to back."""
+    pairs = zip(figures[name].per_call_us, figures[bare].per_call_us, strict=True)
+    return statistics.median(target / reference for target, reference in pairs)
+
+
+@dataclass
+class Bench:
+    """Everything one warm container holds, built from an in-memory issuer and secret."""
+
+    authorize: Callable[[dict[str, Any]], Any]
+    handler: Callable[[dict[str, Any]], Any]
+    user_event: dict[str, Any]
+    anonymous_event: dict[str, Any]
+    bare_rsa: Callable[[], object]
+    bare_hmac: Callable[[], object]
+    token_bytes: int
+    remote_calls: Callable[[], int]
+
+
+def build() -> Bench:
+    import jwt
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from authorizer.decision import Authenticator, authorize
+    from authorizer.handler import lambda_handler, session_token_keys
+    from chatbot_security import session_tokens
+    from chatbot_security.jwks import JwksCache
+    from chatbot_security.oidc import AccessTokenVerifier
+    from chatbot_security.secrets import CURRENT, SecretCache
+    from chatbot_security.settings import get_settings
+
+    # An RSA-2048 issuer, served from memory: a JWKS fetch would be counted, never sent.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256",
+        "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big")),
+    }  # fmt: skip
+
+    def issuer_documents(url: str, timeout: float) -> dict[str, Any]:
+        if url.endswith("openid-configuration"):
+            return {"issuer": ISSUER, "jwks_uri": ISSUER + "/jwks.json"}
+        return {"keys": [jwk]}
+
+    secret_reads = [0]
+
+    def read_secret(secret_id: str, stage: str) -> str | None:
+        secret_reads[0] += 1
+        return "bench-session-secret" if stage == CURRENT else "bench-previous-secret"
+
+    settings = get_settings()
+    jwks = JwksCache(settings, fetch=issuer_documents)
+    secrets = SecretCache(fetch=read_secret)
+
+    keys = functools.partial(session_token_keys, secrets, SECRET_ARN)  # the handler's own key provider
+    authenticator = Authenticator(settings, AccessTokenVerifier(settings, jwks), keys)
+
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER, "sub": "3f1c9a52-7c1e-4d4b-9a39-5d1f3a0c2b61", "client_id": AUDIENCE, "token_use": "access",
+        "scope": "openid profile", "auth_time": now, "iat": now, "exp": now + 3600, "jti": str(uuid.uuid4()),
+        "username": "bench-user", "cognito:groups": ["users"], "origin_jti": str(uuid.uuid4()),
+    }  # fmt: skip
+    access_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench-1"})
+    signing_input, _, signature_text = access_token.rpartition(".")
+    signature, signed_bytes = base64.urlsafe_b64decode(signature_text + "=="), signing_input.encode()
+    public_key = key.public_key()
+
+    session_id = str(uuid.uuid4())
+    session_key = session_tokens.derive_key("bench-session-secret")
+    session_token = session_tokens.issue(session_key, session_id, now + 3600)
+    session_signed = session_token.rpartition(".")[0].encode()
+    context, sink = Context(), io.StringIO()
+
+    def handler(payload: dict[str, Any]) -> Any:
+        with contextlib.redirect_stdout(sink):  # the metrics flush prints; keep the report readable
+            result = lambda_handler(payload, context, authenticator)
+        sink.seek(0)
+        sink.truncate()
+        return result
+
+    def remote_calls() -> int:
+        return jwks.fetch_count + secret_reads[0]
+
+    return Bench(
+        authorize=lambda payload: authorize(payload, authenticator, settings),
+        handler=handler,
+        user_event=event(access_token, session_id),
+        anonymous_event=event(session_token, session_id),
+        bare_rsa=lambda: public_key.verify(signature, signed_bytes, padding.PKCS1v15(), hashes.SHA256()),
+        bare_hmac=lambda: hmac.digest(session_key, session_signed, hashlib.sha256),
+        token_bytes=len(access_token),
+        remote_calls=remote_calls,
+    )
+
+
+def event(token: str, session_id: str) -> dict[str, Any]:
+    """A payload 2.0 REQUEST event for POST /v1/sessions/{session_id}/messages."""
+    route = "POST /v1/sessions/{session_id}/messages"
+    return {
+        "version": "2.0", "type": "REQUEST", "routeKey": route, "rawPath": f"/v1/sessions/{session_id}/messages",
+        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
+        "identitySource": [f"Bearer {token}"], "pathParameters": {"session_id": session_id},
+        "requestContext": {"requestId": "bench", "routeKey": route, "http": {"method": "POST"}},
+    }  # fmt: skip
+
+
+def report(figures: dict[str, Figure], rounds: int, token_bytes: int, network_calls: int) -> bool:
+    """Print the figures; True when every budget is met."""
+    rows = [
+        ("RS256 access token", "RS256 decision", "bare RSA-2048 verify", 4.0),
+        ("RS256 access token, whole handler", "RS256 handler", "bare RSA-2048 verify", None),
+        ("session token", "session decision", "bare hmac.digest", 6.0),
+        ("session token, whole handler", "session handler", "bare hmac.digest", None),
+    ]
+    print(f"Authorizer, warm (DESIGN.md 7.2): median of {rounds} interleaved rounds, access token {token_bytes} B")
+    for bare in ("bare RSA-2048 verify", "bare hmac.digest"):
+        print(f"  {bare:38s} {figures[bare].median:8.2f} us")
+    met = True
+    for label, name, bare, budget in rows:
+        value = ratio(figures, name, bare)
+        verdict = "(information)"
+        if budget is not None:
+            verdict = f"budget {budget:.0f}x  {'PASS' if value <= budget else 'MISS'}"
+            met &= value <= budget
+        print(f"  {label:38s} {figures[name].median:8.2f} us  {value:5.2f}x  {verdict}")
+    met &= network_calls == 0
+    verdict = "PASS" if network_calls == 0 else "MISS"
+    print(f"  {'network calls on warm requests':38s} {network_calls:8d}           budget 0   {verdict}")
+    return met
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Authorizer, warm: figures against DESIGN.md section 7 item 2")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a budget is missed")
+    options = parser.parse_args(argv)
+    configure_environment()
+    bench = build()
+
+    # Warm up: the first requests fetch the JWKS and read the secret, like a cold container's.
+    warm = (bench.authorize(bench.user_event), bench.authorize(bench.anonymous_event), bench.handler(bench.user_event))
+    if (warm[0].kind, warm[1].kind, warm[2].get("isAuthorized")) != ("user", "anonymous", True):
+        raise SystemExit("the benchmark's tokens were not accepted: nothing to measure")
+    remote_before = bench.remote_calls()
+
+    guard = NetworkGuard()
+    with guard.watching():
+        figures = measure(
+            {
+                "bare RSA-2048 verify": bench.bare_rsa,
+                "RS256 decision": lambda: bench.authorize(bench.user_event),
+                "RS256 handler": lambda: bench.handler(bench.user_event),
+                "bare hmac.digest": bench.bare_hmac,
+                "session decision": lambda: bench.authorize(bench.anonymous_event),
+                "session handler": lambda: bench.handler(bench.anonymous_event),
+            },
+            options.rounds,
+        )
+    network_calls = guard.calls + bench.remote_calls() - remote_before
+    met = report(figures, options.rounds, bench.token_bytes, network_calls)
+    return 1 if options.strict and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
