@@ -21,7 +21,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 export SAM_CLI_TELEMETRY   := 0
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench ci clean
+        layer-requirements check-layer-requirements audit bench openapi ci clean
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ check-layer-requirements: $(UV) ## Fail when the layer requirements drift from u
 
 audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
 	$(UV) run --with pip-audit==2.10.1 pip-audit --strict --skip-editable
+
+openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a test fails when it drifts)
+	PYTHONPATH=layers/security:functions/chat $(VENV_BIN)/python -m chat.openapi docs/openapi.json
 
 bench: .venv/.synced ## Run every benchmarks/bench_*.py and print its figures against the DESIGN.md budgets
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VENV_BIN)/python "$$script"; done

@@ -22,7 +22,7 @@ const ui = {
 const defaultInfo = ui.info.textContent;
 
 const client = new ChatbotClient(config.apiUrl);
-let session = null; // {id, token, expiresAt}
+let session = null; // {id, token}
 let busy = false;
 let waitUntil = 0; // while rate limited: when sending is allowed again (ms since the epoch)
 let waitTimer = null;
@@ -44,7 +44,7 @@ function useSession(value) {
   client.token = value?.token ?? null;
   if (value) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(value));
   else sessionStorage.removeItem(STORAGE_KEY);
-  ui.info.textContent = value ? `Anonymous session ${value.id.slice(0, 8)} · ends at ${clockTime(value.expiresAt)}` : defaultInfo;
+  ui.info.textContent = value ? `Anonymous session ${value.id.slice(0, 8)} · kept in this tab only` : defaultInfo;
   updateControls();
 }
 
@@ -58,7 +58,7 @@ async function startSession() {
     throw error;
   }
   const { session: created, sessionToken } = answer;
-  useSession({ id: created.session_id, token: sessionToken, expiresAt: created.expires_at });
+  useSession({ id: created.session_id, token: sessionToken });
 }
 
 // -- rendering (text only) ------------------------------------------------------------------------

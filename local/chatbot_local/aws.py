@@ -79,6 +79,15 @@ class MotoService:
         self._server.stop()
 
 
+def known_regions() -> frozenset[str]:
+    """The regions of every partition the AWS SDK knows (moto serves exactly those)."""
+    import boto3
+
+    session = boto3.session.Session()
+    partitions = session.get_available_partitions()
+    return frozenset(region for partition in partitions for region in session.get_available_regions("kms", partition))
+
+
 def client(service: str, endpoint_url: str, region: str) -> Any:
     """A boto3 client that can only talk to the local moto server."""
     import boto3  # half a second to import: only once moto runs

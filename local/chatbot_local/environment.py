@@ -17,7 +17,14 @@ import os
 from collections.abc import Mapping, MutableMapping
 from urllib.parse import urlsplit
 
-from chatbot_local.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, KEY_ID, TABLE_ID, LocalResources
+from chatbot_local.aws import (
+    DUMMY_ACCESS_KEY_ID,
+    DUMMY_SECRET_ACCESS_KEY,
+    KEY_ID,
+    TABLE_ID,
+    LocalResources,
+    known_regions,
+)
 from chatbot_local.issuer import AUDIENCE
 from chatbot_local.template import Template
 
@@ -98,6 +105,10 @@ def check(environ: Mapping[str, str]) -> None:
         local = parts.scheme == "http" and _is_loopback(parts.hostname)
         if not (secure or local) or parts.username or parts.query or parts.fragment:
             raise ConfigError(f"OIDC_ISSUER must be an https URL (or http on a loopback host): got {issuer!r}")
+    region = region_of(environ)
+    if region != DEFAULT_REGION and region not in known_regions():  # moto fails with a traceback on others
+        name = "AWS_REGION" if environ.get("AWS_REGION") else "AWS_DEFAULT_REGION"
+        raise ConfigError(f"{name} must be an AWS region such as eu-west-1 (got {region!r})")
     for origin in filter(None, (item.strip() for item in environ.get("ALLOWED_ORIGINS", "").split(","))):
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:

@@ -78,9 +78,10 @@ def session_with_history(api: InProcessApi, token: str, bedrock: Stubber, messag
 
 
 def within_budget(counts: dict[str, int]) -> bool:
-    return all(counts.get(service, 0) <= limit for service, limit in BUDGET.items()) and counts.get(
-        "bedrock-runtime", 0
-    ) == BUDGET["bedrock-runtime"]
+    return (
+        all(counts.get(service, 0) <= limit for service, limit in BUDGET.items())
+        and counts.get("bedrock-runtime", 0) == BUDGET["bedrock-runtime"]
+    )
 
 
 @pytest.mark.parametrize("history", [0, 20, 200])

@@ -160,7 +160,8 @@ def test_rule_8_content_is_stored_encrypted_and_bound_to_its_message(
     api.call(MESSAGES, alice, {"content": "the first secret"}, session_id=session_id)
     api.call(MESSAGES, alice, {"content": "the second secret"}, session_id=session_id)
     items = {item["sk"]["S"]: item for item in raw_items(aws.table_name, session_id)}
-    assert "secret" not in repr(items) and "alice" not in repr(items)
+    assert "secret" not in repr(items)
+    assert "alice" not in repr(items)
     assert all(bytes(items[sk]["content"]["B"])[:1] == b"\x01" for sk in items if sk.startswith("MSG#"))
 
     # When the ciphertext of message 1 is copied onto message 3
@@ -256,7 +257,13 @@ def test_a_session_past_its_absolute_lifetime_is_gone_even_when_active(
 
 @pytest.mark.parametrize(("error_name", "status"), [("ModelProviderError", 502), ("ModelTimeoutError", 504)])
 def test_a_failed_model_call_is_answered_and_stores_nothing(
-    api: InProcessApi, alice: str, session_id: str, scripted_model: ScriptedModel, aws: Any, error_name: str, status: int
+    api: InProcessApi,
+    alice: str,
+    session_id: str,
+    scripted_model: ScriptedModel,
+    aws: Any,
+    error_name: str,
+    status: int,
 ) -> None:
     from chatbot_security import errors
 

@@ -56,8 +56,8 @@ def add_turns(store: DynamoSessionStore, session: SessionRecord, turns: int) -> 
     return session
 
 
-def claim_for(session: SessionRecord, key: str | None = None, token: str = "attempt-1", lease: int = 60) -> TurnClaim:
-    return TurnClaim(session.session_id, key or str(uuid.uuid4()), "fp", token, NOW, NOW + lease, NOW + 86400)
+def claim_for(session: SessionRecord, key: str | None = None, attempt: str = "attempt-1", lease: int = 60) -> TurnClaim:
+    return TurnClaim(session.session_id, key or str(uuid.uuid4()), "fp", attempt, NOW, NOW + lease, NOW + 86400)
 
 
 def charge(limiter: RateLimiter, limit: int = 10) -> RateCharge:
@@ -93,7 +93,7 @@ def test_a_repeated_claim_reports_the_existing_record(store: DynamoSessionStore,
     store.claim_turn(first, session, 198, charge(limiter))
 
     with pytest.raises(TurnAlreadyClaimed) as taken:
-        store.claim_turn(claim_for(session, first.request_key, token="attempt-2"), session, 198, charge(limiter))
+        store.claim_turn(claim_for(session, first.request_key, attempt="attempt-2"), session, 198, charge(limiter))
 
     assert taken.value.record is not None
     assert (taken.value.record.token, taken.value.record.state) == ("attempt-1", TURN_PENDING)
@@ -141,7 +141,7 @@ def test_a_turn_whose_claim_was_taken_over_is_not_written(store: DynamoSessionSt
     session = new_session(store)
     lost = claim_for(session, lease=0)
     store.claim_turn(lost, session, 198, charge(limiter))
-    store.claim_turn(claim_for(session, lost.request_key, token="attempt-2"), session, 198, charge(limiter))
+    store.claim_turn(claim_for(session, lost.request_key, attempt="attempt-2"), session, 198, charge(limiter))
     messages = [MessageRecord(session.session_id, 1, "u", "user", NOW * 1000, b"q")]
 
     with pytest.raises(ConflictError):
@@ -155,7 +155,7 @@ def test_only_the_claims_own_attempt_releases_it(store: DynamoSessionStore, limi
     claim = claim_for(session)
     store.claim_turn(claim, session, 198, charge(limiter))
 
-    store.release_turn(claim_for(session, claim.request_key, token="someone-else"))
+    store.release_turn(claim_for(session, claim.request_key, attempt="someone-else"))
     assert store.get_turn(session.session_id, claim.request_key) is not None
     store.release_turn(claim)
     assert store.get_turn(session.session_id, claim.request_key) is None

@@ -75,6 +75,7 @@ def test_token_ttl_is_bounded() -> None:
         ("MODEL_PROVIDER", "gpt-9", "MODEL_PROVIDER must be one of echo, bedrock, openai (got 'gpt-9')"),
         ("OIDC_ISSUER", "http://idp.example.com", "OIDC_ISSUER must be an https URL"),
         ("ALLOWED_ORIGINS", "*", "ALLOWED_ORIGINS takes exact origins"),
+        ("AWS_REGION", "eu-wset-1", "AWS_REGION must be an AWS region such as eu-west-1 (got 'eu-wset-1')"),
     ],
 )
 def test_configuration_mistakes_exit_2_with_one_line(

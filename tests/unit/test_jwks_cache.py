@@ -220,3 +220,48 @@ def test_cache_lifetime_and_cooldown_cannot_be_configured_below_the_rule(idp: Fa
     cache.key_for(KID)  # inside the 5 minute lifetime, whatever was configured
     assert idp.jwks_fetches == 1
     assert all(timeout <= 2 for _, timeout in idp.calls)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"keys": "not-a-list"}, {}, {"keys": [{"kty": "RSA", "kid": KID, "n": "!!", "e": "AQAB"}]}],
+    ids=["keys-not-a-list", "no-keys", "unloadable-key"],
+)
+def test_a_jwks_without_usable_keys_is_no_key_at_all(idp: FakeIdp, document: dict[str, Any]) -> None:
+    idp.jwks = document
+    assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_keys_without_alg_get_the_first_allowed_algorithm_of_their_family(idp: FakeIdp, issuer: FakeIssuer) -> None:
+    jwk = issuer.jwk()
+    del jwk["alg"]
+    idp.jwks = {"keys": [jwk, {**issuer.jwk(kid="ec-like"), "kty": "OKP", "alg": None}]}
+    key = cache_for(idp, Clock(), OIDC_ALGORITHMS="ES256,RS256").key_for(KID)
+    assert key is not None
+    assert key.algorithm_name == "RS256"
+
+
+def test_discovery_without_a_jwks_uri_gives_no_keys(issuer: FakeIssuer) -> None:
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    fetch = lambda url, timeout: {"issuer": ISSUER} if "openid" in url else issuer.jwks()  # noqa: E731
+    assert JwksCache(settings, fetch=fetch, clock=Clock()).key_for(KID) is None
+
+
+def test_without_an_issuer_there_is_nothing_to_fetch(idp: FakeIdp) -> None:
+    cache = JwksCache(Settings.model_validate({}), fetch=idp, clock=Clock())
+    assert cache.key_for(KID) is None
+    assert idp.calls == []
+
+
+def test_discovery_that_used_up_the_budget_leaves_no_time_for_the_jwks(issuer: FakeIssuer) -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    def slow(url: str, timeout: float) -> dict[str, Any]:
+        calls.append(url)
+        clock.now += 2.5
+        return issuer.discovery()
+
+    settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    assert JwksCache(settings, fetch=slow, clock=clock).key_for(KID) is None
+    assert calls == [ISSUER + "/.well-known/openid-configuration"]

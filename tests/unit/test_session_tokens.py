@@ -136,3 +136,12 @@ def test_the_previous_key_is_only_consulted_when_the_current_one_fails() -> None
 
     session_tokens.verify(session_tokens.issue(CURRENT, SESSION, future()), keys())
     assert consulted == ["current"]
+
+
+def test_a_session_token_that_slips_into_a_log_record_is_redacted() -> None:
+    from chatbot_security.redaction import redact_text
+
+    token = session_tokens.issue(CURRENT, SESSION, future())
+    line = redact_text(f"failed for {token} and {token[:60]}")
+    assert "cs1." not in line
+    assert token.rpartition(".")[2] not in line

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import UUID4
+from pydantic import UUID4, BaseModel
 
 from chat.conversations import Conversations
 from chat.models import (
@@ -79,10 +79,17 @@ def conversations() -> Conversations:
     return service
 
 
+def json_response(status: int, model: BaseModel) -> Response[str]:
+    """Our own models, serialised by pydantic-core: the documented response models (see ``responses``)
+    without a second validation of what the code just built."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model.model_dump_json())
+
+
 def principal() -> Principal:
     """The caller as established by the authorizer: the only identity this function trusts."""
+    context = ((app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
     try:
-        return Principal.from_authorizer_context(app.current_event.request_context.authorizer.get_lambda)
+        return Principal.from_authorizer_context(context)
     except ValueError:
         raise ForbiddenError() from None
 
@@ -95,10 +102,12 @@ def principal() -> Principal:
     description="No credentials. Answers 404 like an unknown route when anonymous access is disabled.",
     responses=responses(201, "Created, with the session token", AnonymousSession, 429, *_WITH_BODY),
 )
-def handle_create_anonymous_session() -> AnonymousSession:
+def handle_create_anonymous_session() -> Response[str]:
     if not conversations().settings.allow_anonymous:
         raise RouteNotFound()  # indistinguishable from API Gateway's answer to an unknown route
-    return conversations().create_anonymous_session(app.current_event.request_context.http.source_ip)
+    return json_response(
+        201, conversations().create_anonymous_session(app.current_event.request_context.http.source_ip)
+    )
 
 
 @app.post(
@@ -108,8 +117,8 @@ def handle_create_anonymous_session() -> AnonymousSession:
     security=BEARER,
     responses=responses(201, "Created", Session, *_AUTHORIZED, *_WITH_BODY),
 )
-def handle_create_session() -> Session:
-    return conversations().create_session(principal())
+def handle_create_session() -> Response[str]:
+    return json_response(201, conversations().create_session(principal()))
 
 
 @app.get(
@@ -118,8 +127,8 @@ def handle_create_session() -> Session:
     security=BEARER,
     responses=responses(200, "Your live sessions (an anonymous token: its one session)", SessionList, *_AUTHORIZED),
 )
-def handle_list_sessions() -> SessionList:
-    return SessionList(sessions=conversations().list_sessions(principal()))
+def handle_list_sessions() -> Response[str]:
+    return json_response(200, SessionList(sessions=conversations().list_sessions(principal())))
 
 
 @app.get(
@@ -128,8 +137,8 @@ def handle_list_sessions() -> SessionList:
     security=BEARER,
     responses=responses(200, "The session", Session, *_AUTHORIZED, 404),
 )
-def handle_get_session(session_id: SessionId) -> Session:
-    return conversations().get_session(principal(), str(session_id))
+def handle_get_session(session_id: SessionId) -> Response[str]:
+    return json_response(200, conversations().get_session(principal(), str(session_id)))
 
 
 @app.delete(
@@ -154,8 +163,8 @@ def handle_delete_session(session_id: SessionId) -> None:
     security=BEARER,
     responses=responses(201, "The stored turn", Turn, *_AUTHORIZED, 404, 409, 429, 502, 504, *_WITH_BODY),
 )
-def handle_post_message(session_id: SessionId, message: MessageRequest) -> Turn:
-    return conversations().post_message(principal(), str(session_id), message)
+def handle_post_message(session_id: SessionId, message: MessageRequest) -> Response[str]:
+    return json_response(201, conversations().post_message(principal(), str(session_id), message))
 
 
 @app.get(
@@ -164,8 +173,8 @@ def handle_post_message(session_id: SessionId, message: MessageRequest) -> Turn:
     security=BEARER,
     responses=responses(200, "One page of messages", MessagePage, *_AUTHORIZED, 404),
 )
-def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cursor = None) -> MessagePage:
-    return conversations().list_messages(principal(), str(session_id), limit, cursor)
+def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cursor = None) -> Response[str]:
+    return json_response(200, conversations().list_messages(principal(), str(session_id), limit, cursor))
 
 
 @app.delete(

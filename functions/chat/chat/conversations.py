@@ -111,12 +111,11 @@ class Conversations:
         if len(request.content) > self.settings.max_message_chars:
             raise SchemaError()
         self._reject_other_anonymous_session(principal, session_id)
+        owner = self.identity.owner_of(principal)
         found, recent = self.store.session_with_recent(session_id, self.model.history_window)
-        session = self._usable_owned(principal, found)
+        session = self._usable_owned(principal, found, owner)
         key = self.data_keys.unwrap(session_id, session.wrapped_key)
-        charge = self.rate_limiter.charge(
-            "post", self.identity.owner_of(principal), self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
-        )
+        charge = self.rate_limiter.charge("post", owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS)
         claim: TurnClaim | None = None
         if request.client_message_id is None:
             self._require_room(session)
@@ -293,8 +292,12 @@ class Conversations:
         self._reject_other_anonymous_session(principal, session_id)
         return self._usable_owned(principal, self.store.get_session(session_id))
 
-    def _usable_owned(self, principal: Principal, record: SessionRecord | None) -> SessionRecord:
-        if record is None or not self._owns(principal, record) or not record.is_usable(int(self.clock())):
+    def _usable_owned(
+        self, principal: Principal, record: SessionRecord | None, owner: str | None = None
+    ) -> SessionRecord:
+        if record is None or not record.is_usable(int(self.clock())):
+            raise NotFoundError()
+        if not hmac.compare_digest(record.owner_key, owner or self.identity.owner_of(principal)):
             raise NotFoundError()
         return record
 

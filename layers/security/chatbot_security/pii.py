@@ -201,8 +201,18 @@ _DETECTORS: tuple[tuple[PiiKind, Callable[[str], Iterator[tuple[int, int]]]], ..
 )
 
 
+_DIGIT_OR_AT = re.compile(r"[\d@]")
+
+
+def could_hold_pii(text: str) -> bool:
+    """Cheap pre-check: every detector needs a digit or an "@", except hex-only IPv6 (two colons at least)."""
+    return _DIGIT_OR_AT.search(text) is not None or text.count(":") >= 2
+
+
 def find_pii(text: str) -> list[PiiMatch]:
     """Every detected item, in text order, without overlaps."""
+    if not could_hold_pii(text):
+        return []
     found: list[PiiMatch] = []
     for kind, detect in _DETECTORS:
         for start, end in detect(text):
@@ -213,7 +223,7 @@ def find_pii(text: str) -> list[PiiMatch]:
 
 def mask_pii(text: str) -> str:
     """``text`` with each detected item replaced by a placeholder such as ``[EMAIL]``."""
-    if not text:
+    if not text or not could_hold_pii(text):
         return text
     parts: list[str] = []
     position = 0

@@ -13,8 +13,10 @@ from typing import Any
 REDACTED = "[REDACTED]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Compact JWS/JWE (our session tokens and OIDC tokens alike): base64url segments joined by dots.
+    # Compact JWS/JWE (OIDC tokens): base64url segments joined by dots.
     (re.compile(r"\beyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*){1,4}"), "[REDACTED-TOKEN]"),
+    # Anonymous session tokens (chatbot_security.session_tokens), or what is left of one.
+    (re.compile(r"\bcs1\.[0-9a-f-]{8,36}(?:\.[0-9]{0,10})?(?:\.[A-Za-z0-9_-]*)?"), "[REDACTED-TOKEN]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED-TOKEN]"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[REDACTED-EMAIL]"),
     # Long digit runs with optional separators: card numbers, phone numbers, national identifiers.

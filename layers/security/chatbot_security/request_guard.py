@@ -38,7 +38,8 @@ def check_json_body(event: Mapping[str, Any], max_body_bytes: int) -> None:
         json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise BadRequestError() from error
-    if _depth(text) > MAX_JSON_DEPTH:
+    # Fewer brackets than the limit cannot nest deeper than it: only count when they might.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
         raise BadRequestError()
 
 
