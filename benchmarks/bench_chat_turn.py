@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ CALL_BUDGET = {"kms": 0, "secrets-manager": 0, "dynamodb": 3, "bedrock-runtime":
 ROUND_SECONDS = 0.1
 ISSUER = "https://issuer.bench.invalid"
 CONTEXT = {"kind": "user", "subject": "bench-user", "issuer": ISSUER, "roles": "[]", "mfa": False, "session_id": ""}
+
+# Powertools warns on every flush without metrics; the fakes publish none.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 from chat.api import SessionId  # noqa: E402 - after sys.path; module level for the route annotations
 from chat.models import MessageRequest  # noqa: E402

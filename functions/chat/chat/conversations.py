@@ -168,8 +168,8 @@ class Conversations:
             except ChargeRefused:
                 raise charge.refused() from None
             except ConflictError:
-                self._owned_session(principal, session_id)  # 404 when it ended meanwhile
-                raise SessionFullError() from None
+                self._require_room(self._owned_session(principal, session_id))  # 404 if it ended, 409 if full
+                continue  # a transient conflict: try again
             except TurnAlreadyClaimed as taken:
                 record = taken.record
                 if record is not None and not hmac.compare_digest(record.fingerprint, fingerprint):

@@ -95,7 +95,8 @@ class _Deadline:
 
     def backoff(self, attempt: int) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None when no retry fits in the budget."""
-        delay = min(2.0, 0.25 * 2.0**attempt) * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 - jitter
+        # Jitter, not a secret.
+        delay = min(2.0, 0.25 * 2.0**attempt) * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311
         if attempt + 1 >= MAX_ATTEMPTS or self.remaining() - delay < MIN_ATTEMPT_SECONDS:
             return None
         return delay
@@ -293,7 +294,8 @@ class OpenAiCompatibleModel:
             },
         )
         try:
-            with _opener.open(request, timeout=timeout) as response:  # nosec B310 - scheme checked by the settings
+            # The scheme is https (or loopback http in local runs), checked by the settings.
+            with _opener.open(request, timeout=timeout) as response:  # nosec B310
                 raw = response.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as error:
             error.close()

@@ -56,7 +56,8 @@ class OidcSettings(_EnvModel):
     oidc_algorithms: CsvList = Field(default=("RS256",), alias="OIDC_ALGORITHMS")
     admin_role: str = Field(default="admin", alias="ADMIN_ROLE", min_length=1)
     admin_require_mfa: bool = Field(default=True, alias="ADMIN_REQUIRE_MFA")
-    # Only chatbot-local sets this: it lets OIDC_ISSUER / OIDC_JWKS_URL use http:// on a loopback host.
+    # Only chatbot-local sets this: it lets OIDC_ISSUER / OIDC_JWKS_URL (and OPENAI_BASE_URL) use
+    # http:// on a loopback host.
     allow_loopback_issuer: bool = Field(default=False, alias="ALLOW_LOOPBACK_ISSUER")
 
     @field_validator("oidc_algorithms")

@@ -374,7 +374,8 @@ class DynamoSessionStore:
                 reasons: list[dict[str, Any]] = error.response.get("CancellationReasons") or [{} for _ in items]
                 codes = {reason.get("Code") for reason in reasons} - {"None", None}
                 if codes == {"TransactionConflict"} and attempt + 1 < MAX_TRANSACTION_ATTEMPTS:
-                    self._sleep(0.02 * 2**attempt * (0.5 + random.random() / 2))  # noqa: S311  # nosec B311 - jitter
+                    jitter = 0.5 + random.random() / 2  # noqa: S311  # nosec B311
+                    self._sleep(0.02 * 2**attempt * jitter)
                     continue
                 return reasons
             return None
@@ -500,7 +501,8 @@ class DynamoSessionStore:
             pending = response.get("UnprocessedItems", {}).get(self._table, [])
             if not pending:
                 return len(keys)
-            self._sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311  # nosec B311 - jitter
+            jitter = 0.5 + random.random() / 2  # noqa: S311  # nosec B311
+            self._sleep(min(2.0, 0.05 * 2**attempt) * jitter)
         raise RuntimeError("unprocessed deletes remained after retries")
 
 
