@@ -178,3 +178,15 @@ def test_anonymous_token_is_refused_outside_session_routes(
     monkeypatch.setenv("ALLOW_ANONYMOUS", "false")
     reset_caches()
     assert decide(own, lambda_context)["isAuthorized"] is False
+
+
+def test_denials_are_counted_in_total_and_by_reason(
+    oidc_env: IssuerServer, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = authorizer_event("POST /v1/sessions", f"Bearer {oidc_env.issuer.token(aud='other')}")
+    capsys.readouterr()
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    by_name = {m["Name"]: blob for blob in emf for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert by_name["AuthorizerDenied"]["AuthorizerDenied"] in ([1.0], 1.0)
+    assert by_name["AuthorizerDeniedByReason"]["reason"] == "audience"

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authorizer.decision import Authenticator, authorize
 from chatbot_security import session_tokens
 from chatbot_security.jwks import JwksCache
-from chatbot_security.observability import logger, metrics
+from chatbot_security.observability import METRICS_NAMESPACE, logger, metrics, tracer
 from chatbot_security.oidc import AccessTokenVerifier
 from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache, shared_secret_cache
 from chatbot_security.settings import get_settings
@@ -45,6 +45,7 @@ def default_authenticator() -> Authenticator:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, authenticator: Authenticator | None = None
 ) -> dict[str, Any]:
@@ -61,4 +62,14 @@ def lambda_handler(
 def _deny(reason: str, **extra: str) -> dict[str, Any]:
     logger.info("denied", extra={"reason": reason, **extra})
     metrics.add_metric(name="AuthorizerDenied", unit=MetricUnit.Count, value=1)
+    # The same denial by reason code (a small, code-defined set), for dashboards and investigations.
+    dimensions = {"service": metrics.service or "chatbot", "reason": reason}
+    with single_metric(
+        name="AuthorizerDeniedByReason",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions=dimensions,
+    ):
+        pass
     return dict(DENY)
