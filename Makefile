@@ -21,7 +21,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 export SAM_CLI_TELEMETRY   := 0
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench openapi ci clean
+        layer-requirements check-layer-requirements audit bench bytecode openapi ci clean
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -71,12 +71,25 @@ sam-validate: $(SAM)
 checkov: $(CHECKOV)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
-$(BUILD_PY): $(UV)
+$(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python
 	ln -sf python $(TOOLS)/build-python/bin/python3.13
 
-build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build
+build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build, then precompile its bytecode
 	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --template template.yaml --parallel
+	@$(MAKE) --no-print-directory bytecode BUILD_DIR=.aws-sam/build
+
+# Lambda cannot write bytecode under /var/task or /opt, so without .pyc files in the package every cold
+# start compiles each imported module from source (docs/performance.md measures the difference).
+# checked-hash: the interpreter hashes the source on import, so an edited .py is never shadowed by a
+# stale .pyc; -s/-p record the paths Lambda sees (/var/task, /opt/python) in tracebacks, not this machine's.
+BUILD_DIR    ?= .aws-sam/build
+INVALIDATION ?= checked-hash
+bytecode: $(BUILD_PY) ## Precompile the .pyc files of a sam build output (BUILD_DIR, default .aws-sam/build)
+	@set -e; for dir in $(BUILD_DIR)/*/; do \
+		dir=$${dir%/}; case "$$dir" in *Layer) runtime=/opt ;; *) runtime=/var/task ;; esac; \
+		$(BUILD_PY) -m compileall -q -j 0 --invalidation-mode $(INVALIDATION) -s "$$dir" -p "$$runtime" "$$dir"; \
+	done
 
 layer-requirements: $(UV) ## Regenerate layers/security/requirements.txt (hashed) from uv.lock
 	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt \
@@ -92,8 +105,8 @@ audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
 openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a test fails when it drifts)
 	PYTHONPATH=layers/security:functions/chat $(VENV_BIN)/python -m chat.openapi docs/openapi.json
 
-bench: .venv/.synced ## Run every benchmarks/bench_*.py and print its figures against the DESIGN.md budgets
-	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VENV_BIN)/python "$$script"; done
+bench: .venv/.synced $(SAM) $(BUILD_PY) ## Run every benchmarks/bench_*.py, then one table of every DESIGN.md section 7 budget
+	$(VENV_BIN)/python benchmarks/run_all.py
 
 check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from budgets import record
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests")]
 
@@ -283,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         micros, share = work.figures[name]
         print(f"  {label:44s} {micros:8.1f} us  {share:5.2f}x  (for information)")
     verdict = "ok" if ratio <= RATIO_BUDGET else "OVER BUDGET"
+    record(
+        "7.4",
+        "chat handler (fakes, echo) vs bare resolver",
+        f"{ratio:.2f}x",
+        f"<= {RATIO_BUDGET:g}x",
+        ratio <= RATIO_BUDGET,
+    )
     micros = work.figures["handler"][0]
     print(f"  {'chat handler, fakes + echo':44s} {micros:8.1f} us  {ratio:5.2f}x  budget {RATIO_BUDGET}x  {verdict}")
 
@@ -293,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             ok &= counts.get("bedrock-runtime", 0) == 1
             met &= ok
             shown = ", ".join(f"{service} {counts.get(service, 0)}" for service in CALL_BUDGET)
+            measured = "/".join(str(counts.get(service, 0)) for service in CALL_BUDGET)
+            record("7.3", f"history {history}: KMS/SecretsMgr/DynamoDB/model", measured, "0/0/<=3/1", ok)
             print(
                 f"  history {history:3d}: {shown}  budget KMS 0, SM 0, DynamoDB <= 3, model 1  {'ok' if ok else 'OVER'}"
             )

@@ -213,7 +213,11 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Built on first use, not at import: its HTTPS handler loads the CA bundle (tens of milliseconds of
+    every cold start), which only this provider needs."""
+    return urllib.request.build_opener(_NoRedirects)
 
 
 class _RetryableHttpError(Exception):
@@ -295,7 +299,7 @@ class OpenAiCompatibleModel:
         )
         try:
             # The scheme is https (or loopback http in local runs), checked by the settings.
-            with _opener.open(request, timeout=timeout) as response:  # nosec B310
+            with _opener().open(request, timeout=timeout) as response:  # nosec B310
                 raw = response.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as error:
             error.close()

@@ -43,5 +43,7 @@ logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 # X-Ray: handlers are traced with capture_response=False and capture_error=False, so no request
 # body, response body or exception text ever lands in a trace; boto3 calls appear as subsegments
-# (service, operation, table name), never with their payloads.
-tracer = Tracer()
+# (service, operation, table name), never with their payloads. Only http.client is patched here:
+# patching botocore imports it, so chatbot_security.aws_clients does that when it builds the first
+# client (the authorizer's OIDC path never loads the SDK).
+tracer = Tracer(patch_modules=["httplib"])

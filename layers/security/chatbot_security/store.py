@@ -32,6 +32,9 @@ MAX_TRANSACTION_ATTEMPTS = 3
 MAX_SEQ = 99_999_999
 BATCH_SIZE = 25
 MAX_BATCH_ATTEMPTS = 8
+# Cancellation reasons that say nothing about the conditions: the transaction may simply be tried again.
+_NOT_A_CONDITION = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
+                              "TransactionConflict"})  # fmt: skip
 
 
 class ConflictError(Exception):
@@ -364,7 +367,9 @@ class DynamoSessionStore:
     def _transact(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Run a transaction; None when it committed, else the cancellation reasons (one per item).
 
-        A cancellation caused only by another transaction touching the same items is retried.
+        A cancellation caused only by another transaction touching the same items is retried; one that
+        DynamoDB throttled, or that still conflicts after the retries, is raised as it is (no condition
+        was evaluated: see chatbot_security.transient_errors).
         """
         client = self._db()
         for attempt in range(MAX_TRANSACTION_ATTEMPTS):
@@ -377,6 +382,8 @@ class DynamoSessionStore:
                     jitter = 0.5 + random.random() / 2  # noqa: S311  # nosec B311
                     self._sleep(0.02 * 2**attempt * jitter)
                     continue
+                if "ConditionalCheckFailed" not in codes and codes & _NOT_A_CONDITION:
+                    raise  # throttled, or still contended: no condition was evaluated (a 503, not a lost write)
                 return reasons
             return None
         return [{} for _ in items]  # pragma: no cover - the loop always returns
