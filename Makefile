@@ -92,11 +92,11 @@ bytecode: $(BUILD_PY) ## Precompile the .pyc files of a sam build output (BUILD_
 	done
 
 layer-requirements: $(UV) ## Regenerate layers/security/requirements.txt (hashed) from uv.lock
-	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt \
+	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt --no-header \
 		--output-file layers/security/requirements.txt --quiet
 
 check-layer-requirements: $(UV) ## Fail when the layer requirements drift from uv.lock
-	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt --quiet \
+	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt --no-header --quiet \
 		| diff -u layers/security/requirements.txt - || (echo "layer requirements drift: run make layer-requirements" && exit 1)
 
 audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)

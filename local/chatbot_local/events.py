@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from chatbot_local.routing import RouteMatch
 
@@ -105,6 +105,12 @@ def _event_headers(request: HttpRequest) -> tuple[dict[str, str], list[str]]:
     return headers, cookies
 
 
+def decoded_path(raw_path: str) -> str:
+    """The path as an HTTP API hands it to the function: percent-decoded, in `rawPath` as in
+    `requestContext.http.path` (REST APIs and function URLs keep the encoding; HTTP APIs do not)."""
+    return unquote(raw_path)
+
+
 def request_context(
     request: HttpRequest, route_key: str, request_id: str, now: float, identity: ApiIdentity
 ) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def request_context(
         "domainPrefix": domain.split(".", 1)[0],
         "http": {
             "method": request.method,
-            "path": request.raw_path,
+            "path": decoded_path(request.raw_path),
             "protocol": request.protocol,
             "sourceIp": request.source_ip,
             "userAgent": request.headers.get("user-agent", ""),
@@ -135,7 +141,7 @@ def _common(request: HttpRequest, match: RouteMatch, context: dict[str, Any]) ->
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": match.route.route_key if match.route.path != "$default" else "$default",
-        "rawPath": request.raw_path,
+        "rawPath": decoded_path(request.raw_path),
         "rawQueryString": request.raw_query,
     }
     if cookies:

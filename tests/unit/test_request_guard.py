@@ -60,3 +60,13 @@ def test_deeply_nested_json_is_400() -> None:
 
 def test_no_body_passes() -> None:
     check_json_body(event(None, None), 1024)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    check_json_body(event('{"content": "' + "[{" * 40 + '\\" still a string ' + "}]" * 40 + '"}'), 4096)
+
+
+def test_nesting_deeper_than_the_limit_is_400_even_with_strings_inside() -> None:
+    body = '{"a": "x\\"y", "b": ' + "[" * 40 + '"[deep]"' + "]" * 40 + "}"
+    with pytest.raises(BadRequestError):
+        check_json_body(event(body), 4096)

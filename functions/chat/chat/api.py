@@ -39,6 +39,16 @@ Cursor = Annotated[
 ]
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# API Gateway's route keys of the routes below that take a path parameter (a test compares them).
+ROUTES_WITH_PARAMETERS = frozenset(
+    {
+        "GET /v1/sessions/{session_id}",
+        "DELETE /v1/sessions/{session_id}",
+        "POST /v1/sessions/{session_id}/messages",
+        "GET /v1/sessions/{session_id}/messages",
+        "DELETE /v1/admin/users/{subject}",
+    }
+)
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON or bad UTF-8",
     401: "No credentials (answered by API Gateway)",
@@ -51,6 +61,7 @@ _ERROR_DESCRIPTIONS = {
     429: "Rate limited; see the Retry-After header (seconds)",
     500: "Internal error",
     502: "The model provider failed",
+    503: "DynamoDB, KMS or Secrets Manager is throttled or failing; retry after Retry-After seconds",
     504: "The model provider timed out",
 }
 _ERROR_MODELS: dict[int, Any] = {401: GatewayError, 403: ErrorBody | GatewayError}
@@ -63,7 +74,7 @@ def responses(success: int, description: str, model: Any, *errors: int) -> dict[
     documented: dict[int, Any] = {success: {"description": description}}
     if model is not None:
         documented[success]["content"] = {"application/json": {"model": model}}
-    for status in sorted({422, 500, *errors}):
+    for status in sorted({422, 500, 503, *errors}):
         documented[status] = {
             "description": _ERROR_DESCRIPTIONS[status],
             "content": {"application/json": {"model": _ERROR_MODELS.get(status, ErrorBody)}},
@@ -217,4 +228,9 @@ def handle_schema_error(error: RequestValidationError) -> Response[str]:
 
 @app.not_found
 def handle_unknown_route(_error: RouteNotFound) -> Response[str]:
+    if app.current_event.raw_event.get("routeKey") in ROUTES_WITH_PARAMETERS:
+        # API Gateway matched one of our routes, but a path parameter holds characters the resolver does
+        # not route (API Gateway hands the path over percent-decoded: `"`, `/`, `?`, `#`, controls): a
+        # schema violation of that parameter, like a session id that is not a UUID.
+        return _error(SchemaError())
     return Response(404, content_types.APPLICATION_JSON, json.dumps({"message": "Not Found"}))

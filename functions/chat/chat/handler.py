@@ -11,11 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chat.api import app
 from chat.conversations import Conversations
 from chat.dependencies import default_conversations
-from chatbot_security.errors import ChatbotError
+from chatbot_security.errors import ChatbotError, ServiceUnavailableError
 from chatbot_security.http_responses import error_response, secure
 from chatbot_security.observability import logger, metrics
 from chatbot_security.request_guard import check_json_body
 from chatbot_security.settings import get_settings
+from chatbot_security.transient_errors import is_transient
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
@@ -38,7 +39,10 @@ def _handle(event: dict[str, Any], context: LambdaContext, conversations: Conver
         if error.status >= 500:
             logger.error("request failed", extra={"error_code": error.code})
         return error_response(error, request_id)
-    except Exception as error:  # the client gets a generic 500, never a stack trace
+    except Exception as error:  # the client gets a generic 503 or 500, never a stack trace
+        if is_transient(error):  # AWS throttled, failed or timed out beyond the SDK's retries: retry later
+            logger.warning("dependency unavailable", extra={"error_type": type(error).__name__})
+            return error_response(ServiceUnavailableError(), request_id)
         logger.error("unhandled error", extra={"error_type": type(error).__name__})
         return error_response(ChatbotError(), request_id)
     return secure(response)
@@ -52,5 +56,7 @@ def _count_outcome(status: int) -> None:
         metrics.add_metric(name="ValidationFailed", unit=MetricUnit.Count, value=1)
     elif status in {502, 504}:
         metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
+    elif status == 503:
+        metrics.add_metric(name="DependencyErrors", unit=MetricUnit.Count, value=1)
     elif status >= 500:
         metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)

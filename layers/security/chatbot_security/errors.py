@@ -7,6 +7,8 @@ class ChatbotError(Exception):
     status = 500
     code = "internal_error"
     message = "The request could not be completed."
+    #: Seconds a client should wait before trying again (the Retry-After header), when it may.
+    retry_after_seconds: int | None = None
 
 
 class BadRequestError(ChatbotError):
@@ -71,3 +73,13 @@ class ModelTimeoutError(ChatbotError):
     status = 504
     code = "model_timeout"
     message = "The model provider did not answer in time."
+
+
+class ServiceUnavailableError(ChatbotError):
+    """DynamoDB, KMS or Secrets Manager throttled, failed or timed out beyond the SDK's retries
+    (docs/resilience.md): temporary, so the client may repeat the request after Retry-After."""
+
+    status = 503
+    code = "service_unavailable"
+    message = "A service the API depends on is busy; retry later."
+    retry_after_seconds = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatbot_security.errors import ChatbotError, RateLimitedError
+from chatbot_security.errors import ChatbotError
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -23,7 +23,7 @@ def error_body(error: ChatbotError, request_id: str) -> str:
 
 def error_headers(error: ChatbotError) -> dict[str, str]:
     headers = {"Content-Type": JSON_CONTENT_TYPE}
-    if isinstance(error, RateLimitedError):
+    if error.retry_after_seconds is not None:
         headers["Retry-After"] = str(error.retry_after_seconds)
     return headers
 
