@@ -209,3 +209,11 @@ def test_rate_limited_requests_are_counted_for_the_alarm(
     assert api.call(MESSAGES, token, {"content": "two"}, session_id=session_id).status == 429
     emitted = capsys.readouterr().out
     assert '"RateLimited":[1.0]' in emitted.replace(" ", "")
+
+
+def test_model_latency_is_measured_for_each_turn(
+    api: InProcessApi, token: str, session_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert api.call(MESSAGES, token, {"content": "time me"}, session_id=session_id).status == 201
+    assert '"ModelLatency":[' in capsys.readouterr().out.replace(" ", "")

@@ -227,7 +227,7 @@ def handle_schema_error(error: RequestValidationError) -> Response[str]:
 
 
 @app.not_found
-def handle_unknown_route(_error: RouteNotFound) -> Response[str]:
+def handle_unknown_route(_not_found: RouteNotFound) -> Response[str]:
     if app.current_event.raw_event.get("routeKey") in ROUTES_WITH_PARAMETERS:
         # API Gateway matched one of our routes, but a path parameter holds characters the resolver does
         # not route (API Gateway hands the path over percent-decoded: `"`, `/`, `?`, `#`, controls): a

@@ -40,6 +40,8 @@ LEASE_MARGIN_SECONDS = 10
 POLL_FIRST_SECONDS = 0.1
 POLL_MAX_SECONDS = 1.0
 
+POST_RATE_SCOPE = "post"
+
 
 @dataclass
 class Conversations:
@@ -95,9 +97,11 @@ class Conversations:
             raise ForbiddenError()
         if self.settings.oidc_issuer is None:
             raise NotFoundError()
-        records = self.store.sessions_of(self.identity.owner_of_user(self.settings.oidc_issuer, subject))
+        owner = self.identity.owner_of_user(self.settings.oidc_issuer, subject)
+        records = self.store.sessions_of(owner)
         for record in records:
             self._erase(record)
+        self.rate_limiter.forget(POST_RATE_SCOPE, owner)
         return len(records)
 
     # -- messages ---------------------------------------------------------------------------
@@ -115,7 +119,9 @@ class Conversations:
         found, recent = self.store.session_with_recent(session_id, self.model.history_window)
         session = self._usable_owned(principal, found, owner)
         key = self.data_keys.unwrap(session_id, session.wrapped_key)
-        charge = self.rate_limiter.charge("post", owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS)
+        charge = self.rate_limiter.charge(
+            POST_RATE_SCOPE, owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
+        )
         claim: TurnClaim | None = None
         if request.client_message_id is None:
             self._require_room(session)

@@ -13,7 +13,7 @@ from chat.conversations import Conversations
 from chat.dependencies import default_conversations
 from chatbot_security.errors import ChatbotError, ServiceUnavailableError
 from chatbot_security.http_responses import error_response, secure
-from chatbot_security.observability import logger, metrics
+from chatbot_security.observability import logger, metrics, tracer
 from chatbot_security.request_guard import check_json_body
 from chatbot_security.settings import get_settings
 from chatbot_security.transient_errors import is_transient
@@ -21,6 +21,7 @@ from chatbot_security.transient_errors import is_transient
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, conversations: Conversations | None = None
 ) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
-from chatbot_security.observability import logger
+from chatbot_security.observability import logger, metrics
 from chatbot_security.settings import ModelSettings
 
 
@@ -45,7 +46,8 @@ class ModelProvider(Protocol):
 
 class LazyModel:
     """Builds the configured provider on the first message, so that a misconfigured model breaks
-    message posts only: sessions can still be listed, read and erased."""
+    message posts only: sessions can still be listed, read and erased. Every call is timed
+    (``ModelLatency`` metric, milliseconds), whether it succeeds or not."""
 
     def __init__(self, build: Callable[[], ModelProvider]) -> None:
         self._build = functools.cache(build)
@@ -55,7 +57,13 @@ class LazyModel:
         return self._build().history_window
 
     def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
-        return self._build().reply(history, user_message)
+        provider = self._build()
+        started = time.perf_counter()
+        try:
+            return provider.reply(history, user_message)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=round(elapsed_ms, 1))
 
 
 class EchoModel:

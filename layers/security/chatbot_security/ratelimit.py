@@ -73,3 +73,18 @@ class RateLimiter:
 
     def hit(self, scope: str, key: str, limit: int, window_seconds: int) -> None:
         self.apply(self.charge(scope, key, limit, window_seconds))
+
+    def forget(self, scope: str, key: str) -> int:
+        """Delete every counter of ``key`` (erasure: even hashed metadata of an erased user goes)."""
+        client = self._db()
+        response = client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RATE#{scope}#{key}"}},
+            ProjectionExpression="pk, sk",
+            ConsistentRead=True,
+        )
+        items = response.get("Items", [])
+        for item in items:  # at most two windows exist: the current one and the one before
+            client.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+        return len(items)
