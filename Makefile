@@ -21,7 +21,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 export SAM_CLI_TELEMETRY   := 0
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bytecode openapi ci clean
+        layer-requirements check-layer-requirements audit bench bytecode openapi fuzz load ci clean
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -107,6 +107,12 @@ openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a t
 
 bench: .venv/.synced $(SAM) $(BUILD_PY) ## Run every benchmarks/bench_*.py, then one table of every DESIGN.md section 7 budget
 	$(VENV_BIN)/python benchmarks/run_all.py
+
+fuzz: .venv/.synced ## Schemathesis on docs/openapi.json against chatbot-local: >= 1,000 cases, prints cases and failures
+	$(VENV_BIN)/python tests/local/api_fuzzer.py --cases-per-operation 110 --minimum 1000
+
+load: .venv/.synced ## Bounded loopback load test of chatbot-local: 20 clients, 2,000 turns, throughput and latency percentiles
+	$(VENV_BIN)/python tests/local/load_api.py --clients 20 --turns 2000 --max-seconds 600
 
 check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
 

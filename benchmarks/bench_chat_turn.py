@@ -134,7 +134,7 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
             return fixed
 
     context, service = Context(), FixedAnswer()
-    return lambda event: lambda_handler(event, context, service)  # type: ignore[arg-type]
+    return lambda event: lambda_handler(event, context, conversations=service)  # type: ignore[arg-type]
 
 
 def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, Any]], str]]:
@@ -152,7 +152,8 @@ def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, An
 
     def fresh() -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
         service = in_memory_conversations(EchoModel(), get_settings())
-        return (lambda event: lambda_handler(event, context, service)), service.create_session(principal).session_id
+        session_id = service.create_session(principal).session_id
+        return (lambda event: lambda_handler(event, context, conversations=service)), session_id
 
     return fresh
 

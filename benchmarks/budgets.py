@@ -28,11 +28,12 @@ class Result:
     name: str
     measured: str
     budget: str
-    passed: bool
+    passed: bool | None  # None: printed for information, never a miss
 
 
-def record(item: str, name: str, measured: str, budget: str, passed: bool) -> None:
-    """Append one budget's outcome to ``$BENCH_RESULTS`` (nothing when it is unset)."""
+def record(item: str, name: str, measured: str, budget: str, passed: bool | None) -> None:
+    """Append one budget's outcome (``passed=None``: a figure for information) to ``$BENCH_RESULTS``
+    (nothing when it is unset)."""
     target = os.environ.get(RESULTS_ENV)
     if not target:
         return
@@ -57,6 +58,6 @@ def summary(results: list[Result]) -> tuple[str, bool]:
             complete = False
             lines.append(f"{item:5s} {title:{width}s} {'not measured':>22s}  {'':>10s}  MISSING")
         for row in rows:
-            verdict = "PASS" if row.passed else "MISS"
+            verdict = "info" if row.passed is None else "PASS" if row.passed else "MISS"
             lines.append(f"{item:5s} {row.name:{width}s} {row.measured:>22s}  {row.budget:>10s}  {verdict}")
-    return "\n".join(lines), complete and all(result.passed for result in results)
+    return "\n".join(lines), complete and all(result.passed is not False for result in results)

@@ -169,6 +169,18 @@ def test_function_receives_a_payload_2_event(make_gateway: Build) -> None:
     assert event["isBase64Encoded"] is False
 
 
+def test_the_path_reaches_the_function_percent_decoded_like_an_http_api(make_gateway: Build) -> None:
+    # HTTP APIs decode rawPath (REST APIs and function URLs do not); the chat function relies on it.
+    kit = make_gateway()
+
+    kit.request("DELETE", "/v1/admin/users/auth0%7Cabc%20d%22e", GOOD)
+
+    event = kit.chat.events[0]
+    assert event["rawPath"] == '/v1/admin/users/auth0|abc d"e'
+    assert event["requestContext"]["http"]["path"] == '/v1/admin/users/auth0|abc d"e'
+    assert event["pathParameters"] == {"subject": 'auth0|abc d"e'}
+
+
 def test_request_context_is_api_gateways(make_gateway: Build) -> None:
     kit = make_gateway()
 

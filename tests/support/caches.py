@@ -9,13 +9,14 @@ def reset_caches() -> None:
     from chat.dependencies import _secrets_provider, default_conversations
     from chat.model_providers import _bedrock_runtime
     from chatbot_security import secrets
-    from chatbot_security.aws_clients import client
+    from chatbot_security.aws_clients import client, sdk_session
     from chatbot_security.settings import get_settings
     from session_cleanup.handler import default_store
 
     for cached in (
         get_settings,
         client,
+        sdk_session,
         default_conversations,
         _secrets_provider,
         default_authenticator,

@@ -66,10 +66,11 @@ class Conversations:
         self.rate_limiter.hit(
             "anon-create", self.identity.rate_key_of_ip(source_ip), self.settings.anon_sessions_per_hour, 3600
         )
+        signing_key = self.session_token_key()  # before the session exists: no session without its token
         session_id = self.new_id()
         owner = self.identity.owner_of(Principal(kind="anonymous", subject=session_id, session_id=session_id))
         record = self._new_session(owner, session_id=session_id)
-        token = session_tokens.issue(self.session_token_key(), session_id, record.absolute_expires_at)
+        token = session_tokens.issue(signing_key, session_id, record.absolute_expires_at)
         return AnonymousSession(**self._session_view(record).model_dump(), session_token=token)
 
     def list_sessions(self, principal: Principal) -> list[Session]:
@@ -187,6 +188,11 @@ class Conversations:
                 if record is not None and not record.is_abandoned(int(self.clock())):
                     raise ModelTimeoutError() from None  # still being answered: the client may retry
                 continue  # released or abandoned: claim it again
+            except Exception:
+                # The outcome is unknown (a timeout may hide a committed claim): give it up, so that the
+                # retry is not kept waiting for a claim nobody holds (docs/resilience.md).
+                self._release(claim)
+                raise
             return claim
         raise ConflictError("turn claim kept changing")
 

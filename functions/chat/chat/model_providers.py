@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from chatbot_security.aws_clients import build_client
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.observability import logger, metrics
 from chatbot_security.settings import ModelSettings
@@ -206,7 +206,7 @@ def _bedrock_runtime(timeout_seconds: float) -> Any:
         retries={"total_max_attempts": 1, "mode": "standard"},
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client("bedrock-runtime", config=config)
+    return build_client("bedrock-runtime", config)
 
 
 # -- OpenAI-compatible endpoint ---------------------------------------------------------------
