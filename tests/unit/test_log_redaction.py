@@ -42,3 +42,12 @@ def test_powertools_fields_are_left_readable(log_output: Any) -> None:
     assert record["message"] == "plain"
     assert record["level"] == "INFO"
     assert record["timestamp"][:2] == "20"
+
+
+def test_ip_addresses_and_ssns_are_masked_too(log_output: Any) -> None:
+    logger.info(
+        "client 2001:db8::8a2e:370:7334 and 198.51.100.23 sent 078-05-1120", extra={"v6": "fe80::1ff:fe23:4567:890a"}
+    )
+    text = log_output.getvalue()
+    for value in ("2001:db8::8a2e:370:7334", "198.51.100.23", "078-05-1120", "fe80::1ff:fe23:4567:890a"):
+        assert value not in text

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from chatbot_security.pii import mask_pii
+
 REDACTED = "[REDACTED]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -26,9 +28,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact_text(text: str) -> str:
+    """Mask credentials first, then every kind of personal data the PII detectors know (which adds
+    what the broad patterns above miss, such as IPv6 addresses), so logs are held to the same list of
+    kinds as stored messages."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return mask_pii(text)
 
 
 def redact_value(value: Any) -> Any:
