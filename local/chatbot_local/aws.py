@@ -58,11 +58,29 @@ class LocalResources:
         return {TABLE_ID: self.table_name, KEY_ID: self.key_id, **self.secret_arns}
 
 
+def _stop_tracking_dynamodb_items() -> None:
+    """moto keeps every model instance it ever creates (for its dashboard), and TransactWriteItems
+    deep-copies the whole table to be able to roll back: every copy of every item stayed in memory,
+    gigabytes after a few thousand chat turns (each turn is two transactions). The dashboard is not
+    used here, so DynamoDB items and tables are created untracked."""
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    def untracked(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    for model in (Item, Table):
+        model.__new__ = untracked  # type: ignore[assignment,method-assign]
+        model.instances_tracked = []  # type: ignore[attr-defined]
+
+
 class MotoService:
     """moto's threaded server on a free loopback port."""
 
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer  # a second to import: only when serving
+
+        _stop_tracking_dynamodb_items()
 
         # werkzeug logs one line per request at INFO: keep the console for our own lines.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from support.api import InProcessApi
 from support.issuer_server import IssuerServer
 

@@ -187,3 +187,21 @@ def test_configuration_mistakes_are_caught_before_starting(environ: dict[str, st
 @pytest.mark.parametrize("issuer", ["https://idp.example.com/realms/x", "http://127.0.0.1:9000", "http://localhost:1"])
 def test_https_and_loopback_issuers_are_accepted(issuer: str) -> None:
     environment.check({"MODEL_PROVIDER": "bedrock", "OIDC_ISSUER": issuer})
+
+
+def test_transactions_do_not_keep_copies_of_the_table(resources: LocalResources) -> None:
+    # moto deep-copies the whole table on every TransactWriteItems; it used to keep every copied item
+    # for its dashboard, so chatbot-local grew by gigabytes under the load test (tests/local/load_api.py).
+    from moto.dynamodb.models.dynamo_type import Item
+
+    dynamodb = client("dynamodb", resources.endpoint_url, REGION)
+    for n in range(20):
+        item = {"pk": {"S": "SESSION#memory"}, "sk": {"S": f"MSG#{n:08d}"}}
+        dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": resources.table_name, "Item": item}}])
+
+    assert Item.instances_tracked == []  # type: ignore[attr-defined]
+    assert len(dynamodb.query(
+        TableName=resources.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "SESSION#memory"}},
+    )["Items"]) == 20  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -47,7 +48,7 @@ KEY = session_tokens.derive_key("property-secret")
 CURSOR_KEY = b"c" * 32
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
@@ -115,8 +116,6 @@ def test_the_message_schema_raises_only_a_validation_error(value: Any) -> None:
 def test_a_message_is_accepted_exactly_when_it_has_no_forbidden_character_and_is_not_blank(
     content: str, client_message_id: str | None
 ) -> None:
-    import re
-
     allowed = re.fullmatch(f"[^{FORBIDDEN_CHARACTERS}]*", content) is not None and bool(content.strip())
     try:
         MessageRequest.model_validate_json(json.dumps({"content": content, "client_message_id": client_message_id}))
@@ -260,15 +259,35 @@ def test_masking_never_raises_and_leaves_nothing_it_would_detect(text: str) -> N
 
 
 pii_values = st.sampled_from(
-    ["jane.doe@example.org", "4111 1111 1111 1111", "GB82 WEST 1234 5698 7654 32", "203.0.113.9",
-     "+44 20 7946 0958", "078-05-1120", "2001:db8::8a2e:370:7334"]
+    ["jane.doe@example.org", "4111 1111 1111 1111", "4111111111111111", "GB82 WEST 1234 5698 7654 32",
+     "203.0.113.9", "+44 20 7946 0958", "078-05-1120", "2001:db8::8a2e:370:7334"]
 )  # fmt: skip
-neighbours = st.text(alphabet=" \n\t,;:!?()[]\"'<>", max_size=5)
+# Punctuation and spaces around the value; the words around it neither end nor start with a digit (the
+# detectors deliberately leave digit groups that run on into other digits alone: see below for cards).
+neighbours = st.text(alphabet=" \n\t,;!?()[]\"'<>", max_size=5)
+words = st.text(max_size=40)
 
 
-@given(value=pii_values, before=st.text(max_size=40), left=neighbours, right=neighbours, after=st.text(max_size=40))
-def test_a_detected_value_never_survives_masking_whatever_surrounds_it(
+@given(value=pii_values, before=words, left=neighbours, right=neighbours, after=words)
+def test_a_detected_value_never_survives_masking_whatever_words_surround_it(
     value: str, before: str, left: str, right: str, after: str
 ) -> None:
+    assume(not re.search(r"[\w+.:-]$", before) and not re.match(r"[\w:-]", after))
     text = f"{before} {left}{value}{right} {after}"
     assert value not in mask_pii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("card 4111 1111 1111 1111 12/26", "card [CARD] 12/26"),
+        ("4111 1111 1111 1111 0", "[CARD] 0"),
+        ("4111111111111111 123", "[CARD] 123"),
+        ("qty 2 4111 1111 1111 1111", "qty 2 [CARD]"),
+        ("12 34 4111-1111-1111-1111 ok", "12 34 [CARD] ok"),
+    ],
+)
+def test_a_card_number_next_to_other_digits_is_still_masked(text: str, masked: str) -> None:
+    # Found by the property above: the whole digit run failed the card layout, so the card inside it
+    # (after a quantity, before an expiry date or a CVV) was left in clear.
+    assert mask_pii(text) == masked

@@ -46,7 +46,9 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
 
 
 # -- payment cards ----------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\w+.-])(?<!\d[ -])[1-9](?:[ -]?\d){12,18}(?![\w-]|[.,]\d)")
+# A run of up to 39 digits (a card is 13 to 19; the run may also hold a quantity before it, or an
+# expiry date or a CVV after it).
+_CARD = re.compile(r"(?<![\w+.-])(?<!\d[ -])[1-9](?:[ -]?\d){12,38}(?![\w-]|[.,]\d)")
 # Digit groups as cards are printed: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
 _CARD_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}|\d{4}(?:[ -]\d{4}){3}[ -]\d{3}|\d{4}[ -]\d{6}[ -]\d{4,5}")
 
@@ -61,15 +63,40 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_layout(candidate: str) -> bool:
+    """13 to 19 digits, together or grouped as cards are printed (one kind of separator)."""
+    separators = {char for char in candidate if not char.isdigit()}
+    if len(separators) > 1 or (separators and not _CARD_GROUPS.fullmatch(candidate)):
+        return False
+    return 13 <= len(candidate) - candidate.count(" ") - candidate.count("-") <= 19
+
+
+def _luhn_card(candidate: str) -> bool:
+    return luhn_valid(candidate.replace(" ", "").replace("-", ""))
+
+
+def _card_inside(candidate: str) -> tuple[int, int] | None:
+    """The longest (then leftmost) card between digit-group boundaries of a run that is not one itself:
+    "2 4111 1111 1111 1111" (a quantity before it), "4111 1111 1111 1111 12" (an expiry after it)."""
+    starts = [0] + [i + 1 for i, char in enumerate(candidate) if char in " -"]
+    ends = [i for i, char in enumerate(candidate) if char in " -"] + [len(candidate)]
+    spans = [(start, end) for start in starts for end in ends if end > start and candidate[start] != "0"]
+    for start, end in sorted(spans, key=lambda span: (span[0] - span[1], span[0])):
+        if _card_layout(candidate[start:end]) and _luhn_card(candidate[start:end]):
+            return start, end
+    return None
+
+
 def _cards(text: str) -> Iterator[tuple[int, int]]:
     for match in _CARD.finditer(text):
         candidate = match.group()
-        separators = {char for char in candidate if not char.isdigit()}
-        if len(separators) > 1 or (separators and not _CARD_GROUPS.fullmatch(candidate)):
+        if _card_layout(candidate):  # a card's own shape: it is a card or nothing
+            if _luhn_card(candidate):
+                yield match.span()
             continue
-        digits = candidate.replace(" ", "").replace("-", "")
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            yield match.span()
+        inside = _card_inside(candidate)
+        if inside is not None:
+            yield match.start() + inside[0], match.start() + inside[1]
 
 
 # -- IBAN -------------------------------------------------------------------------------------
