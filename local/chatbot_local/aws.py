@@ -70,8 +70,9 @@ def _stop_tracking_dynamodb_items() -> None:
         return object.__new__(cls)
 
     for model in (Item, Table):
-        model.__new__ = untracked  # type: ignore[assignment,method-assign]
-        model.instances_tracked = []  # type: ignore[attr-defined]
+        # setattr: these are moto internals that its type hints do not describe.
+        setattr(model, "__new__", untracked)  # noqa: B010
+        setattr(model, "instances_tracked", [])  # noqa: B010
 
 
 class MotoService:
