@@ -11,35 +11,15 @@ from typing import Any
 
 import pytest
 from support.caches import reset_caches
+from support.config_names import DESIGN_SECTION_4
 from support.issuer_server import IssuerServer
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 
 _CONFIG_NAMES = [
-    "OIDC_ISSUER",
-    "OIDC_AUDIENCE",
-    "OIDC_JWKS_URL",
-    "OIDC_ROLES_CLAIM",
+    *DESIGN_SECTION_4,
     "OIDC_ALGORITHMS",
-    "ADMIN_ROLE",
-    "ADMIN_REQUIRE_MFA",
-    "ALLOW_ANONYMOUS",
-    "ALLOWED_ORIGINS",
-    "SESSION_TTL_SECONDS",
-    "SESSION_IDLE_SECONDS",
-    "MAX_MESSAGE_CHARS",
-    "MAX_BODY_BYTES",
-    "MAX_MESSAGES_PER_SESSION",
-    "RATE_LIMIT_PER_MINUTE",
-    "ANON_SESSIONS_PER_HOUR",
-    "MODEL_PROVIDER",
-    "MODEL_ID",
-    "MODEL_MAX_TOKENS",
-    "MODEL_TIMEOUT_SECONDS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "PII_MASKING",
     "MODEL_SYSTEM_PROMPT",
     "OPENAI_BASE_URL",
     "MODEL_API_KEY",

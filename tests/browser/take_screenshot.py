@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared support package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 
 from browser_kit import launch, take_screenshot

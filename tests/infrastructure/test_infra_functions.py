@@ -7,34 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.config_names import DESIGN_SECTION_4
 
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 
 # DESIGN.md section 4 (binding names)
-DESIGN_ENV_VARS = (
-    "OIDC_ISSUER",
-    "OIDC_AUDIENCE",
-    "OIDC_JWKS_URL",
-    "OIDC_ROLES_CLAIM",
-    "ADMIN_ROLE",
-    "ADMIN_REQUIRE_MFA",
-    "ALLOW_ANONYMOUS",
-    "ALLOWED_ORIGINS",
-    "SESSION_TTL_SECONDS",
-    "SESSION_IDLE_SECONDS",
-    "MAX_MESSAGE_CHARS",
-    "MAX_BODY_BYTES",
-    "MAX_MESSAGES_PER_SESSION",
-    "RATE_LIMIT_PER_MINUTE",
-    "ANON_SESSIONS_PER_HOUR",
-    "MODEL_PROVIDER",
-    "MODEL_ID",
-    "MODEL_MAX_TOKENS",
-    "MODEL_TIMEOUT_SECONDS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "PII_MASKING",
-)
+DESIGN_ENV_VARS = DESIGN_SECTION_4
 
 # docs/architecture.md: names the template sets beyond section 4
 ARCHITECTURE_ENV_VARS = {

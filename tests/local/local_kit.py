@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.config_names import DESIGN_SECTION_4 as CONFIG_NAMES
+
 from chatbot_local.events import HttpRequest
 from chatbot_local.gateway import Gateway
 from chatbot_local.lambdas import InvocationError
@@ -26,30 +28,7 @@ WEB_ORIGIN = "http://127.0.0.1:8080"
 REGION = "eu-west-1"
 EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 # A developer's exported configuration must not change what the tests expect (local defaults).
-DESIGN_SECTION_4 = {
-    "OIDC_ISSUER",
-    "OIDC_AUDIENCE",
-    "OIDC_JWKS_URL",
-    "OIDC_ROLES_CLAIM",
-    "ADMIN_ROLE",
-    "ADMIN_REQUIRE_MFA",
-    "ALLOW_ANONYMOUS",
-    "ALLOWED_ORIGINS",
-    "SESSION_TTL_SECONDS",
-    "SESSION_IDLE_SECONDS",
-    "MAX_MESSAGE_CHARS",
-    "MAX_BODY_BYTES",
-    "MAX_MESSAGES_PER_SESSION",
-    "RATE_LIMIT_PER_MINUTE",
-    "ANON_SESSIONS_PER_HOUR",
-    "MODEL_PROVIDER",
-    "MODEL_ID",
-    "MODEL_MAX_TOKENS",
-    "MODEL_TIMEOUT_SECONDS",
-    "BEDROCK_GUARDRAIL_ID",
-    "BEDROCK_GUARDRAIL_VERSION",
-    "PII_MASKING",
-}
+DESIGN_SECTION_4 = set(CONFIG_NAMES)
 
 
 def free_port() -> int:

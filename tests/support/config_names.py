@@ -1,0 +1,28 @@
+"""The configuration names of DESIGN.md section 4 (binding), in one place for every test suite."""
+
+from __future__ import annotations
+
+DESIGN_SECTION_4 = (
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_JWKS_URL",
+    "OIDC_ROLES_CLAIM",
+    "ADMIN_ROLE",
+    "ADMIN_REQUIRE_MFA",
+    "ALLOW_ANONYMOUS",
+    "ALLOWED_ORIGINS",
+    "SESSION_TTL_SECONDS",
+    "SESSION_IDLE_SECONDS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_MESSAGES_PER_SESSION",
+    "RATE_LIMIT_PER_MINUTE",
+    "ANON_SESSIONS_PER_HOUR",
+    "MODEL_PROVIDER",
+    "MODEL_ID",
+    "MODEL_MAX_TOKENS",
+    "MODEL_TIMEOUT_SECONDS",
+    "BEDROCK_GUARDRAIL_ID",
+    "BEDROCK_GUARDRAIL_VERSION",
+    "PII_MASKING",
+)
