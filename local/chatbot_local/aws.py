@@ -111,13 +111,8 @@ def client(service: str, endpoint_url: str, region: str) -> Any:
     """A boto3 client that can only talk to the local moto server."""
     import boto3  # half a second to import: only once moto runs
 
-    return boto3.client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=DUMMY_ACCESS_KEY_ID,
-        aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
-    )
+    dummy_credentials = {"aws_access_key_id": DUMMY_ACCESS_KEY_ID, "aws_secret_access_key": DUMMY_SECRET_ACCESS_KEY}
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **dummy_credentials)
 
 
 def provision(template: Template, environ: Mapping[str, str], endpoint_url: str, region: str) -> LocalResources:
