@@ -363,9 +363,15 @@ def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
     """Deployments that switch every optional part on or off (conditions both ways)."""
     return [
         make_stack(),
-        make_stack(ModelProvider="openai", AllowedOrigins="https://app.example.com", AlarmEmail="ops@example.com"),
+        make_stack(
+            ModelProvider="openai",
+            OpenAiBaseUrl="https://llm.example.com/v1",
+            ModelId="gpt-4o-mini",
+            AllowedOrigins="https://app.example.com",
+            AlarmEmail="ops@example.com",
+        ),
         make_stack(ModelProvider="echo", ReservedConcurrency="5"),
-        make_stack(ModelId="eu.anthropic.claude-3-haiku-20240307-v1:0", BedrockGuardrailId="abc123def456"),
+        make_stack(ModelId="eu.anthropic.claude-haiku-5-5", BedrockGuardrailId="abc123def456"),
         make_stack(
             CreateCognitoUserPool="true",
             CognitoCallbackUrls="https://app.example.com/callback",

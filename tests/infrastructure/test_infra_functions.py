@@ -70,6 +70,10 @@ def test_every_design_variable_reaches_the_function_from_a_parameter(stack, func
         assert name in environment, name
         value = environment[name]
         assert isinstance(value, dict), (name, value)
+        if name == "MODEL_ID" and "Fn::FindInMap" in value:
+            # An empty ModelId selects the default model of this Region (test_infra_default_model.py).
+            assert value["Fn::FindInMap"][0] == "DefaultBedrockModel", value
+            continue
         assert set(value) == {"Ref"}, (name, value)
         assert value["Ref"] in stack.raw["Parameters"], (name, value)
 
@@ -82,8 +86,9 @@ def test_architecture_variables_are_set(stack, function_id: str) -> None:
     assert "MODEL_API_KEY_SECRET_ARN" in environment
 
 
-def test_each_design_variable_has_its_own_parameter(stack) -> None:
-    environment = stack.function_env("ChatFunction")
+def test_each_design_variable_has_its_own_parameter(make_stack) -> None:
+    # With an explicit ModelId, every variable (MODEL_ID included) is a plain parameter reference.
+    environment = make_stack(ModelId="amazon.nova-lite-v1:0").function_env("ChatFunction")
     parameters = [environment[name]["Ref"] for name in DESIGN_ENV_VARS]
     assert len(set(parameters)) == len(parameters)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -320,7 +321,20 @@ def test_cleanup_can_use_the_key_of_its_encrypted_dlq(stack) -> None:
 # ------------------------------------------------------------------ Bedrock
 
 
-def test_bedrock_invoke_is_scoped_to_the_configured_model(stack) -> None:
+def _profile_arn(profile: Any) -> dict[str, Any]:
+    return {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${Profile}",
+            {"Profile": profile},
+        ]
+    }
+
+
+DEFAULT_PROFILE = {"Fn::FindInMap": ["DefaultBedrockModel", {"Ref": "AWS::Region"}, "InferenceProfileId"]}
+
+
+def test_bedrock_invoke_of_a_bare_model_id_is_scoped_to_that_model(make_stack: Callable) -> None:
+    stack = make_stack(ModelId="amazon.nova-lite-v1:0")
     assert stack.allowed("ChatFunction", "bedrock:InvokeModel") == [
         {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}"}
     ]
@@ -333,14 +347,30 @@ def test_no_bedrock_permission_without_the_bedrock_provider(make_stack: Callable
             assert not any(action.startswith("bedrock:") for action in statement.actions), (provider, statement)
 
 
+def test_default_model_is_invoked_through_this_regions_inference_profile_only(stack) -> None:
+    profile_arn = _profile_arn(DEFAULT_PROFILE)
+    assert profile_arn in stack.allowed("ChatFunction", "bedrock:InvokeModel")
+    assert stack.function_env("ChatFunction")["MODEL_ID"] == DEFAULT_PROFILE
+    assert not any("::foundation-model/${ModelId}" in p for s in stack.statements() for p in s.resource_patterns)
+    routed = [
+        s for s in stack.function_statements("ChatFunction") if "foundation-model/*" in "".join(s.resource_patterns)
+    ]
+    assert len(routed) == 1
+    # Geography profiles (bedrock:<region>::) and the global profile (bedrock:::) alike, bound to the one profile.
+    assert routed[0].resource_patterns == [
+        "arn:${AWS::Partition}:bedrock:*::foundation-model/*",
+        "arn:${AWS::Partition}:bedrock:::foundation-model/*",
+    ]
+    assert routed[0].body["Condition"] == {"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}}
+
+
 def test_inference_profile_grants_only_for_a_profile_id(make_stack: Callable) -> None:
-    plain = make_stack()
-    profile = make_stack(ModelId="eu.anthropic.claude-3-haiku-20240307-v1:0")
+    plain = make_stack(ModelId="amazon.nova-lite-v1:0")
+    profile = make_stack(ModelId="eu.anthropic.claude-haiku-5-5")
     assert not any("inference-profile" in p for s in plain.statements() for p in s.resource_patterns)
-    profile_arn = {
-        "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${ModelId}"
-    }
+    profile_arn = _profile_arn({"Ref": "ModelId"})
     assert profile_arn in profile.allowed("ChatFunction", "bedrock:InvokeModel")
+    assert profile.function_env("ChatFunction")["MODEL_ID"] == {"Ref": "ModelId"}
     # The cross-region foundation-model grant is bound to that one profile.
     (routed,) = [
         s for s in profile.function_statements("ChatFunction") if "bedrock:*::" in "".join(s.resource_patterns)

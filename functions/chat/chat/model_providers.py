@@ -111,7 +111,9 @@ class _Deadline:
 
 
 # -- Amazon Bedrock (Converse API) ------------------------------------------------------------
-DEFAULT_BEDROCK_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+# Used only when MODEL_ID is unset (local runs against Bedrock); a deployment takes the Region's inference
+# profile of the same model from template.yaml's DefaultBedrockModel mapping (a test keeps the two equal).
+DEFAULT_BEDROCK_MODEL_ID = "global.anthropic.claude-haiku-5-5"
 _BEDROCK_RETRYABLE = frozenset(
     {"ThrottlingException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException"}
 )
