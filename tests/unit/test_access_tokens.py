@@ -370,3 +370,25 @@ def test_null_numeric_dates_are_refused(issuer: FakeIssuer) -> None:
         claims = {**issuer.claims(), name: None}
         token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
         assert rejection(make_verifier(issuer), token) == "invalid_claim"
+
+
+# -- numeric dates out of any sensible range (a signed token can carry anything) -------------------
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value",
+    [10**400, 2**1024, -(10**400), 1e300, -1, 253402300800],
+    ids=["10e400", "2e1024", "minus-10e400", "1e300", "negative", "after-year-9999"],
+)
+def test_numeric_dates_out_of_bounds_are_denied_cleanly(issuer: FakeIssuer, name: str, value: Any) -> None:
+    # Given a token the issuer really signed, whose date is out of range (a huge integer used to
+    # raise OverflowError inside the verifier)
+    claims = {**issuer.claims(), name: value}
+    token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
+    # Then it is refused with a reason code, like any other bad claim
+    assert rejection(make_verifier(issuer), token) == "invalid_claim"
+
+
+def test_the_largest_sensible_expiry_is_still_a_number_we_accept(issuer: FakeIssuer) -> None:
+    # The bound is the end of year 9999: a far but representable expiry still verifies
+    principal = make_verifier(issuer).verify(issuer.token(exp=253402300799))
+    assert principal.expires_at == 253402300799

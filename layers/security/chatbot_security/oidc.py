@@ -9,7 +9,7 @@ Division of labour, on purpose:
   policy than a generic JWT library: one compiled-regex charset check over the whole token, canonical
   base64url, UTF-8 JSON with no duplicate names and no NaN/Infinity, a header allowlist for ``alg``
   and ``typ``, refused key-carrying headers, a validated ``kid`` looked up *before* any network,
-  the signature verified *before* the payload is even decoded, numeric dates that must be numbers,
+  the signature verified *before* the payload is even decoded, numeric dates that must be bounded numbers,
   exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, and a roles claim that grants
   only when it is a list of strings.
 
@@ -39,6 +39,8 @@ MAX_TOKEN_BYTES = 8 * 1024
 # A protected header is a handful of short names; 1 KiB of base64url is generous.
 MAX_HEADER_CHARS = 1024
 LEEWAY_SECONDS = 60
+# exp, iat and nbf must lie between the epoch and the end of year 9999 (RFC 3339's last second).
+MAX_NUMERIC_DATE = 253402300799
 # Headers that carry or point at keys, change how the payload is read, or mark a JWE.
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"})
 # `typ` values of access tokens: plain JWT, or RFC 9068's at+jwt (case-insensitive, with or
@@ -166,15 +168,23 @@ def _has_mfa(amr: object) -> bool:
 
 
 def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
-    """A NumericDate claim: a finite JSON number (not a string, a boolean or null)."""
+    """A NumericDate claim: a JSON number (not a string, a boolean or null) within the calendar.
+
+    The bounds are checked before any conversion: a signed token can carry an integer of hundreds of
+    digits, which no float holds (``float(10**400)`` raises ``OverflowError``).
+    """
     if name not in claims:
         if required:
             raise TokenRejected("missing_claim")
         return None
     value = claims[name]
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) is int:
+        if not 0 <= value <= MAX_NUMERIC_DATE:
+            raise TokenRejected("invalid_claim")
+        return float(value)
+    if type(value) is not float or not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
         raise TokenRejected("invalid_claim")
-    return float(value)
+    return value
 
 
 def _b64decode(segment: str) -> bytes:
