@@ -95,6 +95,21 @@ def test_openai_base_url_comes_from_its_parameter(stack) -> None:
     assert stack.function_env("ChatFunction")["OPENAI_BASE_URL"] == {"Ref": "OpenAiBaseUrl"}
 
 
+def test_required_scopes_reach_the_authorizer_from_their_parameter(stack, raw) -> None:
+    assert stack.function_env("AuthorizerFunction")["OIDC_REQUIRED_SCOPES"] == {"Ref": "OidcRequiredScopes"}
+    assert raw["Parameters"]["OidcRequiredScopes"]["Default"] == ""
+
+
+@pytest.mark.parametrize("value", ["", "chat:write", "openid chat:read chat:write", "https://api.example.com/chat"])
+def test_required_scopes_parameter_accepts_space_separated_scopes(raw, value: str) -> None:
+    assert re.fullmatch(raw["Parameters"]["OidcRequiredScopes"]["AllowedPattern"], value) is not None
+
+
+@pytest.mark.parametrize("value", ["chat:read,chat:write", "chat:read  chat:write", " chat:write", 'chat"', "a\\b"])
+def test_required_scopes_parameter_refuses_what_no_scope_can_be(raw, value: str) -> None:
+    assert re.fullmatch(raw["Parameters"]["OidcRequiredScopes"]["AllowedPattern"], value) is None
+
+
 def test_parameter_defaults_match_the_design_defaults(raw) -> None:
     for parameter, default in DESIGN_DEFAULTS.items():
         assert str(raw["Parameters"][parameter].get("Default", "")) == default, parameter

@@ -10,8 +10,9 @@ Division of labour, on purpose:
   base64url, UTF-8 JSON with no duplicate names and no NaN/Infinity, a header allowlist for ``alg``
   and ``typ``, refused key-carrying headers, a validated ``kid`` looked up *before* any network,
   the signature verified *before* the payload is even decoded, numeric dates that must be bounded numbers,
-  exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, and a roles claim that grants
-  only when it is a list of strings.
+  exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, no client-credentials (machine)
+  tokens, every scope of ``OIDC_REQUIRED_SCOPES``, and a roles claim that grants only when it is a list
+  of strings.
 
 PyJWT's own ``jwt.decode`` is not on the hot path because it parses the token twice as slowly as
 the signature check itself (see docs/authentication.md, "Performance"); a differential test
@@ -63,6 +64,7 @@ class AccessTokenVerifier:
         self._clock = clock
         self._algorithms = frozenset(settings.oidc_algorithms)
         self._audiences = frozenset(settings.oidc_audience)
+        self._required_scopes = frozenset(settings.oidc_required_scopes)
 
     def verify(self, token: str) -> Principal:
         """The user of a valid access token; raises :class:`TokenRejected` with a reason otherwise."""
@@ -128,6 +130,10 @@ class AccessTokenVerifier:
             raise TokenRejected("missing_claim")
         if type(subject) is not str or not subject or len(subject) > MAX_SUBJECT_LENGTH:
             raise TokenRejected("sub")
+        if is_client_credentials_token(claims):
+            raise TokenRejected("client_credentials")
+        if not self._required_scopes <= granted_scopes(claims):
+            raise TokenRejected("scope")
         return Principal(
             kind="user",
             subject=subject,
@@ -151,6 +157,50 @@ class AccessTokenVerifier:
         client_id = claims.get("client_id")
         if token_use != ACCESS or type(client_id) is not str or client_id not in accepted:
             raise TokenRejected("audience")
+
+
+def is_client_credentials_token(claims: dict[str, Any]) -> bool:
+    """Whether the token was issued to a machine client (OAuth client credentials), not to a person.
+
+    Each provider marks it its own way: Auth0 ``gty: client-credentials`` and a ``sub`` of
+    ``<client id>@clients``; Okta ``sub`` equal to ``cid``; Cognito ``sub`` equal to ``client_id`` and no
+    ``username``; Entra ID ``idtyp: app``; Keycloak the service-account user ``service-account-<client>``.
+    A token with none of these marks (only ``iss``, ``aud``, ``sub``, ``iat``, ``exp``, say) is a user's.
+    """
+    subject = claims.get("sub")
+    if claims.get("gty") == "client-credentials":
+        return True
+    if type(subject) is str and subject.endswith("@clients"):
+        return True
+    if "cid" in claims and claims["cid"] == subject:
+        return True
+    if "client_id" in claims and claims["client_id"] == subject and "username" not in claims:
+        return True
+    if claims.get("idtyp") == "app":
+        return True
+    username = claims.get("preferred_username")
+    return type(username) is str and username.startswith("service-account-")
+
+
+def granted_scopes(claims: dict[str, Any]) -> frozenset[str]:
+    """The scopes of ``scope`` and ``scp``: a space-separated string or a list of single scopes.
+
+    Either claim in any other shape (a number, a list holding a non-string or a string with a space)
+    makes the token grant no scope at all, so that a required scope is then missing.
+    """
+    granted: set[str] = set()
+    for name in ("scope", "scp"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if type(value) is str:
+            granted.update(value.split(" "))
+        elif type(value) is list and all(type(item) is str and item and " " not in item for item in value):
+            granted.update(value)
+        else:
+            return frozenset()
+    granted.discard("")
+    return frozenset(granted)
 
 
 def roles_from_claim(value: object) -> tuple[str, ...]:
