@@ -135,6 +135,40 @@ def test_allowed_origins_parameter_refuses_wildcards_and_paths(raw, origins: str
     assert re.fullmatch(pattern, origins) is None
 
 
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "http://app.example.com",
+        "https://app.example.com,http://app.example.com",
+        "http://localhost.example.com",
+        "http://127.0.0.1.example.com",
+        "http://10.0.0.1",
+        "http://[::2]",
+        "ftp://app.example.com",
+    ],
+)
+def test_allowed_origins_parameter_refuses_plain_http_except_on_loopback(raw, origins: str) -> None:
+    pattern = raw["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    assert re.fullmatch(pattern, origins) is None
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "",
+        "https://app.example.com",
+        "https://app.example.com:8443,https://admin.example.com",
+        "http://localhost:8080",
+        "http://127.0.0.1:5173,https://app.example.com",
+        "http://[::1]:3000",
+        "http://localhost",
+    ],
+)
+def test_allowed_origins_parameter_accepts_https_and_loopback_http(raw, origins: str) -> None:
+    pattern = raw["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    assert re.fullmatch(pattern, origins) is not None
+
+
 # ------------------------------------------------------------------ stage
 
 
@@ -160,10 +194,16 @@ def test_access_log_format_is_json_with_the_required_fields(stack) -> None:
         "responseLatency": "$context.responseLatency",
         "integrationLatency": "$context.integrationLatency",
         "authorizerError": "$context.authorizer.error",
-        "sourceIp": "$context.identity.sourceIp",
         "protocol": "$context.protocol",
     }.items():
         assert record.get(field) == variable, field
+
+
+def test_access_log_format_keeps_no_client_ip(stack) -> None:
+    # An IP is personal data, and the access-log format cannot hash one (docs/data-protection.md)
+    format_text = stack.stage()["AccessLogSettings"]["Format"]
+    assert "sourceIp" not in format_text
+    assert not any(value.startswith("$context.identity.") for value in json.loads(format_text).values())
 
 
 def test_access_log_format_has_no_header_token_or_query_values(stack) -> None:

@@ -76,6 +76,56 @@ def test_key_policy_admits_cloudwatch_alarms_publishing_to_the_encrypted_topic(s
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(_as_list(alarms["Action"]))
 
 
+# The condition keys that scope each AWS service principal to this account's own requests: what that
+# service sends when it calls KMS on our behalf. A service principal that is not listed here has no
+# business in the key policy until its scoping key is written down.
+SERVICE_SCOPE_KEYS = {
+    "logs.${AWS::Region}.amazonaws.com": {"kms:EncryptionContext:aws:logs:arn"},
+    "cloudwatch.amazonaws.com": {"aws:SourceArn", "aws:SourceAccount"},
+}
+
+
+def unscoped_service_statements(statements: list[dict]) -> list[str]:
+    """Service-principal statements that lack every condition key their service sends (by Sid)."""
+    unscoped = []
+    for statement in statements:
+        for service in _as_list(statement["Principal"].get("Service", [])):
+            name = service["Fn::Sub"] if isinstance(service, dict) else service
+            required = SERVICE_SCOPE_KEYS.get(name, {"<no known scoping key>"})
+            present = {key for operator in statement.get("Condition", {}).values() for key in operator}
+            if not required <= present:
+                unscoped.append(f"{statement.get('Sid', '?')} ({name})")
+    return unscoped
+
+
+def test_every_service_principal_of_the_key_policy_is_scoped(all_stacks) -> None:
+    for stack in all_stacks:
+        assert unscoped_service_statements(_key_statements(stack)) == []
+
+
+def test_an_unscoped_service_principal_statement_is_caught(stack) -> None:
+    # Given the key policy with the condition of the alarms statement removed (the state before)
+    statements = [dict(s) for s in _key_statements(stack)]
+    (alarms,) = [s for s in statements if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"]
+    alarms.pop("Condition", None)
+    # And a statement for a service with no known scoping key
+    statements.append({"Sid": "Other", "Principal": {"Service": "sns.amazonaws.com"}, "Condition": {}})
+    # Then the checker names both
+    assert unscoped_service_statements(statements) == [
+        "AllowCloudWatchAlarmsToPublishToTheEncryptedTopic (cloudwatch.amazonaws.com)",
+        "Other (sns.amazonaws.com)",
+    ]
+
+
+def test_cloudwatch_alarms_may_use_the_key_only_for_this_accounts_alarms(stack) -> None:
+    (alarms,) = [s for s in _key_statements(stack) if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"]
+    this_accounts_alarms = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    assert alarms["Condition"] == {
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": this_accounts_alarms}},
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
+
+
 def test_key_and_table_and_pepper_outlive_the_stack(stack) -> None:
     # A retained table is useless if its key (or the pepper behind its owner keys) is deleted.
     for logical_id in ("ChatbotKey", "ChatTable", "UserIdPepperSecret"):

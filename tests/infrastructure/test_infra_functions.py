@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import shlex
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from support.config_names import DESIGN_SECTION_4
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 
 # DESIGN.md section 4 (binding names)
@@ -95,6 +98,21 @@ def test_each_design_variable_has_its_own_parameter(make_stack) -> None:
 
 def test_openai_base_url_comes_from_its_parameter(stack) -> None:
     assert stack.function_env("ChatFunction")["OPENAI_BASE_URL"] == {"Ref": "OpenAiBaseUrl"}
+
+
+def test_required_scopes_reach_the_authorizer_from_their_parameter(stack, raw) -> None:
+    assert stack.function_env("AuthorizerFunction")["OIDC_REQUIRED_SCOPES"] == {"Ref": "OidcRequiredScopes"}
+    assert raw["Parameters"]["OidcRequiredScopes"]["Default"] == ""
+
+
+@pytest.mark.parametrize("value", ["", "chat:write", "openid chat:read chat:write", "https://api.example.com/chat"])
+def test_required_scopes_parameter_accepts_space_separated_scopes(raw, value: str) -> None:
+    assert re.fullmatch(raw["Parameters"]["OidcRequiredScopes"]["AllowedPattern"], value) is not None
+
+
+@pytest.mark.parametrize("value", ["chat:read,chat:write", "chat:read  chat:write", " chat:write", 'chat"', "a\\b"])
+def test_required_scopes_parameter_refuses_what_no_scope_can_be(raw, value: str) -> None:
+    assert re.fullmatch(raw["Parameters"]["OidcRequiredScopes"]["AllowedPattern"], value) is None
 
 
 def test_parameter_defaults_match_the_design_defaults(raw) -> None:
@@ -205,6 +223,29 @@ def test_reserved_concurrency_caps_chat_and_serialises_cleanup_when_set(make_sta
 
 def test_reserved_concurrency_defaults_to_off(raw) -> None:
     assert raw["Parameters"]["ReservedConcurrency"]["Default"] == 0
+
+
+def samconfig_overrides(environment: str) -> dict[str, str]:
+    """The parameter overrides ``sam deploy --config-env <environment>`` passes to the template."""
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    text = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(text))
+
+
+def test_the_prod_environment_caps_the_chat_function(raw, make_stack: Callable) -> None:
+    # Given `sam deploy --config-env prod`
+    cap = int(samconfig_overrides("prod")["ReservedConcurrency"])
+    # Then the chat function gets a reservation the parameter accepts, which is also its ceiling
+    spec = raw["Parameters"]["ReservedConcurrency"]
+    assert 0 < cap <= spec["MaxValue"]
+    stack = make_stack(ReservedConcurrency=str(cap))
+    assert stack.props("ChatFunction")["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert stack.params["ReservedConcurrency"] == str(cap)
+
+
+def test_the_default_environment_stays_deployable_in_a_new_account() -> None:
+    # A new account's quota (10) refuses any reservation: the development environment reserves none
+    assert samconfig_overrides("default")["ReservedConcurrency"] == "0"
 
 
 # ------------------------------------------------------------------ cleanup schedule

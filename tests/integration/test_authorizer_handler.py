@@ -190,3 +190,36 @@ def test_denials_are_counted_in_total_and_by_reason(
     by_name = {m["Name"]: blob for blob in emf for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert by_name["AuthorizerDenied"]["AuthorizerDenied"] in ([1.0], 1.0)
     assert by_name["AuthorizerDeniedByReason"]["reason"] == "audience"
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+def test_a_signed_token_with_a_huge_numeric_date_is_a_clean_deny(
+    oidc_env: IssuerServer, lambda_context: Any, log_output: Any, name: str
+) -> None:
+    # Given a token signed by the real issuer with a date no float can hold
+    token = oidc_env.issuer.token(**{name: 10**400})
+    # When the authorizer sees it
+    decision = decide(authorizer_event("POST /v1/sessions", f"Bearer {token}"), lambda_context)
+    # Then it is denied for a bad claim, not as an internal error
+    assert decision == {"isAuthorized": False}
+    logs = log_output.getvalue().replace(" ", "")
+    assert '"reason":"invalid_claim"' in logs
+    assert "internal_error" not in logs
+    assert "OverflowError" not in logs
+
+
+def test_required_scopes_are_enforced_by_the_authorizer(
+    oidc_env: IssuerServer, lambda_context: Any, log_output: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment that requires the chat:write scope
+    monkeypatch.setenv("OIDC_REQUIRED_SCOPES", "chat:write")
+    reset_caches()
+    issuer = oidc_env.issuer
+
+    def allowed(token: str) -> bool:
+        return bool(decide(authorizer_event("POST /v1/sessions", f"Bearer {token}"), lambda_context)["isAuthorized"])
+
+    # Then a token without it is denied for that reason, and one with it is allowed
+    assert not allowed(issuer.token(scope="openid profile"))
+    assert '"reason":"scope"' in log_output.getvalue().replace(" ", "")
+    assert allowed(issuer.token(scope="openid chat:write"))

@@ -206,6 +206,31 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         "admin-without-mfa", _with_claims(**{"cognito:groups": ["admin"], "amr": ["pwd"]}), "missing_mfa", route=ADMIN
     ),
+    # -- machine clients (OAuth client credentials): a trusted issuer's token with no person behind it
+    Attack(
+        "auth0-client-credentials", _with_claims(gty="client-credentials", sub="k3bO1a2Z@clients"), "client_credentials"
+    ),
+    Attack("auth0-clients-subject", _with_claims(sub="k3bO1a2Z@clients"), "client_credentials"),
+    Attack(
+        "okta-client-credentials",
+        _with_claims(sub="0oa1b2c3d4e5F6g7H8i9", cid="0oa1b2c3d4e5F6g7H8i9"),
+        "client_credentials",
+    ),
+    Attack(
+        "cognito-client-credentials",
+        lambda t: bearer(t.issuer.token(aud=None, client_id=t.issuer.audience, sub=t.issuer.audience)),
+        "client_credentials",
+    ),
+    Attack("entra-id-app-only-token", _with_claims(idtyp="app"), "client_credentials"),
+    Attack(
+        "keycloak-service-account", _with_claims(preferred_username="service-account-backend"), "client_credentials"
+    ),
+    Attack(
+        "machine-token-on-the-admin-route",
+        _with_claims(gty="client-credentials", **{"cognito:groups": ["admin"], "amr": ["mfa"]}),
+        "client_credentials",
+        route=ADMIN,
+    ),
     # -- shape ------------------------------------------------------------------------------------
     Attack("token-over-8-kib", _with_claims(padding="p" * 9000), "too_large"),
     Attack("stripped-signature", lambda t: bearer(t.issuer.token().rpartition(".")[0] + "."), "signature"),

@@ -370,3 +370,131 @@ def test_null_numeric_dates_are_refused(issuer: FakeIssuer) -> None:
         claims = {**issuer.claims(), name: None}
         token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
         assert rejection(make_verifier(issuer), token) == "invalid_claim"
+
+
+# -- numeric dates out of any sensible range (a signed token can carry anything) -------------------
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value",
+    [10**400, 2**1024, -(10**400), 1e300, -1, 253402300800],
+    ids=["10e400", "2e1024", "minus-10e400", "1e300", "negative", "after-year-9999"],
+)
+def test_numeric_dates_out_of_bounds_are_denied_cleanly(issuer: FakeIssuer, name: str, value: Any) -> None:
+    # Given a token the issuer really signed, whose date is out of range (a huge integer used to
+    # raise OverflowError inside the verifier)
+    claims = {**issuer.claims(), name: value}
+    token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
+    # Then it is refused with a reason code, like any other bad claim
+    assert rejection(make_verifier(issuer), token) == "invalid_claim"
+
+
+def test_the_largest_sensible_expiry_is_still_a_number_we_accept(issuer: FakeIssuer) -> None:
+    # The bound is the end of year 9999: a far but representable expiry still verifies
+    principal = make_verifier(issuer).verify(issuer.token(exp=253402300799))
+    assert principal.expires_at == 253402300799
+
+
+# -- machine (client-credentials) tokens are not users ------------------------------------------
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"gty": "client-credentials", "sub": "k3bO1a2Z@clients"},
+        {"sub": "k3bO1a2Z@clients"},
+        {"gty": "client-credentials"},
+        {"sub": "0oa1b2c3d4e5F6g7H8i9", "cid": "0oa1b2c3d4e5F6g7H8i9"},
+        {"aud": None, "client_id": AUDIENCE, "sub": AUDIENCE},
+        {"idtyp": "app"},
+        {"preferred_username": "service-account-chat-backend"},
+    ],
+    ids=["auth0", "auth0-sub-only", "auth0-gty-only", "okta", "cognito", "entra-id", "keycloak"],
+)
+def test_client_credentials_tokens_are_not_users(issuer: FakeIssuer, claims: dict[str, Any]) -> None:
+    # Given a token the trusted issuer signed for a machine client, marked as each provider marks it
+    token = issuer.token(**claims)
+    # Then it is refused: a machine has no person behind it to own sessions
+    assert rejection(make_verifier(issuer), token) == "client_credentials"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "auth0|5f7c8ec7c33c6c004bbafe82", "gty": "password"},
+        {"sub": "00u1a2b3c4D5e6F7g8h9", "cid": "0oa1b2c3d4e5F6g7H8i9"},
+        {"aud": None, "client_id": AUDIENCE, "sub": "2f6c1d8e-user", "username": "alice"},
+        {"aud": None, "client_id": AUDIENCE, "sub": AUDIENCE, "username": AUDIENCE},
+        {"idtyp": "user"},
+        {"preferred_username": "alice", "sub": "service-account-is-only-a-sub"},
+    ],
+    ids=[
+        "auth0-user",
+        "okta-user",
+        "cognito-user",
+        "cognito-user-named-like-the-client",
+        "entra-user",
+        "keycloak-user",
+    ],
+)
+def test_user_tokens_of_each_provider_stay_users(issuer: FakeIssuer, claims: dict[str, Any]) -> None:
+    assert make_verifier(issuer).verify(issuer.token(**claims)).kind == "user"
+
+
+def test_a_token_with_only_the_registered_claims_is_a_user(issuer: FakeIssuer) -> None:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
+    token = rs256_compact({"alg": "RS256", "kid": KID}, claims, issuer.key)
+    assert make_verifier(issuer).verify(token).subject == "alice"
+
+
+# -- OIDC_REQUIRED_SCOPES -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"scope": "openid chat:write"},
+        {"scope": "chat:write openid profile"},
+        {"scp": "chat:write"},
+        {"scp": ["openid", "chat:write"]},
+        {"scope": ["chat:write"]},
+    ],
+    ids=["scope-string", "scope-among-others", "entra-scp-string", "okta-scp-list", "scope-list"],
+)
+def test_a_token_carrying_every_required_scope_is_accepted(issuer: FakeIssuer, claims: dict[str, Any]) -> None:
+    verifier = make_verifier(issuer, OIDC_REQUIRED_SCOPES="chat:write")
+    assert verifier.verify(issuer.token(**claims)).subject == "user-alice"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {},
+        {"scope": "openid profile"},
+        {"scope": "chat:writer"},
+        {"scope": "chat"},
+        {"scope": ["chat:write openid"]},
+        {"scp": "chat:write", "scope": 7},
+        {"scp": [1, "chat:write"]},
+        {"scope": "CHAT:WRITE"},
+    ],
+    ids=[
+        "none",
+        "others",
+        "longer-name",
+        "prefix",
+        "list-item-with-a-space",
+        "scope-not-a-string",
+        "scp-mixed",
+        "case",
+    ],
+)
+def test_a_token_without_a_required_scope_is_denied(issuer: FakeIssuer, claims: dict[str, Any]) -> None:
+    verifier = make_verifier(issuer, OIDC_REQUIRED_SCOPES="chat:write")
+    assert rejection(verifier, issuer.token(**claims)) == "scope"
+
+
+def test_every_required_scope_must_be_present(issuer: FakeIssuer) -> None:
+    verifier = make_verifier(issuer, OIDC_REQUIRED_SCOPES="chat:read  chat:write")
+    assert rejection(verifier, issuer.token(scope="chat:read")) == "scope"
+    assert verifier.verify(issuer.token(scope="chat:write chat:read")).subject == "user-alice"
+
+
+def test_no_scope_is_required_by_default(issuer: FakeIssuer) -> None:
+    assert make_verifier(issuer).verify(issuer.token()).subject == "user-alice"

@@ -145,3 +145,15 @@ def test_a_session_token_that_slips_into_a_log_record_is_redacted() -> None:
     line = redact_text(f"failed for {token} and {token[:60]}")
     assert "cs1." not in line
     assert token.rpartition(".")[2] not in line
+
+
+@pytest.mark.parametrize("expires_at", [10**400, 10**10, 2**63])
+def test_a_correctly_signed_token_with_a_huge_expiry_is_denied_cleanly(expires_at: int) -> None:
+    # Given a token signed with the real key whose expiry has more than the 10 digits of the format
+    # (only someone holding the key could make it: a leak, or a bug in issuing)
+    signed = f"{session_tokens.PREFIX}.{SESSION}.{expires_at}"
+    token = f"{signed}.{session_tokens._mac(CURRENT, signed)}"
+    # Then it is refused with a reason code before any arithmetic on the number
+    with pytest.raises(TokenRejected) as caught:
+        session_tokens.verify(token, [CURRENT])
+    assert caught.value.reason in ("too_large", "malformed")

@@ -75,3 +75,16 @@ def test_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyP
 def test_require_names_the_missing_variable() -> None:
     with pytest.raises(RuntimeError, match="TABLE_NAME"):
         Settings.model_validate({}).require("table_name")
+
+
+def test_allowed_origins_variable_still_takes_any_exact_origin() -> None:
+    # Only the deployed template parameter is held to https: local and test runs use plain http
+    origins = "http://127.0.0.1:8080,http://app.example.test,https://app.example.com"
+    settings = Settings.model_validate({"ALLOWED_ORIGINS": origins})
+    assert settings.allowed_origins == ("http://127.0.0.1:8080", "http://app.example.test", "https://app.example.com")
+
+
+def test_required_scopes_are_space_separated_and_empty_by_default() -> None:
+    assert Settings.model_validate({}).oidc_required_scopes == ()
+    settings = Settings.model_validate({"OIDC_REQUIRED_SCOPES": "  chat:read   chat:write "})
+    assert settings.oidc_required_scopes == ("chat:read", "chat:write")

@@ -9,9 +9,10 @@ Division of labour, on purpose:
   policy than a generic JWT library: one compiled-regex charset check over the whole token, canonical
   base64url, UTF-8 JSON with no duplicate names and no NaN/Infinity, a header allowlist for ``alg``
   and ``typ``, refused key-carrying headers, a validated ``kid`` looked up *before* any network,
-  the signature verified *before* the payload is even decoded, numeric dates that must be numbers,
-  exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, and a roles claim that grants
-  only when it is a list of strings.
+  the signature verified *before* the payload is even decoded, numeric dates that must be bounded numbers,
+  exact ``iss``, ``aud`` (or Cognito's ``client_id``), no ID tokens, no client-credentials (machine)
+  tokens, every scope of ``OIDC_REQUIRED_SCOPES``, and a roles claim that grants only when it is a list
+  of strings.
 
 PyJWT's own ``jwt.decode`` is not on the hot path because it parses the token twice as slowly as
 the signature check itself (see docs/authentication.md, "Performance"); a differential test
@@ -39,6 +40,8 @@ MAX_TOKEN_BYTES = 8 * 1024
 # A protected header is a handful of short names; 1 KiB of base64url is generous.
 MAX_HEADER_CHARS = 1024
 LEEWAY_SECONDS = 60
+# exp, iat and nbf must lie between the epoch and the end of year 9999 (RFC 3339's last second).
+MAX_NUMERIC_DATE = 253402300799
 # Headers that carry or point at keys, change how the payload is read, or mark a JWE.
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"})
 # `typ` values of access tokens: plain JWT, or RFC 9068's at+jwt (case-insensitive, with or
@@ -61,6 +64,7 @@ class AccessTokenVerifier:
         self._clock = clock
         self._algorithms = frozenset(settings.oidc_algorithms)
         self._audiences = frozenset(settings.oidc_audience)
+        self._required_scopes = frozenset(settings.oidc_required_scopes)
 
     def verify(self, token: str) -> Principal:
         """The user of a valid access token; raises :class:`TokenRejected` with a reason otherwise."""
@@ -126,6 +130,10 @@ class AccessTokenVerifier:
             raise TokenRejected("missing_claim")
         if type(subject) is not str or not subject or len(subject) > MAX_SUBJECT_LENGTH:
             raise TokenRejected("sub")
+        if is_client_credentials_token(claims):
+            raise TokenRejected("client_credentials")
+        if not self._required_scopes <= granted_scopes(claims):
+            raise TokenRejected("scope")
         return Principal(
             kind="user",
             subject=subject,
@@ -151,6 +159,50 @@ class AccessTokenVerifier:
             raise TokenRejected("audience")
 
 
+def is_client_credentials_token(claims: dict[str, Any]) -> bool:
+    """Whether the token was issued to a machine client (OAuth client credentials), not to a person.
+
+    Each provider marks it its own way: Auth0 ``gty: client-credentials`` and a ``sub`` of
+    ``<client id>@clients``; Okta ``sub`` equal to ``cid``; Cognito ``sub`` equal to ``client_id`` and no
+    ``username``; Entra ID ``idtyp: app``; Keycloak the service-account user ``service-account-<client>``.
+    A token with none of these marks (only ``iss``, ``aud``, ``sub``, ``iat``, ``exp``, say) is a user's.
+    """
+    subject = claims.get("sub")
+    if claims.get("gty") == "client-credentials":
+        return True
+    if type(subject) is str and subject.endswith("@clients"):
+        return True
+    if "cid" in claims and claims["cid"] == subject:
+        return True
+    if "client_id" in claims and claims["client_id"] == subject and "username" not in claims:
+        return True
+    if claims.get("idtyp") == "app":
+        return True
+    username = claims.get("preferred_username")
+    return type(username) is str and username.startswith("service-account-")
+
+
+def granted_scopes(claims: dict[str, Any]) -> frozenset[str]:
+    """The scopes of ``scope`` and ``scp``: a space-separated string or a list of single scopes.
+
+    Either claim in any other shape (a number, a list holding a non-string or a string with a space)
+    makes the token grant no scope at all, so that a required scope is then missing.
+    """
+    granted: set[str] = set()
+    for name in ("scope", "scp"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if type(value) is str:
+            granted.update(value.split(" "))
+        elif type(value) is list and all(type(item) is str and item and " " not in item for item in value):
+            granted.update(value)
+        else:
+            return frozenset()
+    granted.discard("")
+    return frozenset(granted)
+
+
 def roles_from_claim(value: object) -> tuple[str, ...]:
     """A roles claim grants something only when it is a (bounded) list of non-empty strings."""
     if type(value) is not list or len(value) > MAX_ROLES:
@@ -166,15 +218,23 @@ def _has_mfa(amr: object) -> bool:
 
 
 def _numeric_date(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
-    """A NumericDate claim: a finite JSON number (not a string, a boolean or null)."""
+    """A NumericDate claim: a JSON number (not a string, a boolean or null) within the calendar.
+
+    The bounds are checked before any conversion: a signed token can carry an integer of hundreds of
+    digits, which no float holds (``float(10**400)`` raises ``OverflowError``).
+    """
     if name not in claims:
         if required:
             raise TokenRejected("missing_claim")
         return None
     value = claims[name]
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) is int:
+        if not 0 <= value <= MAX_NUMERIC_DATE:
+            raise TokenRejected("invalid_claim")
+        return float(value)
+    if type(value) is not float or not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
         raise TokenRejected("invalid_claim")
-    return float(value)
+    return value
 
 
 def _b64decode(segment: str) -> bytes:

@@ -29,7 +29,14 @@ def _blank_is_none(value: object) -> object:
     return value
 
 
+def _split_spaces(value: object) -> object:
+    if isinstance(value, str):
+        return value.split()
+    return value
+
+
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+SpaceList = Annotated[tuple[str, ...], BeforeValidator(_split_spaces)]
 OptionalStr = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 
@@ -54,6 +61,8 @@ class OidcSettings(_EnvModel):
     oidc_jwks_url: OptionalStr = Field(default=None, alias="OIDC_JWKS_URL")
     oidc_roles_claim: str = Field(default="cognito:groups", alias="OIDC_ROLES_CLAIM", min_length=1)
     oidc_algorithms: CsvList = Field(default=("RS256",), alias="OIDC_ALGORITHMS")
+    # Scopes every access token must carry (in `scope` or `scp`), space-separated like the claim itself.
+    oidc_required_scopes: SpaceList = Field(default=(), alias="OIDC_REQUIRED_SCOPES")
     admin_role: str = Field(default="admin", alias="ADMIN_ROLE", min_length=1)
     admin_require_mfa: bool = Field(default=True, alias="ADMIN_REQUIRE_MFA")
     # Only chatbot-local sets this: it lets OIDC_ISSUER / OIDC_JWKS_URL (and OPENAI_BASE_URL) use
