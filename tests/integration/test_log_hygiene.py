@@ -81,3 +81,34 @@ def test_a_full_session_leaves_nothing_sensitive_in_the_logs(
     ]  # fmt: skip
     leaked = [value[:40] for value in forbidden if value in logs]
     assert leaked == []
+
+
+def test_a_schema_error_logs_known_field_names_and_counts_the_others(
+    api: InProcessApi, oidc_env: IssuerServer, log_output: Any
+) -> None:
+    # Given a user's session
+    token = oidc_env.issuer.token(sub=SUBJECT)
+    session_id = api.call("POST /v1/sessions", token).body["session_id"]
+    attacker_key = "forged-line-" + "k" * 5000
+
+    # When a message arrives with a bad known field and two keys the caller chose
+    reply = api.call(
+        "POST /v1/sessions/{session_id}/messages",
+        token,
+        {"content": 42, attacker_key: 1, "zebra-quartz": 2},
+        session_id=session_id,
+    )
+
+    # Then the log names the known field, counts the others and holds no part of their names
+    assert reply.status == 422
+    text = log_output.getvalue()
+    assert [name for name in ("forged-line", "kkkk", "zebra-quartz") if name in text] == []
+    [record] = [line for line in lines(log_output) if line["message"] == "request rejected by schema"]
+    assert record["fields"] == ["body.content"]
+    assert record["unknown_fields"] == 2
+
+
+def lines(log_output: Any) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in log_output.getvalue().splitlines() if line.strip()]

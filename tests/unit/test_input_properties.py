@@ -40,6 +40,7 @@ from chatbot_security.pii import find_pii, mask_pii
 from chatbot_security.principal import Principal
 from chatbot_security.request_guard import check_json_body
 from chatbot_security.settings import Settings
+from chatbot_security.text_policy import is_visibly_blank, refused_character
 from chatbot_security.token_errors import TokenRejected
 
 GUARD_ERRORS = (BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError)
@@ -116,7 +117,11 @@ def test_the_message_schema_raises_only_a_validation_error(value: Any) -> None:
 def test_a_message_is_accepted_exactly_when_it_has_no_forbidden_character_and_is_not_blank(
     content: str, client_message_id: str | None
 ) -> None:
-    allowed = re.fullmatch(f"[^{FORBIDDEN_CHARACTERS}]*", content) is not None and bool(content.strip())
+    allowed = (
+        re.fullmatch(f"[^{FORBIDDEN_CHARACTERS}]*", content) is not None
+        and refused_character(content) is None
+        and not is_visibly_blank(content)
+    )
     try:
         MessageRequest.model_validate_json(json.dumps({"content": content, "client_message_id": client_message_id}))
     except ValidationError:

@@ -4,6 +4,7 @@ returns a model; the route declarations are also the source of the OpenAPI docum
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -82,7 +83,9 @@ def responses(success: int, description: str, model: Any, *errors: int) -> dict[
     return documented
 
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event (bodies included)
+# to stdout and answers unhandled errors with their traceback.
+app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 
 
 def conversations() -> Conversations:
@@ -219,10 +222,36 @@ def handle_domain_error(error: ChatbotError) -> Response[str]:
     return _error(error)
 
 
+# What a schema error may name in the logs: where the fault is and the API's own fields and
+# parameters. Any other name (an unknown JSON key, up to MAX_BODY_BYTES long) was chosen by the
+# caller, so it is only counted.
+_LOCATIONS = frozenset({"body", "query", "path"})
+KNOWN_FIELDS = frozenset({*MessageRequest.model_fields, "session_id", "subject", "limit", "cursor"})
+
+
+def _names_only_known(location: tuple[Any, ...]) -> bool:
+    if not location or location[0] not in _LOCATIONS:
+        return False
+    return len(location) == 1 or location[1] in KNOWN_FIELDS
+
+
+def loggable_schema_faults(errors: Sequence[Any]) -> tuple[list[str], int]:
+    """The known fields at fault (``body.content``), and how many faults name anything else."""
+    known: set[str] = set()
+    unknown = 0
+    for fault in errors:
+        location = tuple(fault.get("loc", ()))[:2]
+        if fault.get("type") != "extra_forbidden" and _names_only_known(location):
+            known.add(".".join(location))
+        else:
+            unknown += 1
+    return sorted(known), unknown
+
+
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def handle_schema_error(error: RequestValidationError) -> Response[str]:
-    fields = sorted({".".join(str(p) for p in e.get("loc", ())[:2]) for e in error.errors()})
-    logger.info("request rejected by schema", extra={"fields": fields})
+    fields, unknown_fields = loggable_schema_faults(error.errors())
+    logger.info("request rejected by schema", extra={"fields": fields, "unknown_fields": unknown_fields})
     return _error(SchemaError())
 
 

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import UUID4, AfterValidator, BaseModel, ConfigDict, Field, Strict
 
+from chatbot_security.text_policy import is_visibly_blank, refused_character
+
 # C0 and C1 controls except tab and newline, plus the bidirectional embedding, override and
 # isolate characters (Trojan Source). Carriage return is rejected too: newline is the line break.
 FORBIDDEN_CHARACTERS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
@@ -13,8 +15,13 @@ _ALLOWED_TEXT = f"^[^{FORBIDDEN_CHARACTERS}]*$"
 HARD_MAX_MESSAGE_CHARS = 100_000
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
+def _visible_text(value: str) -> str:
+    """Invisible and control Unicode refused (chatbot_security.text_policy); the reason names a rule,
+    never the character or the text."""
+    reason = refused_character(value)
+    if reason is not None:
+        raise ValueError(f"must not contain a {reason}")
+    if is_visibly_blank(value):
         raise ValueError("must not be blank")
     return value
 
@@ -27,11 +34,13 @@ MessageText = Annotated[
         max_length=HARD_MAX_MESSAGE_CHARS,
         pattern=_ALLOWED_TEXT,
         description=(
-            "At most MAX_MESSAGE_CHARS characters (default 4000); not blank; no control characters other "
-            "than newline and tab, no bidirectional override or isolate characters."
+            "At most MAX_MESSAGE_CHARS characters (default 4000); not blank (at least one visible "
+            "character); no control characters other than newline and tab; no bidirectional controls, "
+            "zero-width or tag characters, Unicode line separators or noncharacters, except the joiners, "
+            "variation selectors and flag tags that languages and emoji need (see docs/data-protection.md)."
         ),
     ),
-    AfterValidator(_not_blank),
+    AfterValidator(_visible_text),
 ]
 
 
