@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 import uuid
@@ -11,8 +12,15 @@ from dataclasses import dataclass, field
 from chat.cursors import decode_cursor, encode_cursor
 from chat.model_providers import ChatMessage, ModelProvider
 from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
-from chatbot_security import crypto, pii, session_tokens
-from chatbot_security.errors import ForbiddenError, ModelTimeoutError, NotFoundError, SchemaError, SessionFullError
+from chatbot_security import audit, crypto, pii, session_tokens
+from chatbot_security.errors import (
+    ForbiddenError,
+    ModelTimeoutError,
+    NotFoundError,
+    SchemaError,
+    ServiceUnavailableError,
+    SessionFullError,
+)
 from chatbot_security.identity_keys import IdentityKeys
 from chatbot_security.observability import logger
 from chatbot_security.principal import Principal
@@ -89,21 +97,42 @@ class Conversations:
     def delete_session(self, principal: Principal, session_id: str) -> None:
         record = self._owned_session(principal, session_id)
         self._erase(record)
+        audit.record("delete_session", actor=record.owner_key, target=record.owner_key, count=1, outcome="erased")
 
     def erase_user(self, principal: Principal, subject: str) -> int:
-        """Admin erasure of every session of ``subject`` at the configured issuer."""
-        if principal.kind != "user" or self.settings.admin_role not in principal.roles:
+        """Admin erasure of every session of ``subject`` at the configured issuer; the number erased.
+
+        The owner index is eventually consistent, and a session may end while this runs (the user's own
+        delete, the cleanup): one already gone counts as erased and the others are still erased. When
+        some session cannot be erased now, the rest still is and the caller gets a 503 with
+        ``Retry-After``; repeating the call finishes the job.
+        """
+        actor = self.identity.owner_of(principal)
+        issuer = self.settings.oidc_issuer
+        target = self.identity.owner_of_user(issuer, subject) if issuer is not None else None
+        if not self._is_admin(principal):
+            audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="denied")
             raise ForbiddenError()
-        if self.settings.admin_require_mfa and not principal.mfa:
-            raise ForbiddenError()
-        if self.settings.oidc_issuer is None:
+        if target is None:
+            audit.record("admin_erase_user", actor=actor, target=None, count=0, outcome="not_found")
             raise NotFoundError()
-        owner = self.identity.owner_of_user(self.settings.oidc_issuer, subject)
-        records = self.store.sessions_of(owner)
-        for record in records:
-            self._erase(record)
-        self.rate_limiter.forget(POST_RATE_SCOPE, owner)
-        return len(records)
+        try:
+            records = self.store.sessions_of(target)
+        except Exception:
+            audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="incomplete")
+            raise
+        erased = sum(_attempt(self._erase_for_good, record) for record in records)
+        complete = _attempt(self.rate_limiter.forget, POST_RATE_SCOPE, target) and erased == len(records)
+        outcome: audit.Outcome = "erased" if complete else "incomplete"
+        audit.record("admin_erase_user", actor=actor, target=target, count=erased, outcome=outcome)
+        if not complete:
+            raise ServiceUnavailableError()
+        return erased
+
+    def _is_admin(self, principal: Principal) -> bool:
+        if principal.kind != "user" or self.settings.admin_role not in principal.roles:
+            return False
+        return principal.mfa or not self.settings.admin_require_mfa
 
     # -- messages ---------------------------------------------------------------------------
     def post_message(self, principal: Principal, session_id: str, request: MessageRequest) -> Turn:
@@ -332,6 +361,18 @@ class Conversations:
         if self.store.claim_for_purge(record.session_id, now):
             self.store.purge_session(record.session_id)
 
+    def _erase_for_good(self, record: SessionRecord) -> None:
+        """Erase a session whatever state it is in; one already gone is erased (its leftovers swept)."""
+        now = int(self.clock())
+        # A ConflictError: purged meanwhile (the user's own delete, the cleanup); nothing left to end.
+        with contextlib.suppress(ConflictError):
+            self.store.mark_deleted(record, now)
+        self.data_keys.forget(record.session_id)
+        if self.store.claim_for_purge(record.session_id, now):
+            self.store.purge_session(record.session_id)
+        elif self.store.get_session(record.session_id) is None:
+            self.store.purge_session(record.session_id)  # items a crashed purge may have left behind
+
     @staticmethod
     def _session_view(record: SessionRecord) -> Session:
         return Session(
@@ -340,6 +381,16 @@ class Conversations:
             expires_at=rfc3339(record.expires_at),
             message_count=record.message_count,
         )
+
+
+def _attempt(step: Callable[..., object], *args: object) -> bool:
+    """Run one step of an erasure; False (logged) when it failed, so that the others still run."""
+    try:
+        step(*args)
+    except Exception as error:  # a retry of the whole erasure finishes this step
+        logger.warning("erasure step failed", extra={"error_type": type(error).__name__})
+        return False
+    return True
 
 
 def _created_ms(record: SessionRecord) -> int:
