@@ -15,6 +15,7 @@ from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, 
 from chatbot_security import audit, crypto, pii, session_tokens
 from chatbot_security.errors import (
     ForbiddenError,
+    IdempotencyConflictError,
     ModelTimeoutError,
     NotFoundError,
     SchemaError,
@@ -143,7 +144,7 @@ class Conversations:
         transaction that stores the turn. KMS is called only the first time a container sees a session.
         """
         if len(request.content) > self.settings.max_message_chars:
-            raise SchemaError()
+            raise SchemaError(f"content: at most {self.settings.max_message_chars} characters")
         self._reject_other_anonymous_session(principal, session_id)
         owner = self.identity.owner_of(principal)
         found, recent = self.store.session_with_recent(session_id, self.model.history_window)
@@ -152,17 +153,18 @@ class Conversations:
         charge = self.rate_limiter.charge(
             POST_RATE_SCOPE, owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
         )
+        content = self._mask(request.content)
         claim: TurnClaim | None = None
         if request.client_message_id is None:
             self._require_room(session)
             self.rate_limiter.apply(charge)
         else:
-            claimed = self._claim(principal, session, key, request=request, charge=charge)
+            claimed = self._claim(principal, session, key, request=(str(request.client_message_id), content),
+                                  charge=charge)  # fmt: skip
             if isinstance(claimed, Turn):
                 return claimed  # a repeat: the first answer, no model call
             claim = claimed
         try:
-            content = self._mask(request.content)
             history = [
                 ChatMessage(role=m.role, content=crypto.open_sealed(key, session_id, m.message_id, m.content))  # type: ignore[arg-type]
                 for m in recent
@@ -189,11 +191,16 @@ class Conversations:
 
     # -- turns ------------------------------------------------------------------------------
     def _claim(
-        self, principal: Principal, session: SessionRecord, key: bytes, *, request: MessageRequest, charge: RateCharge
+        self, principal: Principal, session: SessionRecord, key: bytes, *, request: tuple[str, str], charge: RateCharge
     ) -> TurnClaim | Turn:
-        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced."""
-        session_id, request_key = session.session_id, str(request.client_message_id)
-        fingerprint = self.identity.request_fingerprint(session_id, request_key, request.content)
+        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced.
+
+        ``request`` is the client_message_id and the masked content. "The same message" means the same
+        masked content, exactly (code point for code point): the idempotency record keeps only a keyed
+        hash of it (docs/api.md), never the text.
+        """
+        session_id, request_key = session.session_id, request[0]
+        fingerprint = self.identity.request_fingerprint(session_id, request_key, request[1])
         lease_seconds = int(2 * self.settings.model_timeout_seconds) + LEASE_MARGIN_SECONDS
         for _attempt in range(MAX_CLAIM_ATTEMPTS):
             now = int(self.clock())
@@ -209,7 +216,7 @@ class Conversations:
             except TurnAlreadyClaimed as taken:
                 record = taken.record
                 if record is not None and not hmac.compare_digest(record.fingerprint, fingerprint):
-                    raise SchemaError() from None  # the same id reused for another message
+                    raise IdempotencyConflictError() from None  # the same id reused for another message
                 if record is not None and not record.is_done() and not record.is_abandoned(now):
                     record = self._wait_for_turn(session_id, request_key)
                 if record is not None and record.is_done():
