@@ -97,6 +97,13 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
+    def __getattr__(self, name: str) -> Any:
+        """Every other method (TRACE, CONNECT, PROPFIND, any token) goes to the Gateway too, which answers
+        a method no route has with API Gateway's JSON 404; http.server would answer an HTML 501."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def _read_body(self, request: HttpRequest) -> bytes | None:
         """The body (Content-Length or chunked); None when it is over API Gateway's limit."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -231,13 +231,32 @@ def test_a_repeated_client_message_id_returns_the_same_turn_with_201(
     assert len(api.call(HISTORY, alice, session_id=session_id).body["messages"]) == 2
 
 
-def test_a_client_message_id_reused_for_other_content_is_422(api: InProcessApi, alice: str, session_id: str) -> None:
+def test_a_client_message_id_reused_for_other_content_is_a_409_idempotency_conflict(
+    api: InProcessApi, alice: str, session_id: str
+) -> None:
     client_id = str(uuid.uuid4())
     api.call(MESSAGES, alice, {"content": "first", "client_message_id": client_id}, session_id=session_id)
 
     reply = api.call(MESSAGES, alice, {"content": "different", "client_message_id": client_id}, session_id=session_id)
 
-    assert reply.status == 422
+    assert reply.status == 409
+    assert reply.body["error"]["code"] == "idempotency_conflict"
+    assert "different" not in json.dumps(reply.body)
+    assert len(api.call(HISTORY, alice, session_id=session_id).body["messages"]) == 2
+
+
+def test_a_client_message_id_reused_with_content_that_masks_the_same_is_a_repeat(
+    api: InProcessApi, alice: str, session_id: str
+) -> None:
+    client_id = str(uuid.uuid4())
+    first = api.call(MESSAGES, alice, {"content": "mail a@example.com", "client_message_id": client_id},
+                     session_id=session_id)  # fmt: skip
+
+    again = api.call(MESSAGES, alice, {"content": "mail b@example.org", "client_message_id": client_id},
+                     session_id=session_id)  # fmt: skip
+
+    assert (first.status, again.status) == (201, 201)
+    assert again.body == first.body  # both are stored as "mail [EMAIL]": the same message
 
 
 def test_a_session_past_its_absolute_lifetime_is_gone_even_when_active(

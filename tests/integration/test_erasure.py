@@ -3,13 +3,20 @@ record, no rate counter (hashed or not)."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
 import uuid
 from typing import Any
 
 import boto3
 import pytest
 from support.api import InProcessApi
+from support.caches import reset_caches
+from support.faults import injecting_aws_faults
 from support.issuer_server import IssuerServer
+
+from chatbot_security.store import DynamoSessionStore
 
 pytestmark = pytest.mark.usefixtures("aws")
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
@@ -48,3 +55,90 @@ def test_admin_erasure_leaves_no_item_of_the_user(
     assert len(owners_left) == 1  # only Dave's session remains
     rate_counters_left = [item for item in after if item["pk"]["S"].startswith("RATE#post#")]
     assert len(rate_counters_left) == 1  # Dave's
+
+
+ERASE = "DELETE /v1/admin/users/{subject}"
+
+
+def carols_sessions(api: InProcessApi, carol: str, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        session_id = api.call("POST /v1/sessions", carol).body["session_id"]
+        assert api.call(MESSAGES, carol, {"content": "carol's words"}, session_id=session_id).status == 201
+        ids.append(session_id)
+    return ids
+
+
+def items_of_sessions(table: str, session_ids: list[str]) -> list[dict[str, Any]]:
+    keys = {f"SESSION#{session_id}" for session_id in session_ids}
+    return [item for item in all_items(table) if item["pk"]["S"] in keys]
+
+
+def test_a_session_purged_between_listing_and_erasing_does_not_stop_the_erasure(
+    oidc_env: IssuerServer, lambda_context: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = InProcessApi(lambda_context)
+    carol = oidc_env.issuer.token(sub="carol")
+    admin = oidc_env.issuer.token(sub="admin-1", amr=["mfa"], **{"cognito:groups": ["admin"]})
+    sessions = carols_sessions(api, carol, 3)
+    concurrent = DynamoSessionStore(lambda: boto3.client("dynamodb"), aws.table_name, idle_seconds=1800)
+    listed = DynamoSessionStore.sessions_of
+
+    def listing_then_a_concurrent_purge(store: DynamoSessionStore, owner_key: str) -> list[Any]:
+        records = listed(store, owner_key)
+        first = sorted(records, key=lambda record: record.created_ms)[0]
+        concurrent.mark_deleted(first, int(time.time()))  # the user's own delete, or the cleanup
+        assert concurrent.claim_for_purge(first.session_id, int(time.time()))
+        concurrent.purge_session(first.session_id)
+        return records
+
+    monkeypatch.setattr(DynamoSessionStore, "sessions_of", listing_then_a_concurrent_purge)
+
+    reply = api.call(ERASE, admin, subject="carol")
+
+    assert reply.status == 204
+    assert items_of_sessions(aws.table_name, sessions) == []
+
+
+def test_an_erasure_that_cannot_finish_is_503_with_retry_after_and_a_retry_completes_it(
+    oidc_env: IssuerServer, lambda_context: Any, aws: Any
+) -> None:
+    api = InProcessApi(lambda_context)
+    carol = oidc_env.issuer.token(sub="carol")
+    admin = oidc_env.issuer.token(sub="admin-1", amr=["mfa"], **{"cognito:groups": ["admin"]})
+    sessions = carols_sessions(api, carol, 3)
+    reset_caches()  # the chat function's clients are created again, inside the fault injection
+
+    with injecting_aws_faults() as faults:
+        faults.arm("dynamodb", "UpdateItem", "throttled", skip=1)  # ending the second session fails
+        first = api.call(ERASE, admin, subject="carol")
+        faults.heal()
+
+        assert first.status == 503
+        assert int(first.headers["Retry-After"]) >= 1
+        assert first.body["error"]["code"] == "service_unavailable"
+        assert len({item["pk"]["S"] for item in items_of_sessions(aws.table_name, sessions)}) == 1
+
+        assert api.call(ERASE, admin, subject="carol").status == 204
+    assert items_of_sessions(aws.table_name, sessions) == []
+
+
+def test_admin_erasure_through_the_api_leaves_an_audit_event_with_hashes_only(
+    oidc_env: IssuerServer, lambda_context: Any, log_output: Any
+) -> None:
+    api = InProcessApi(lambda_context)
+    carol = oidc_env.issuer.token(sub="carol-7f3a9c")
+    admin = oidc_env.issuer.token(sub="admin-1", amr=["mfa"], **{"cognito:groups": ["admin"]})
+    carols_sessions(api, carol, 2)
+
+    assert api.call(ERASE, admin, subject="carol-7f3a9c").status == 204
+
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines() if line.strip()]
+    [event] = [line["audit"] for line in lines if line.get("message") == "audit"]
+    assert event["action"] == "admin_erase_user"
+    assert (event["count"], event["outcome"]) == (2, "erased")
+    assert re.fullmatch(r"[a-p]{64}", event["actor"])
+    assert re.fullmatch(r"[a-p]{64}", event["target"])
+    assert event["actor"] != event["target"]
+    assert "carol-7f3a9c" not in log_output.getvalue()
+    assert "admin-1" not in log_output.getvalue()

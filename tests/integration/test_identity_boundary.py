@@ -39,11 +39,16 @@ def test_identity_claimed_in_headers_or_query_is_ignored(oidc_env: IssuerServer,
     api = InProcessApi(lambda_context)
     alice, bob = oidc_env.issuer.token(sub="alice"), oidc_env.issuer.token(sub="bob")
     bobs = api.call("POST /v1/sessions", bob).body["session_id"]
-    event = chat_event(SESSIONS, context_for(alice, SESSIONS, lambda_context), None, None, query={"sub": "bob"})
+    context = context_for(alice, SESSIONS, lambda_context)
+    event = chat_event(SESSIONS, context, None, None)
     event["headers"].update({"x-user": "bob", "x-amzn-oidc-identity": "bob", "x-forwarded-user": "bob"})
     listed = chat_handler(event, lambda_context)
     assert listed["statusCode"] == 200
     assert bobs not in listed["body"]
+    # An identity in the query is not even read: unknown query parameters are refused.
+    claimed = chat_handler(chat_event(SESSIONS, context, None, None, query={"sub": "bob"}), lambda_context)
+    assert claimed["statusCode"] == 422
+    assert bobs not in claimed["body"]
 
 
 def test_a_request_without_an_authorizer_context_is_refused(lambda_context: Any) -> None:

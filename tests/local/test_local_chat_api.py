@@ -315,6 +315,55 @@ def test_bad_message_bodies_get_their_status(
     assert_chat_error(send(api, "POST", f"/v1/sessions/{session_id}/messages", token, data, content_type), status, code)
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/sessions?foo=bar"), ("GET", "/v1/sessions?foo=bar"), ("GET", "/v1/sessions/{id}?foo=bar"),
+     ("GET", "/v1/sessions/{id}/messages?limit=5&foo=bar&x=1"), ("DELETE", "/v1/sessions/{id}?foo=bar")],
+)  # fmt: skip
+def test_an_unknown_query_parameter_is_422_with_a_count_and_no_name(api: RunningApi, method: str, path: str) -> None:
+    token = new_user(api)
+    session_id = new_session(api, token)
+
+    answer = send(api, method, path.replace("{id}", session_id), token)
+
+    assert_chat_error(answer, 422, "validation_error")
+    assert "unknown field" in answer.body["error"]["message"]
+    assert "foo" not in json.dumps(answer.body)
+    assert send(api, "GET", f"/v1/sessions/{session_id}", token).status == 200
+
+
+def test_creating_a_session_with_an_unknown_field_is_422(api: RunningApi) -> None:
+    token = new_user(api)
+
+    answer = post_json(api, "/v1/sessions", token, {"evil": 1})
+
+    assert_chat_error(answer, 422, "validation_error")
+    assert answer.body["error"]["message"] == "1 unknown field in the body"
+    assert send(api, "GET", "/v1/sessions", token).body["sessions"] == []
+
+
+def test_a_422_names_the_field_and_its_rule_without_the_value(api: RunningApi) -> None:
+    token = new_user(api)
+    session_id = new_session(api, token)
+
+    answer = post_json(api, f"/v1/sessions/{session_id}/messages", token, {"content": "zebra " * 700})
+
+    assert_chat_error(answer, 422, "validation_error")
+    assert answer.body["error"]["message"] == "content: at most 4000 characters"
+
+
+def test_a_client_message_id_reused_for_other_content_is_409_idempotency_conflict(api: RunningApi) -> None:
+    token = new_user(api)
+    session_id = new_session(api, token)
+    client_id = str(uuid.uuid4())
+    path = f"/v1/sessions/{session_id}/messages"
+    assert post_json(api, path, token, {"content": "first", "client_message_id": client_id}).status == 201
+
+    answer = post_json(api, path, token, {"content": "second", "client_message_id": client_id})
+
+    assert_chat_error(answer, 409, "idempotency_conflict")
+
+
 def test_a_path_id_that_is_not_a_uuid4_is_422(api: RunningApi) -> None:
     assert_chat_error(send(api, "GET", "/v1/sessions/not-a-uuid", new_user(api)), 422, "validation_error")
 
@@ -357,6 +406,14 @@ def test_the_gateway_answers_401_403_and_404_in_its_own_shape(api: RunningApi) -
     assert (forbidden.status, forbidden.body) == (403, {"message": "Forbidden"})
     unknown = send(api, "GET", "/v1/unknown", new_user(api))
     assert (unknown.status, unknown.body) == (404, {"message": "Not Found"})
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "PATCH", "CONNECT", "PROPFIND", "BREW"])
+def test_a_method_no_route_has_is_the_gateways_json_404(api: RunningApi, method: str) -> None:
+    answer = send(api, method, "/v1/sessions", new_user(api))
+
+    assert (answer.status, answer.body) == (404, {"message": "Not Found"})
+    assert answer.headers["Content-Type"] == "application/json"
 
 
 def test_message_content_never_reaches_the_output(api: RunningApi) -> None:

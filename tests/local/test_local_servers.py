@@ -88,6 +88,37 @@ def test_head_gets_headers_without_a_body(api: tuple[BackgroundServer, GatewayKi
     assert data == b""
 
 
+# Every method API Gateway's HTTP API accepts without a route for it, and methods nobody defines.
+METHODS_WITHOUT_A_ROUTE = ["TRACE", "CONNECT", "PROPFIND", "PUT", "PATCH", "FOO"]
+
+
+@pytest.mark.parametrize("method", METHODS_WITHOUT_A_ROUTE)
+@pytest.mark.parametrize("path", ["/v1/sessions", "/v1/sessions/0b8a4d61-6a3e-4e8e-9c55-1c2b1f8c2a10", "/nowhere"])
+def test_a_method_no_route_has_gets_api_gateways_json_404(
+    api: tuple[BackgroundServer, GatewayKit], method: str, path: str
+) -> None:
+    server, kit = api
+
+    response, data = call(server.port, method, path, headers={"Authorization": "Bearer good-a"})
+
+    assert response.status == 404
+    assert response.getheader("content-type") == "application/json"
+    assert json.loads(data) == {"message": "Not Found"}
+    assert kit.chat.events == []
+
+
+def test_a_method_no_route_has_on_a_routed_path_is_404_for_every_method(
+    api: tuple[BackgroundServer, GatewayKit],
+) -> None:
+    server, _ = api
+    routed = {"POST", "GET"}  # the fixture's /v1/sessions routes
+    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "LINK", "QUERY"]
+
+    statuses = {method: call(server.port, method, "/v1/sessions")[0].status for method in every_method}
+
+    assert {method for method, status in statuses.items() if status != 404} == routed
+
+
 def test_a_port_in_use_is_reported_clearly() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

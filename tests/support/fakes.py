@@ -215,6 +215,15 @@ class InMemoryRateLimiter(RateLimiter):
                 raise charge.refused()
             self._store.counters[key] = self._store.counters.get(key, 0) + 1
 
+    def forget(self, scope: str, key: str) -> int:
+        with self._store.lock:
+            self._store.calls.append("rate_forget")
+            pk = f"RATE#{scope}#{key}"
+            gone = [counter for counter in self._store.counters if counter[0] == pk]
+            for counter in gone:
+                del self._store.counters[counter]
+            return len(gone)
+
 
 def in_memory_conversations(model: Any, settings: Settings | None = None, **overrides: Any) -> Any:
     """A Conversations service on the fakes above (echo model unless told otherwise)."""

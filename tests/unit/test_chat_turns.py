@@ -15,11 +15,11 @@ from chat.model_providers import ChatMessage, EchoModel
 from chat.models import MessageRequest
 from chatbot_security import crypto
 from chatbot_security.errors import (
+    IdempotencyConflictError,
     ModelProviderError,
     ModelTimeoutError,
     NotFoundError,
     RateLimitedError,
-    SchemaError,
     SessionFullError,
 )
 from chatbot_security.principal import Principal
@@ -173,8 +173,21 @@ def test_a_client_message_id_reused_for_other_content_is_refused() -> None:
     client_id = str(uuid.uuid4())
     service.post_message(ALICE, session_id, request("hello", client_id))
 
-    with pytest.raises(SchemaError):
+    with pytest.raises(IdempotencyConflictError):
         service.post_message(ALICE, session_id, request("something else", client_id))
+
+
+def test_the_idempotency_record_keeps_a_keyed_hash_of_the_masked_content_only() -> None:
+    service = in_memory_conversations(RecordingModel())
+    session_id = service.create_session(ALICE).session_id
+    client_id = str(uuid.uuid4())
+
+    service.post_message(ALICE, session_id, request("call me at 415-555-2671", client_id))
+
+    [record] = service.store.turns.values()
+    masked = service.identity.request_fingerprint(session_id, client_id, "call me at [PHONE]")
+    assert record.fingerprint == masked
+    assert "415" not in repr(record)
 
 
 def test_the_same_client_message_id_in_another_session_is_a_new_message() -> None:

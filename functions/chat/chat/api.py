@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import UUID4, BaseModel
@@ -24,6 +26,7 @@ from chat.models import (
     SessionList,
     Turn,
 )
+from chat.schema_errors import describe
 from chatbot_security.errors import ChatbotError, ForbiddenError, SchemaError
 from chatbot_security.http_responses import error_body, error_headers
 from chatbot_security.observability import logger
@@ -38,6 +41,9 @@ Cursor = Annotated[
     str | None,
     Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page"),
 ]
+
+# Path parameters holding characters the resolver cannot route (see handle_unknown_route).
+UNROUTABLE_RULES = {"session_id": "must be a UUIDv4", "subject": 'no control characters, "/", "?", "#" or \'"\''}
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # API Gateway's route keys of the routes below that take a path parameter (a test compares them).
@@ -55,10 +61,16 @@ _ERROR_DESCRIPTIONS = {
     401: "No credentials (answered by API Gateway)",
     403: "Invalid credentials (answered by API Gateway) or a missing role",
     404: "No such session: missing, ended or someone else's (indistinguishable)",
-    409: "Session full (MAX_MESSAGES_PER_SESSION)",
+    409: (
+        "`session_full` (MAX_MESSAGES_PER_SESSION), or `idempotency_conflict` (a client_message_id reused with "
+        "other content)"
+    ),
     413: "Body larger than MAX_BODY_BYTES",
     415: "Content-Type other than application/json on a request with a body",
-    422: "Schema violation: unknown field, wrong type, length, bad UUID, forbidden characters",
+    422: (
+        "Schema violation (unknown field or query parameter, wrong type, length, bad UUID, forbidden characters); "
+        "the message names each failing known field and its rule, counts unknown ones, never repeats a value"
+    ),
     429: "Rate limited; see the Retry-After header (seconds)",
     500: "Internal error",
     502: "The model provider failed",
@@ -86,6 +98,40 @@ def responses(success: int, description: str, model: Any, *errors: int) -> dict[
 # debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event (bodies included)
 # to stdout and answers unhandled errors with their traceback.
 app = APIGatewayHttpResolver(enable_validation=True, debug=False)
+
+
+def reject_unknown_input(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """Unknown query parameters, and any JSON field on a route that takes no body, are a 422 (a route
+    with a body model forbids unknown fields itself). Runs after the resolver has matched the route."""
+    route = resolver.context.get("_route")
+    declared = {parameter.alias for parameter in route.dependant.query_params} if route else set()
+    problems = [{"type": "extra_forbidden", "loc": ("query", name)} for name in _query_names() - declared]
+    if route is None or not route.dependant.body_params:
+        problems += _body_problems()
+    if problems:
+        raise RequestValidationError(problems)
+    return next_middleware(resolver)
+
+
+def _query_names() -> set[str]:
+    event = app.current_event
+    names = set(event.query_string_parameters or {})
+    names.update(parse_qs(event.raw_event.get("rawQueryString") or "", keep_blank_values=True))
+    return names
+
+
+def _body_problems() -> list[dict[str, Any]]:
+    """A route without a body model accepts no body, an empty one or ``{}``; every field is unknown."""
+    body = app.current_event.decoded_body
+    if body is None or not body.strip():
+        return []
+    parsed = json.loads(body)  # the request guard has already refused anything that is not JSON
+    if not isinstance(parsed, dict):
+        return [{"type": "model_attributes_type", "loc": ("body",)}]
+    return [{"type": "extra_forbidden", "loc": ("body", name)} for name in parsed]
+
+
+app.use(middlewares=[reject_unknown_input])
 
 
 def conversations() -> Conversations:
@@ -199,8 +245,7 @@ def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cu
     responses=responses(204, "Erased", None, *_AUTHORIZED, 404),
 )
 def handle_erase_user(subject: Subject) -> None:
-    erased = conversations().erase_user(principal(), subject)
-    logger.info("user erased by admin", extra={"sessions_erased": erased})
+    conversations().erase_user(principal(), subject)  # audited by the logic, whatever the outcome
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -252,7 +297,7 @@ def loggable_schema_faults(errors: Sequence[Any]) -> tuple[list[str], int]:
 def handle_schema_error(error: RequestValidationError) -> Response[str]:
     fields, unknown_fields = loggable_schema_faults(error.errors())
     logger.info("request rejected by schema", extra={"fields": fields, "unknown_fields": unknown_fields})
-    return _error(SchemaError())
+    return _error(SchemaError(describe(error.errors())))
 
 
 @app.not_found
@@ -261,5 +306,7 @@ def handle_unknown_route(_not_found: RouteNotFound) -> Response[str]:
         # API Gateway matched one of our routes, but a path parameter holds characters the resolver does
         # not route (API Gateway hands the path over percent-decoded: `"`, `/`, `?`, `#`, controls): a
         # schema violation of that parameter, like a session id that is not a UUID.
-        return _error(SchemaError())
+        route_key = app.current_event.raw_event["routeKey"]
+        parameter = "subject" if "{subject}" in route_key else "session_id"
+        return _error(SchemaError(f"{parameter}: {UNROUTABLE_RULES[parameter]}"))
     return Response(404, content_types.APPLICATION_JSON, json.dumps({"message": "Not Found"}))

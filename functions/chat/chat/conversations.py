@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 import uuid
@@ -11,8 +12,16 @@ from dataclasses import dataclass, field
 from chat.cursors import decode_cursor, encode_cursor
 from chat.model_providers import ChatMessage, ModelProvider
 from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
-from chatbot_security import crypto, pii, session_tokens
-from chatbot_security.errors import ForbiddenError, ModelTimeoutError, NotFoundError, SchemaError, SessionFullError
+from chatbot_security import audit, crypto, pii, session_tokens
+from chatbot_security.errors import (
+    ForbiddenError,
+    IdempotencyConflictError,
+    ModelTimeoutError,
+    NotFoundError,
+    SchemaError,
+    ServiceUnavailableError,
+    SessionFullError,
+)
 from chatbot_security.identity_keys import IdentityKeys
 from chatbot_security.observability import logger
 from chatbot_security.principal import Principal
@@ -89,21 +98,42 @@ class Conversations:
     def delete_session(self, principal: Principal, session_id: str) -> None:
         record = self._owned_session(principal, session_id)
         self._erase(record)
+        audit.record("delete_session", actor=record.owner_key, target=record.owner_key, count=1, outcome="erased")
 
     def erase_user(self, principal: Principal, subject: str) -> int:
-        """Admin erasure of every session of ``subject`` at the configured issuer."""
-        if principal.kind != "user" or self.settings.admin_role not in principal.roles:
+        """Admin erasure of every session of ``subject`` at the configured issuer; the number erased.
+
+        The owner index is eventually consistent, and a session may end while this runs (the user's own
+        delete, the cleanup): one already gone counts as erased and the others are still erased. When
+        some session cannot be erased now, the rest still is and the caller gets a 503 with
+        ``Retry-After``; repeating the call finishes the job.
+        """
+        actor = self.identity.owner_of(principal)
+        issuer = self.settings.oidc_issuer
+        target = self.identity.owner_of_user(issuer, subject) if issuer is not None else None
+        if not self._is_admin(principal):
+            audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="denied")
             raise ForbiddenError()
-        if self.settings.admin_require_mfa and not principal.mfa:
-            raise ForbiddenError()
-        if self.settings.oidc_issuer is None:
+        if target is None:
+            audit.record("admin_erase_user", actor=actor, target=None, count=0, outcome="not_found")
             raise NotFoundError()
-        owner = self.identity.owner_of_user(self.settings.oidc_issuer, subject)
-        records = self.store.sessions_of(owner)
-        for record in records:
-            self._erase(record)
-        self.rate_limiter.forget(POST_RATE_SCOPE, owner)
-        return len(records)
+        try:
+            records = self.store.sessions_of(target)
+        except Exception:
+            audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="incomplete")
+            raise
+        erased = sum(_attempt(self._erase_for_good, record) for record in records)
+        complete = _attempt(self.rate_limiter.forget, POST_RATE_SCOPE, target) and erased == len(records)
+        outcome: audit.Outcome = "erased" if complete else "incomplete"
+        audit.record("admin_erase_user", actor=actor, target=target, count=erased, outcome=outcome)
+        if not complete:
+            raise ServiceUnavailableError()
+        return erased
+
+    def _is_admin(self, principal: Principal) -> bool:
+        if principal.kind != "user" or self.settings.admin_role not in principal.roles:
+            return False
+        return principal.mfa or not self.settings.admin_require_mfa
 
     # -- messages ---------------------------------------------------------------------------
     def post_message(self, principal: Principal, session_id: str, request: MessageRequest) -> Turn:
@@ -114,7 +144,7 @@ class Conversations:
         transaction that stores the turn. KMS is called only the first time a container sees a session.
         """
         if len(request.content) > self.settings.max_message_chars:
-            raise SchemaError()
+            raise SchemaError(f"content: at most {self.settings.max_message_chars} characters")
         self._reject_other_anonymous_session(principal, session_id)
         owner = self.identity.owner_of(principal)
         found, recent = self.store.session_with_recent(session_id, self.model.history_window)
@@ -123,17 +153,18 @@ class Conversations:
         charge = self.rate_limiter.charge(
             POST_RATE_SCOPE, owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
         )
+        content = self._mask(request.content)
         claim: TurnClaim | None = None
         if request.client_message_id is None:
             self._require_room(session)
             self.rate_limiter.apply(charge)
         else:
-            claimed = self._claim(principal, session, key, request=request, charge=charge)
+            claimed = self._claim(principal, session, key, request=(str(request.client_message_id), content),
+                                  charge=charge)  # fmt: skip
             if isinstance(claimed, Turn):
                 return claimed  # a repeat: the first answer, no model call
             claim = claimed
         try:
-            content = self._mask(request.content)
             history = [
                 ChatMessage(role=m.role, content=crypto.open_sealed(key, session_id, m.message_id, m.content))  # type: ignore[arg-type]
                 for m in recent
@@ -160,11 +191,16 @@ class Conversations:
 
     # -- turns ------------------------------------------------------------------------------
     def _claim(
-        self, principal: Principal, session: SessionRecord, key: bytes, *, request: MessageRequest, charge: RateCharge
+        self, principal: Principal, session: SessionRecord, key: bytes, *, request: tuple[str, str], charge: RateCharge
     ) -> TurnClaim | Turn:
-        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced."""
-        session_id, request_key = session.session_id, str(request.client_message_id)
-        fingerprint = self.identity.request_fingerprint(session_id, request_key, request.content)
+        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced.
+
+        ``request`` is the client_message_id and the masked content. "The same message" means the same
+        masked content, exactly (code point for code point): the idempotency record keeps only a keyed
+        hash of it (docs/api.md), never the text.
+        """
+        session_id, request_key = session.session_id, request[0]
+        fingerprint = self.identity.request_fingerprint(session_id, request_key, request[1])
         lease_seconds = int(2 * self.settings.model_timeout_seconds) + LEASE_MARGIN_SECONDS
         for _attempt in range(MAX_CLAIM_ATTEMPTS):
             now = int(self.clock())
@@ -180,7 +216,7 @@ class Conversations:
             except TurnAlreadyClaimed as taken:
                 record = taken.record
                 if record is not None and not hmac.compare_digest(record.fingerprint, fingerprint):
-                    raise SchemaError() from None  # the same id reused for another message
+                    raise IdempotencyConflictError() from None  # the same id reused for another message
                 if record is not None and not record.is_done() and not record.is_abandoned(now):
                     record = self._wait_for_turn(session_id, request_key)
                 if record is not None and record.is_done():
@@ -332,6 +368,18 @@ class Conversations:
         if self.store.claim_for_purge(record.session_id, now):
             self.store.purge_session(record.session_id)
 
+    def _erase_for_good(self, record: SessionRecord) -> None:
+        """Erase a session whatever state it is in; one already gone is erased (its leftovers swept)."""
+        now = int(self.clock())
+        # A ConflictError: purged meanwhile (the user's own delete, the cleanup); nothing left to end.
+        with contextlib.suppress(ConflictError):
+            self.store.mark_deleted(record, now)
+        self.data_keys.forget(record.session_id)
+        if self.store.claim_for_purge(record.session_id, now):
+            self.store.purge_session(record.session_id)
+        elif self.store.get_session(record.session_id) is None:
+            self.store.purge_session(record.session_id)  # items a crashed purge may have left behind
+
     @staticmethod
     def _session_view(record: SessionRecord) -> Session:
         return Session(
@@ -340,6 +388,16 @@ class Conversations:
             expires_at=rfc3339(record.expires_at),
             message_count=record.message_count,
         )
+
+
+def _attempt(step: Callable[..., object], *args: object) -> bool:
+    """Run one step of an erasure; False (logged) when it failed, so that the others still run."""
+    try:
+        step(*args)
+    except Exception as error:  # a retry of the whole erasure finishes this step
+        logger.warning("erasure step failed", extra={"error_type": type(error).__name__})
+        return False
+    return True
 
 
 def _created_ms(record: SessionRecord) -> int:

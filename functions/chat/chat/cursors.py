@@ -11,6 +11,7 @@ import struct
 from chatbot_security.errors import SchemaError
 
 _MAC_BYTES = 16
+NOT_A_CURSOR = "cursor: must be a next_cursor of this listing"
 
 
 def encode_cursor(key: bytes, session_id: str, last_seq: int) -> str:
@@ -24,11 +25,11 @@ def decode_cursor(key: bytes, session_id: str, cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (binascii.Error, ValueError) as error:
-        raise SchemaError() from error
+        raise SchemaError(NOT_A_CURSOR) from error
     if len(raw) != 4 + _MAC_BYTES:
-        raise SchemaError()
+        raise SchemaError(NOT_A_CURSOR)
     payload, mac = raw[:4], raw[4:]
     expected = hmac.digest(key, session_id.encode() + b"\x00" + payload, hashlib.sha256)[:_MAC_BYTES]
     if not hmac.compare_digest(mac, expected):
-        raise SchemaError()
+        raise SchemaError(NOT_A_CURSOR)
     return int(struct.unpack(">I", payload)[0])

@@ -35,6 +35,18 @@ class SessionFullError(ChatbotError):
     message = "The session has reached its message limit; start a new session."
 
 
+class TooManySessionsError(ChatbotError):
+    status = 409
+    code = "too_many_sessions"
+    message = "You have reached the limit of live sessions; delete one first."
+
+
+class IdempotencyConflictError(ChatbotError):
+    status = 409
+    code = "idempotency_conflict"
+    message = "This client_message_id was already used for another message in this session."
+
+
 class PayloadTooLargeError(ChatbotError):
     status = 413
     code = "payload_too_large"
@@ -51,6 +63,12 @@ class SchemaError(ChatbotError):
     status = 422
     code = "validation_error"
     message = "The request does not match the API schema."
+
+    def __init__(self, message: str | None = None) -> None:
+        """``message`` names the failing known field and its rule; it never holds the input."""
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
 
 
 class RateLimitedError(ChatbotError):
