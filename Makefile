@@ -21,7 +21,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 export SAM_CLI_TELEMETRY   := 0
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bytecode openapi fuzz load ci clean
+        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -105,8 +105,11 @@ audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
 openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a test fails when it drifts)
 	PYTHONPATH=layers/security:functions/chat $(VENV_BIN)/python -m chat.openapi docs/openapi.json
 
-bench: .venv/.synced $(SAM) $(BUILD_PY) ## Run every benchmarks/bench_*.py, then one table of every DESIGN.md section 7 budget
-	$(VENV_BIN)/python benchmarks/run_all.py
+bench: .venv/.synced $(SAM) $(BUILD_PY) ## Run every benchmarks/bench_*.py, then one table of every budget of docs/performance.md (ARGS=--quick: CI mode)
+	$(VENV_BIN)/python benchmarks/run_all.py $(ARGS)
+
+bench-quick: .venv/.synced ## CI guard: AWS calls per turn, authorizer modules, package sizes of make build's output; never a time
+	$(VENV_BIN)/python benchmarks/run_all.py --quick
 
 fuzz: .venv/.synced ## Schemathesis on docs/openapi.json against chatbot-local: >= 1,000 cases, prints cases and failures
 	$(VENV_BIN)/python tests/local/api_fuzzer.py --cases-per-operation 110 --minimum 1000
