@@ -148,6 +148,15 @@ def test_waf_logs_redact_the_authorization_header(edge: EdgeStack) -> None:
     assert logging["ResourceArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
 
 
+def test_waf_logs_keep_blocked_and_counted_requests_unless_every_request_is_asked_for(
+    edge: EdgeStack, make_edge_stack: Callable[..., EdgeStack]
+) -> None:
+    (kept,) = edge.props("WebAclLogging")["LoggingFilter"]["Filters"]
+    assert edge.props("WebAclLogging")["LoggingFilter"]["DefaultBehavior"] == "DROP"
+    assert {c["ActionCondition"]["Action"] for c in kept["Conditions"]} == {"BLOCK", "COUNT"}
+    assert "LoggingFilter" not in make_edge_stack(LogAllowedRequests="true").props("WebAclLogging")
+
+
 def test_waf_logs_go_to_an_encrypted_aws_waf_logs_group_with_retention(edge: EdgeStack) -> None:
     group = edge.props("WafLogGroup")
     assert group["LogGroupName"] == {"Fn::Sub": "aws-waf-logs-${AWS::StackName}"}
