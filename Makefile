@@ -78,8 +78,9 @@ checkov: $(CHECKOV) .venv/.synced
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
 		-f template.yaml -f edge/template.yaml $$(for f in $(LINT_VARIANTS)/*.yaml; do printf -- '-f %s ' "$$f"; done)
 
+# SAM looks for samconfig.toml next to the template unless --config-file is absolute.
 deploy-edge: $(SAM) ## Deploy the WAF web ACL (edge/template.yaml) to us-east-1; its WebAclArn output is the main stack's EdgeWebAclArn
-	$(SAM) deploy --config-env edge --template-file edge/template.yaml
+	$(SAM) deploy --config-env edge --config-file $(CURDIR)/samconfig.toml --template-file edge/template.yaml
 
 $(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python
