@@ -21,7 +21,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 export SAM_CLI_TELEMETRY   := 0
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean
+        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean deploy-edge
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -62,14 +62,25 @@ typecheck: .venv/.synced ## mypy (strict) over the layer, the functions and the 
 bandit: .venv/.synced ## bandit over shipped and local code
 	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local
 
-infra-lint: .venv/.synced sam-validate checkov ## cfn-lint, sam validate --lint and checkov on template.yaml
-	$(VENV_BIN)/cfn-lint template.yaml
+infra-lint: .venv/.synced sam-validate checkov ## cfn-lint, sam validate --lint and checkov on template.yaml and edge/template.yaml
+	$(VENV_BIN)/cfn-lint template.yaml edge/template.yaml
 
 sam-validate: $(SAM)
 	$(SAM) validate --lint --template template.yaml --region eu-west-1
+	$(SAM) validate --lint --template edge/template.yaml --region us-east-1
 
-checkov: $(CHECKOV)
-	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+# checkov evaluates Conditions with the parameter defaults only and skips the resources they switch off,
+# so it also scans copies whose defaults switch every optional part on (scripts/template_variant.py).
+LINT_VARIANTS := $(CURDIR)/.lint-variants
+checkov: $(CHECKOV) .venv/.synced
+	@rm -rf $(LINT_VARIANTS)
+	$(VENV_BIN)/python scripts/template_variant.py --lint-variants $(LINT_VARIANTS)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
+		-f template.yaml -f edge/template.yaml $$(for f in $(LINT_VARIANTS)/*.yaml; do printf -- '-f %s ' "$$f"; done)
+
+# SAM looks for samconfig.toml next to the template unless --config-file is absolute.
+deploy-edge: $(SAM) ## Deploy the WAF web ACL (edge/template.yaml) to us-east-1; its WebAclArn output is the main stack's EdgeWebAclArn
+	$(SAM) deploy --config-env edge --config-file $(CURDIR)/samconfig.toml --template-file edge/template.yaml
 
 $(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python

@@ -75,6 +75,9 @@ def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None
             log(f"chatbot-local is ready in {time.monotonic() - started:.1f} s")
             log(f"API:   {api_url}")
             log(f"Demo:  {web_url}/")
+            if environment.edge_enabled(environ):
+                log(f"Edge:  requests need {environment.ORIGIN_HEADER} (value: secret {_origin_secret_name(environ)})")
+                log(f"AWS:   {environ['AWS_ENDPOINT_URL']} (moto; credentials testing/testing)")
             if dev_issuer:
                 log(f"Token: {_token_command()} token --sub alice")
             else:
@@ -150,6 +153,12 @@ def _start(
         if options.cleanup_interval > 0:
             _schedule(functions[logical_id], options.cleanup_interval, region, stop, log)
     return api_url, web_url, issuer is not None
+
+
+def _origin_secret_name(environ: MutableMapping[str, str]) -> str:
+    """The secret's name (its ARN ends with the name and a random suffix)."""
+    arn = environ.get("EDGE_ORIGIN_SECRET_ARN", "")
+    return arn.rsplit(":", 1)[-1].rsplit("-", 1)[0] if arn else "(none)"
 
 
 def _check_settings() -> None:

@@ -42,6 +42,9 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
+ORIGIN_SECRET_ID = "EdgeOriginSecret"  # noqa: S105 - a logical id  # nosec B105
+ORIGIN_HEADER = "X-Origin-Verify"
+
 # (environment variable, logical id of the resource it names)
 RESOURCE_VARIABLES = (
     ("TABLE_NAME", TABLE_ID),
@@ -171,3 +174,12 @@ def apply_resources(environ: MutableMapping[str, str], template: Template, resou
     environ["KMS_KEY_ID"] = resources.key_arn
     if "ModelApiKeySecret" in resources.secret_arns:
         environ["MODEL_API_KEY_SECRET_ARN"] = resources.secret_arns["ModelApiKeySecret"]
+    # EDGE_PROTECTION=waf: the template creates the origin secret, and the handlers check its value.
+    if ORIGIN_SECRET_ID in resources.secret_arns:
+        environ["EDGE_ORIGIN_SECRET_ARN"] = resources.secret_arns[ORIGIN_SECRET_ID]
+    else:
+        environ.pop("EDGE_ORIGIN_SECRET_ARN", None)
+
+
+def edge_enabled(environ: Mapping[str, str]) -> bool:
+    return environ.get("EDGE_PROTECTION", "").strip() == "waf"

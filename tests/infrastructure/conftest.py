@@ -36,6 +36,11 @@ TEMPLATE_PATH = Path(os.environ.get("CHATBOT_TEMPLATE_PATH", REPO_ROOT / "templa
 REGION = "eu-west-1"
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
+EDGE_WEB_ACL_ARN = (
+    "arn:aws:wafv2:us-east-1:123456789012:global/webacl/chatbot-edge/11111111-2222-3333-4444-555555555555"
+)
+EDGE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+API_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/66666666-7777-8888-9999-000000000000"
 _ALLOW_COMMENT = re.compile(r"#\s*wildcard-allowed:(?P<reason>.*)$")
 
 
@@ -378,7 +383,64 @@ def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
             CognitoUserPoolTier="PLUS",
             CognitoAllowSelfSignUp="true",
         ),
+        # Edge protection (docs/edge.md): CloudFront and the WAF web ACL, then a custom domain on the API.
+        make_stack(
+            EdgeProtection="waf",
+            EdgeWebAclArn=EDGE_WEB_ACL_ARN,
+            DomainName="api.example.com",
+            CertificateArn=EDGE_CERTIFICATE_ARN,
+            OriginSecretVersion="a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
+        ),
+        make_stack(DomainName="api.example.com", RegionalCertificateArn=API_CERTIFICATE_ARN),
     ]
+
+
+EDGE_TEMPLATE_PATH = REPO_ROOT / "edge" / "template.yaml"
+
+
+@cache
+def _edge_raw() -> dict[str, Any]:
+    return dict(_plain(cfn_yaml.loads(EDGE_TEMPLATE_PATH.read_text(encoding="utf-8"), str(EDGE_TEMPLATE_PATH))))
+
+
+@dataclass(frozen=True)
+class EdgeStack:
+    """edge/template.yaml (plain CloudFormation, no transform) deployed with some parameter values."""
+
+    raw: dict[str, Any]
+    params: dict[str, str]
+    resources: dict[str, dict[str, Any]]
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.resources[logical_id].get("Properties", {}))
+
+
+@cache
+def _edge_stack(frozen_overrides: tuple[tuple[str, str], ...]) -> EdgeStack:
+    raw = _edge_raw()
+    params = parameter_values(raw, dict(frozen_overrides)) | {"AWS::Region": "us-east-1"}
+    conditions = evaluate_conditions(raw, params)
+    kept = {
+        logical_id: resource
+        for logical_id, resource in raw["Resources"].items()
+        if conditions.get(resource.get("Condition", ""), True)
+    }
+    return EdgeStack(raw, params, _resolve(kept, conditions, params))
+
+
+@pytest.fixture(scope="session")
+def edge_raw() -> dict[str, Any]:
+    return _edge_raw()
+
+
+@pytest.fixture(scope="session")
+def make_edge_stack() -> Callable[..., EdgeStack]:
+    """``make_edge_stack(BlockedCountryCodes="KP")``: the edge stack deployed with these parameter values."""
+
+    def build(**overrides: str) -> EdgeStack:
+        return _edge_stack(tuple(sorted(overrides.items())))
+
+    return build
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,8 @@ def test_key_policy_admits_cloudwatch_alarms_publishing_to_the_encrypted_topic(s
 SERVICE_SCOPE_KEYS = {
     "logs.${AWS::Region}.amazonaws.com": {"kms:EncryptionContext:aws:logs:arn"},
     "cloudwatch.amazonaws.com": {"aws:SourceArn", "aws:SourceAccount"},
+    # CloudFront standard logs (edge on) reach the SSE-KMS bucket through the log delivery service.
+    "delivery.logs.amazonaws.com": {"aws:SourceAccount"},
 }
 
 

@@ -8,7 +8,7 @@ def reset_caches() -> None:
     from authorizer.handler import default_authenticator
     from chat.dependencies import _secrets_provider, default_conversations
     from chat.model_providers import _bedrock_runtime
-    from chatbot_security import secrets
+    from chatbot_security import edge, secrets
     from chatbot_security.aws_clients import client, sdk_session
     from chatbot_security.settings import get_settings
     from session_cleanup.handler import default_store
@@ -23,5 +23,6 @@ def reset_caches() -> None:
         default_store,
         _bedrock_runtime,
         secrets.shared_secret_cache,
+        edge.default_verifier,
     ):
         cached.cache_clear()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from chatbot_security import session_tokens
+from chatbot_security.edge import OriginVerifier
 from chatbot_security.oidc import MAX_TOKEN_BYTES, AccessTokenVerifier
 from chatbot_security.principal import Principal
 from chatbot_security.settings import Settings
@@ -74,8 +75,20 @@ def check_route(principal: Principal, route_key: str, settings: Settings) -> Non
             raise TokenRejected("missing_mfa")
 
 
-def authorize(event: Mapping[str, Any], authenticator: Authenticator, settings: Settings) -> Principal:
-    """The principal allowed on this route; raises :class:`TokenRejected` with the reason otherwise."""
+def check_origin(event: Mapping[str, Any], settings: Settings, origin: OriginVerifier | None) -> None:
+    """With the edge on, only a request that came through CloudFront (valid origin header) goes on."""
+    if settings.edge_enabled and (origin is None or not origin.is_valid(event.get("headers"))):
+        raise TokenRejected("origin_invalid")
+
+
+def authorize(
+    event: Mapping[str, Any], authenticator: Authenticator, settings: Settings, origin: OriginVerifier | None = None
+) -> Principal:
+    """The principal allowed on this route; raises :class:`TokenRejected` with the reason otherwise.
+
+    The origin is checked first: a direct call is refused before its token is even parsed.
+    """
+    check_origin(event, settings, origin)
     principal = authenticator.authenticate(bearer_token(event))
     check_route(principal, str(event.get("routeKey") or ""), settings)
     return principal

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authorizer.decision import Authenticator, authorize
 from chatbot_security import session_tokens
+from chatbot_security.edge import OriginVerifier, default_verifier
 from chatbot_security.jwks import JwksCache
 from chatbot_security.observability import METRICS_NAMESPACE, logger, metrics, tracer
 from chatbot_security.oidc import AccessTokenVerifier
@@ -47,10 +48,16 @@ def default_authenticator() -> Authenticator:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, authenticator: Authenticator | None = None
+    event: dict[str, Any],
+    context: LambdaContext,
+    authenticator: Authenticator | None = None,
+    origin: OriginVerifier | None = None,
 ) -> dict[str, Any]:
     try:
-        principal = authorize(event, authenticator or default_authenticator(), get_settings())
+        settings = get_settings()
+        if origin is None and settings.edge_enabled:
+            origin = default_verifier()
+        principal = authorize(event, authenticator or default_authenticator(), settings, origin)
     except TokenRejected as rejection:
         return _deny(rejection.reason)
     except Exception as error:  # deny, never raise: an exception would be a 500 and inflate error metrics

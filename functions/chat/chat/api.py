@@ -145,6 +145,13 @@ def json_response(status: int, model: BaseModel) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model.model_dump_json())
 
 
+def client_ip() -> str:
+    """The caller's address as the handler established it (CloudFront's viewer address behind a
+    verified edge, else API Gateway's source address)."""
+    address: str = app.context.get("client_ip") or app.current_event.request_context.http.source_ip
+    return address
+
+
 def principal() -> Principal:
     """The caller as established by the authorizer: the only identity this function trusts."""
     context = ((app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
@@ -165,9 +172,7 @@ def principal() -> Principal:
 def handle_create_anonymous_session() -> Response[str]:
     if not conversations().settings.allow_anonymous:
         raise RouteNotFound()  # indistinguishable from API Gateway's answer to an unknown route
-    return json_response(
-        201, conversations().create_anonymous_session(app.current_event.request_context.http.source_ip)
-    )
+    return json_response(201, conversations().create_anonymous_session(client_ip()))
 
 
 @app.post(

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chat.api import app
 from chat.conversations import Conversations
 from chat.dependencies import default_conversations
-from chatbot_security.errors import ChatbotError, ServiceUnavailableError
+from chatbot_security import edge
+from chatbot_security.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
 from chatbot_security.http_responses import error_response, secure
 from chatbot_security.observability import logger, metrics, tracer
 from chatbot_security.request_guard import check_json_body
@@ -23,18 +24,31 @@ from chatbot_security.transient_errors import is_transient
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, conversations: Conversations | None = None
+    event: dict[str, Any],
+    context: LambdaContext,
+    conversations: Conversations | None = None,
+    origin: edge.OriginVerifier | None = None,
 ) -> dict[str, Any]:
-    response = _handle(event, context, conversations)
+    response = _handle(event, context, conversations, origin)
     _count_outcome(int(response["statusCode"]))
     return response
 
 
-def _handle(event: dict[str, Any], context: LambdaContext, conversations: Conversations | None) -> dict[str, Any]:
+def _handle(
+    event: dict[str, Any],
+    context: LambdaContext,
+    conversations: Conversations | None,
+    origin: edge.OriginVerifier | None,
+) -> dict[str, Any]:
     request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
     try:
-        check_json_body(event, get_settings().max_body_bytes)
-        app.append_context(conversations=conversations or default_conversations())  # type: ignore[no-untyped-call]
+        settings = get_settings()
+        origin_verified = _check_origin(event, settings.edge_enabled, origin)
+        check_json_body(event, settings.max_body_bytes)
+        app.append_context(  # type: ignore[no-untyped-call]
+            conversations=conversations or default_conversations(),
+            client_ip=edge.client_ip(event, origin_verified),
+        )
         response: dict[str, Any] = app.resolve(event, context)
     except ChatbotError as error:
         if error.status >= 500:
@@ -47,6 +61,19 @@ def _handle(event: dict[str, Any], context: LambdaContext, conversations: Conver
         logger.error("unhandled error", extra={"error_type": type(error).__name__})
         return error_response(ChatbotError(), request_id)
     return secure(response)
+
+
+def _check_origin(event: dict[str, Any], edge_enabled: bool, origin: edge.OriginVerifier | None) -> bool:
+    """With the edge on, refuse (403) a request that did not come through CloudFront, on every route:
+    the anonymous-session route has no authorizer, and a cached authorizer allow must not serve a
+    direct call either. Returns whether the origin header was verified."""
+    if not edge_enabled:
+        return False
+    if not (origin or edge.default_verifier()).is_valid(event.get("headers")):
+        logger.info("origin header rejected")
+        metrics.add_metric(name="OriginRejected", unit=MetricUnit.Count, value=1)
+        raise ForbiddenError()
+    return True
 
 
 def _count_outcome(status: int) -> None:

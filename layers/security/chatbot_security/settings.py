@@ -133,7 +133,27 @@ class ResourceSettings(_EnvModel):
     model_api_key_secret_arn: OptionalStr = Field(default=None, alias="MODEL_API_KEY_SECRET_ARN")
 
 
-class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings):
+class EdgeSettings(_EnvModel):
+    """CloudFront and AWS WAF in front of the HTTP API (docs/edge.md).
+
+    With ``waf`` every request must carry the origin header whose value CloudFront adds from the
+    origin secret; the authorizer and the chat function refuse any other request.
+    """
+
+    edge_protection: Literal["none", "waf"] = Field(default="none", alias="EDGE_PROTECTION")
+    edge_origin_secret_arn: OptionalStr = Field(default=None, alias="EDGE_ORIGIN_SECRET_ARN")
+    # How long a container keeps the origin secret's values: a value removed from the secret (the end
+    # of a rotation) is refused at the latest this long afterwards.
+    edge_origin_secret_max_age_seconds: int = Field(
+        default=300, alias="EDGE_ORIGIN_SECRET_MAX_AGE_SECONDS", ge=1, le=900
+    )
+
+    @property
+    def edge_enabled(self) -> bool:
+        return self.edge_protection == "waf"
+
+
+class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, EdgeSettings):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
@@ -143,6 +163,12 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings):
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
             _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.allow_loopback_issuer)
+        return self
+
+    @model_validator(mode="after")
+    def _check_edge(self) -> Settings:
+        if self.edge_enabled and self.edge_origin_secret_arn is None:
+            raise ValueError("EDGE_PROTECTION=waf needs EDGE_ORIGIN_SECRET_ARN")
         return self
 
     def require(self, field: str) -> str:
