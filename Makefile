@@ -130,7 +130,7 @@ load: .venv/.synced ## Bounded loopback load test of chatbot-local: 20 clients, 
 
 check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
 
-ci: check test ## Every quality gate and the whole test suite, as CI runs them
+ci: check bench-quick test ## Every quality gate, the structural performance gates and the whole test suite, as CI runs them
 
 clean: ## Remove build output and caches (keeps .venv and .tools)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -69,11 +69,12 @@ def summary(results: list[Result], items: dict[str, str] | None = None) -> tuple
     width = max([len(result.name) for result in results] + [40])
     lines = [f"{'item':4s} {'budget':{width}s} {'measured':>20s}  {'budget':>12s}  {'verdict':8s} old method"]
     complete = True
-    for item, title in ITEMS.items():
+    others = sorted({result.item for result in results} - ITEMS.keys())  # a script's own items, listed last
+    for item in (*ITEMS, *others):
         rows = [result for result in results if result.item == item]
         if not rows and item in expected:
             complete = False
-            lines.append(f"{item:4s} {title:{width}s} {'not measured':>20s}  {'':>12s}  MISSING")
+            lines.append(f"{item:4s} {ITEMS[item]:{width}s} {'not measured':>20s}  {'':>12s}  MISSING")
         for row in rows:
             mark = verdict(row) + (" gate" if row.gate else "")
             lines.append(

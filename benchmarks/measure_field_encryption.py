@@ -37,6 +37,8 @@ sys.path[:0] = [str(ROOT / "layers" / "security"), str(ROOT / "local")]
 REGION = "eu-west-1"
 SESSION_ID = "6f1c2b9e-8a47-4c1e-9d3b-2f6a8e4c1d2a"
 MESSAGE_ID = "0b7e6a52-3c1d-4f8e-9a2b-5d4c3e2f1a0b"
+# What a stored message's ciphertext is bound to: session, message, role, sequence number, creation time.
+BINDING = (SESSION_ID, MESSAGE_ID, "user", 1, 1_800_000_000_000)
 IMPORTS = {
     "cryptography AESGCM + chatbot_security.crypto": "import chatbot_security.crypto",
     "aws_encryption_sdk": "import aws_encryption_sdk; import aws_encryption_sdk.key_providers.kms",
@@ -85,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:48s} {import_seconds(statement, rounds) * 1000:8.1f} ms")
     measure_messages(rounds)
     return 0
+
+
+def _seal_and_open(crypto: Any, key: bytes, text: str) -> str:
+    """One message through ``chatbot_security.crypto``, with its own binding as the chat function builds it."""
+    binding = crypto.MessageBinding(*BINDING)
+    return str(crypto.open_sealed(key, binding, crypto.seal(key, binding, text)))
 
 
 def measure_messages(rounds: int) -> None:
@@ -148,9 +156,9 @@ def measure_messages(rounds: int) -> None:
 
         def ours(text: str) -> tuple[Callable[[], Any], int]:
             def run() -> Any:
-                return crypto.open_sealed(key, SESSION_ID, MESSAGE_ID, crypto.seal(key, SESSION_ID, MESSAGE_ID, text))
+                return _seal_and_open(crypto, key, text)
 
-            return run, len(crypto.seal(key, SESSION_ID, MESSAGE_ID, text)) - len(text.encode())
+            return run, len(crypto.seal(key, crypto.MessageBinding(*BINDING), text)) - len(text.encode())
 
         def esdk(text: str, **where: Any) -> tuple[Callable[[], Any], int]:
             encrypt_args = {"encryption_context": {**context, "message_id": MESSAGE_ID}, **where}

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     token_parser.add_argument("--sub", required=True, help="subject (user id) of the token")
     token_parser.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
     token_parser.add_argument("--mfa", action="store_true", help='add amr: ["mfa"]')
+    token_parser.add_argument(
+        "--scope", default="", help="space-separated scopes (the scope claim), e.g. for OIDC_REQUIRED_SCOPES"
+    )
     token_parser.add_argument("--ttl", type=_ttl, default=3600, help="lifetime in seconds (default 3600)")
     return parser
 
@@ -101,8 +104,10 @@ def _token(options: argparse.Namespace) -> int:
     folder = state_dir()
     state = read_state(folder)
     roles = [role.strip() for role in options.roles.split(",") if role.strip()]
+    scope = " ".join(options.scope.split())
+    key = read_key(folder)
     print(
-        mint_token(read_key(folder), state, subject, roles=roles, mfa=options.mfa, ttl_seconds=options.ttl), flush=True
+        mint_token(key, state, subject, roles=roles, mfa=options.mfa, scope=scope, ttl_seconds=options.ttl), flush=True
     )
     return 0
 

@@ -148,6 +148,7 @@ def mint_token(
     *,
     roles: Sequence[str] = (),
     mfa: bool = False,
+    scope: str = "",
     ttl_seconds: int = 3600,
     now: float | None = None,
 ) -> str:
@@ -167,6 +168,8 @@ def mint_token(
     }
     if mfa:
         claims["amr"] = ["mfa"]
+    if scope:
+        claims["scope"] = scope
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": state.kid, "typ": "JWT"})
 
 

@@ -114,8 +114,15 @@ def test_roles_go_under_the_configured_claim_and_mfa_is_optional(issuer: DevIssu
 
     assert claims["roles"] == []
     assert "amr" not in claims
+    assert "scope" not in claims
     assert claims["iat"] == 1_000
     assert claims["exp"] == 4_600
+
+
+def test_scopes_go_into_the_scope_claim_when_asked_for(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = mint_token(read_key(tmp_path), state_for(issuer, "roles"), "bob", scope="chat:read chat:write")
+
+    assert jwt.decode(token, options={"verify_signature": False})["scope"] == "chat:read chat:write"
 
 
 def test_state_round_trips_for_a_running_process(tmp_path: Path) -> None:

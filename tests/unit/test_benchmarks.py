@@ -86,6 +86,19 @@ def test_figures_for_information_never_count_as_a_miss(
     assert budgets.summary(budgets.load(results))[1] is True
 
 
+def test_a_figure_under_an_item_of_its_own_is_listed_too(
+    budgets: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a new script recording under an item the table does not know
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv(budgets.RESULTS_ENV, str(results))
+    budgets.record("redaction", "redaction per log record", "3.00x", "<= 2x", False)
+    # Then it is printed, after the known items, and its miss counts
+    table, met = budgets.summary(budgets.load(results))
+    assert re.search(r"redaction per log record\s+3\.00x\s+<= 2x\s+MISS", table.splitlines()[-1])
+    assert met is False
+
+
 def test_only_a_missed_structural_gate_fails_the_quick_run(
     budgets: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

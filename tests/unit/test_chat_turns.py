@@ -84,7 +84,14 @@ def stored_plaintexts(service: Any, session_id: str) -> list[str]:
     store: InMemorySessionStore = service.store
     key = service.data_keys.unwrap(session_id, store.sessions[session_id].wrapped_key)
     items = store.message_items[session_id]
-    return [crypto.open_sealed(key, session_id, items[seq].message_id, items[seq].content) for seq in sorted(items)]
+    return [
+        crypto.open_sealed(
+            key,
+            crypto.MessageBinding(session_id, items[seq].message_id, items[seq].role, seq, items[seq].created_at),
+            items[seq].content,
+        )
+        for seq in sorted(items)
+    ]
 
 
 # -- rule 9: masking --------------------------------------------------------------------------

@@ -50,6 +50,7 @@ POLL_FIRST_SECONDS = 0.1
 POLL_MAX_SECONDS = 1.0
 
 POST_RATE_SCOPE = "post"
+MESSAGE_ROLES = ("user", "assistant")
 
 
 @dataclass
@@ -165,10 +166,7 @@ class Conversations:
                 return claimed  # a repeat: the first answer, no model call
             claim = claimed
         try:
-            history = [
-                ChatMessage(role=m.role, content=crypto.open_sealed(key, session_id, m.message_id, m.content))  # type: ignore[arg-type]
-                for m in recent
-            ]
+            history = _readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
             reply = self._mask(self.model.reply(history, content))
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
@@ -267,10 +265,10 @@ class Conversations:
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             seq = session.message_count
             messages = [
-                MessageRecord(session_id, seq + 1, user_id, "user", question[1],
-                              crypto.seal(key, session_id, user_id, question[0])),
-                MessageRecord(session_id, seq + 2, assistant_id, "assistant", answer[1],
-                              crypto.seal(key, session_id, assistant_id, answer[0])),
+                _sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
+                               question[0]),
+                _sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1]),
+                               answer[0]),
             ]  # fmt: skip
             try:
                 self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
@@ -307,11 +305,22 @@ class Conversations:
 
     @staticmethod
     def _message_view(key: bytes, record: MessageRecord) -> Message:
+        """The stored message; one that fails to open is served as unreadable, not as a failed page."""
+        content = _open_record(key, record)
+        if content is None:
+            logger.warning("unreadable message", extra={"error_type": "DecryptionError"})
+            return Message(
+                message_id=record.message_id,
+                role="user" if record.role == "user" else "assistant",
+                content="",
+                created_at=_created_at(record),
+                unreadable=True,
+            )
         return Message(
             message_id=record.message_id,
             role=record.role,  # type: ignore[arg-type]
-            content=crypto.open_sealed(key, record.session_id, record.message_id, record.content),
-            created_at=rfc3339(record.created_at / 1000),
+            content=content,
+            created_at=_created_at(record),
         )
 
     # -- helpers ----------------------------------------------------------------------------
@@ -398,6 +407,56 @@ def _attempt(step: Callable[..., object], *args: object) -> bool:
         logger.warning("erasure step failed", extra={"error_type": type(error).__name__})
         return False
     return True
+
+
+def _binding(record: MessageRecord) -> crypto.MessageBinding:
+    return crypto.MessageBinding(record.session_id, record.message_id, record.role, record.seq, record.created_at)
+
+
+def _sealed_record(key: bytes, binding: crypto.MessageBinding, text: str) -> MessageRecord:
+    """The stored form of a new message: its ciphertext bound to everything its item says."""
+    return MessageRecord(
+        binding.session_id,
+        binding.seq,
+        binding.message_id,
+        binding.role,
+        binding.created_ms,
+        crypto.seal(key, binding, text),
+    )
+
+
+def _open_record(key: bytes, record: MessageRecord) -> str | None:
+    """The plaintext of a stored message, or None when it does not open (moved, rewritten or damaged).
+
+    Version 2 ciphertexts bind the role, the position and the time, so a message whose role was
+    rewritten does not open; a version 1 one (older messages) must at least carry a role we know.
+    """
+    if record.role not in MESSAGE_ROLES:
+        return None
+    try:
+        return crypto.open_sealed(key, _binding(record), record.content)
+    except crypto.DecryptionError:
+        return None
+
+
+def _readable_history(key: bytes, records: list[MessageRecord]) -> list[ChatMessage]:
+    """The history the model sees: messages that do not open are left out, never guessed at."""
+    history = []
+    for record in records:
+        content = _open_record(key, record)
+        if content is not None:
+            history.append(ChatMessage(role=record.role, content=content))  # type: ignore[arg-type]
+    if len(history) < len(records):
+        logger.warning("unreadable messages left out of the history", extra={"count": len(records) - len(history)})
+    return history
+
+
+def _created_at(record: MessageRecord) -> str:
+    """The message's time as RFC 3339; the epoch when the stored value is no representable time."""
+    try:
+        return rfc3339(record.created_at / 1000)
+    except (OverflowError, OSError, ValueError):
+        return rfc3339(0)
 
 
 def _created_ms(record: SessionRecord) -> int:

@@ -74,6 +74,16 @@ class Message(BaseModel):
     role: Literal["user", "assistant"]
     content: str = Field(description="Plain text, as stored (personal data masked); never HTML")
     created_at: str = Field(description="RFC 3339")
+    unreadable: bool = Field(
+        default=False,
+        # Present (and true) only on a message whose stored ciphertext did not open: absent otherwise.
+        exclude_if=lambda value: not value,
+        description=(
+            "Present, and true, only when the stored message could not be decrypted (damaged, or altered "
+            "by someone with write access to the table): its content is then empty, and its role and time "
+            "are as stored, unverified. The other messages of the page are unaffected."
+        ),
+    )
 
 
 class Turn(BaseModel):

@@ -1,8 +1,9 @@
-"""The cold-start reference of DESIGN.md section 7, item 1: a typical Powertools REST handler.
+"""The cold-start reference of docs/performance.md, item 1: a typical Powertools REST handler.
 
 Logger, Tracer, ``APIGatewayHttpResolver`` and one DynamoDB client, each created at import time as
 the Powertools examples and most production handlers do. Never deployed: the cold-start benchmark
-builds it with ``sam build`` exactly like the product's functions and imports it in fresh processes.
+builds it with ``sam build`` exactly like the product's functions, imports it in fresh processes
+and serves its first request (one ``GetItem``) against the same loopback moto as the product's.
 """
 
 from __future__ import annotations
