@@ -10,6 +10,8 @@ Before anything reaches AWS it refuses an environment whose parameter list
 * gives ``sam build`` and ``sam deploy`` different Architectures (x86_64 functions would load aarch64 wheels);
 * names no region or profile for the deploy.
 
+With ``ModelProvider=bedrock`` it then asks Bedrock, with the deployer's credentials, whether the model the
+stack will call (``ModelId``, or the Region's default inference profile) exists and is active there.
 Then it runs the gates and the build (``make check ENV=<env>``), checks that the built layer's native wheels
 are for that Architecture, deploys (``sam deploy --config-env <env> --no-confirm-changeset``), reads the
 stack's ``ApiUrl`` and runs ``scripts/smoke.py`` against it with ``--create``: one session, one message
@@ -38,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = "REPLACE_ME"
 ARCHITECTURE_TAGS = {"arm64": "aarch64", "x86_64": "x86_64"}
+#: The first part of a system inference-profile id (the template's ModelIdIsInferenceProfile condition).
+PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
 _OVERRIDE = re.compile(r"""([A-Za-z0-9]+)=("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|\S*)""")
 
 
@@ -123,6 +127,64 @@ def check_environment(config: dict[str, Any], env: str, parameters: Sequence[str
     return values
 
 
+# --------------------------------------------------------------------------- the model
+
+
+def default_model_profiles(template: Path) -> dict[str, str]:
+    """Region -> inference profile of the template's DefaultBedrockModel mapping."""
+    text = template.read_text(encoding="utf-8").split("  DefaultBedrockModel:", 1)[-1]
+    found: dict[str, str] = {}
+    for line in text.splitlines()[1:]:
+        match = re.match(r"^    ([a-z0-9-]+): \{InferenceProfileId: ([A-Za-z0-9._:-]+)\}", line)
+        if not match:
+            break
+        found[match.group(1)] = match.group(2)
+    return found
+
+
+def deployed_model(values: dict[str, str], region: str, profiles: dict[str, str]) -> str:
+    """The Bedrock model id or inference profile the chat function will call ("" for another provider)."""
+    if values.get("ModelProvider") != "bedrock":
+        return ""
+    model = values.get("ModelId") or profiles.get(region, "")
+    if not model:
+        raise ConfigError(f"  - the default model has no inference profile mapped for {region}: set ModelId")
+    return model
+
+
+def check_model(bedrock: Any, model: str, region: str) -> str:
+    """Ask Bedrock whether ``model`` can be called in ``region``; a line to print, or ConfigError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"model {model} in {region}"
+    try:
+        if model.split(".", 1)[0] in PROFILE_PREFIXES:
+            status = str(bedrock.get_inference_profile(inferenceProfileIdentifier=model).get("status"))
+        else:
+            details = bedrock.get_foundation_model(modelIdentifier=model)["modelDetails"]
+            status = str(details.get("modelLifecycle", {}).get("status"))
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise ConfigError(
+            f"  - {where}: {code} ({error.response.get('Error', {}).get('Message', '')}): Bedrock does not offer it "
+            "to these credentials; choose an active model or profile (docs/infrastructure.md, Default model)"
+        ) from error
+    except BotoCoreError as error:
+        raise ConfigError(f"  - {where}: could not ask Bedrock ({error})") from error
+    if status == "LEGACY":
+        return f"warning: {where} is LEGACY on the Bedrock model lifecycle: plan its replacement"
+    if status != "ACTIVE":
+        raise ConfigError(f"  - {where} is {status}, not ACTIVE")
+    return f"{where}: ACTIVE"
+
+
+def bedrock_client(settings: dict[str, Any]) -> Any:
+    import boto3
+
+    session = boto3.session.Session(profile_name=str(settings["profile"]), region_name=str(settings["region"]))
+    return session.client("bedrock")
+
+
 # --------------------------------------------------------------------------- build output
 
 
@@ -193,9 +255,19 @@ def load_environment(root: Path, env: str) -> tuple[dict[str, Any], dict[str, st
     return command_parameters(config, env, "deploy"), values
 
 
-def deploy(env: str, sam: str, runner: Runner = run, root: Path = ROOT, environ: dict[str, str] | None = None) -> None:
+def deploy(  # noqa: PLR0917 - each seam is replaced in the tests
+    env: str,
+    sam: str,
+    runner: Runner = run,
+    root: Path = ROOT,
+    environ: dict[str, str] | None = None,
+    bedrock: Callable[[dict[str, Any]], Any] = bedrock_client,
+) -> None:
     settings, values = load_environment(root, env)
     smoke = smoke_arguments(values, dict(os.environ if environ is None else environ))
+    model = deployed_model(values, str(settings["region"]), default_model_profiles(root / "template.yaml"))
+    if model:
+        print(check_model(bedrock(settings), model, str(settings["region"])), flush=True)
     runner(["make", "check", f"ENV={env}"])
     check_built_architecture(root / ".aws-sam" / "build", values["Architecture"])
     runner([sam, "deploy", "--config-env", env, "--no-confirm-changeset"])

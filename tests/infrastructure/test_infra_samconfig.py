@@ -14,13 +14,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from deploy import (
     ConfigError,
     check_built_architecture,
     check_environment,
+    check_model,
     command_parameters,
+    default_model_profiles,
     deploy,
+    deployed_model,
     parse_overrides,
     smoke_arguments,
     template_parameters,
@@ -243,7 +248,7 @@ def test_the_deploy_runs_the_gates_builds_deploys_without_a_prompt_and_smoke_tes
             return '[{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.eu-west-1.amazonaws.com/"}]'
         return ""
 
-    deploy("default", "sam", runner=runner, root=tmp_path, environ={})
+    deploy("default", "sam", runner=runner, root=tmp_path, environ={}, bedrock=lambda settings: ActiveBedrock())
     assert commands[0] == ["make", "check", "ENV=default"]
     assert commands[1] == ["sam", "deploy", "--config-env", "default", "--no-confirm-changeset"]
     assert commands[2][:3] == ["sam", "list", "stack-outputs"]
@@ -262,7 +267,8 @@ def test_the_deploy_stops_before_any_command_when_placeholders_remain(tmp_path: 
     shutil.copy(ROOT / "samconfig.toml", tmp_path / "samconfig.toml")
     commands: list[Sequence[str]] = []
     with pytest.raises(ConfigError, match="REPLACE_ME"):
-        deploy("prod", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={})
+        deploy("prod", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={},
+               bedrock=lambda settings: ActiveBedrock())  # fmt: skip
     assert commands == []
 
 
@@ -272,5 +278,86 @@ def test_the_deploy_stops_before_deploying_a_layer_of_the_wrong_architecture(tmp
     _layer(tmp_path / ".aws-sam" / "build", "cp313-cp313-manylinux_2_17_x86_64")
     commands: list[Sequence[str]] = []
     with pytest.raises(ConfigError, match="rebuild"):
-        deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={})
+        deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={},
+               bedrock=lambda settings: ActiveBedrock())  # fmt: skip
     assert commands == [["make", "check", "ENV=default"]]
+
+
+# ------------------------------------------------------------------ the model, asked before deploying
+
+
+class ActiveBedrock:
+    """Bedrock's control plane answering that every profile is active."""
+
+    def get_inference_profile(self, inferenceProfileIdentifier: str) -> dict[str, Any]:  # noqa: N803
+        return {"inferenceProfileId": inferenceProfileIdentifier, "status": "ACTIVE"}
+
+
+@pytest.fixture
+def bedrock() -> Any:
+    return boto3.client("bedrock", region_name=REGION)
+
+
+def test_the_model_checked_is_the_regions_default_profile_or_the_model_id() -> None:
+    profiles = default_model_profiles(ROOT / "template.yaml")
+    assert deployed_model({"ModelProvider": "bedrock", "ModelId": ""}, "eu-west-1", profiles) == profiles["eu-west-1"]
+    assert deployed_model({"ModelProvider": "bedrock", "ModelId": "anthropic.x-v1:0"}, "eu-west-1", profiles) == (
+        "anthropic.x-v1:0"
+    )
+    assert deployed_model({"ModelProvider": "openai", "ModelId": "gpt-4o-mini"}, "eu-west-1", profiles) == ""
+    with pytest.raises(ConfigError, match="me-central-1"):
+        deployed_model({"ModelProvider": "bedrock", "ModelId": ""}, "me-central-1", profiles)
+
+
+def test_the_profiles_read_by_the_deploy_script_are_the_templates_mapping(raw: dict[str, Any]) -> None:
+    mapping = raw["Mappings"]["DefaultBedrockModel"]
+    expected = {region: entry["InferenceProfileId"] for region, entry in mapping.items()}
+    assert default_model_profiles(ROOT / "template.yaml") == expected
+
+
+def test_an_active_inference_profile_passes(bedrock: Any) -> None:
+    with Stubber(bedrock) as stub:
+        stub.add_response(
+            "get_inference_profile",
+            {"inferenceProfileName": "p", "inferenceProfileArn": "arn:aws:bedrock:eu-west-1:1:inference-profile/p",
+             "models": [{"modelArn": "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-haiku-5-5"}],
+             "inferenceProfileId": "eu.anthropic.claude-haiku-5-5", "status": "ACTIVE",
+             "type": "SYSTEM_DEFINED"},
+            {"inferenceProfileIdentifier": "eu.anthropic.claude-haiku-5-5"},
+        )  # fmt: skip
+        assert check_model(bedrock, "eu.anthropic.claude-haiku-5-5", REGION).endswith("ACTIVE")
+
+
+def test_a_retired_or_unknown_model_refuses_the_deploy(bedrock: Any) -> None:
+    with Stubber(bedrock) as stub:
+        stub.add_client_error("get_foundation_model", "ResourceNotFoundException", "Model not found", 404)
+        with pytest.raises(ConfigError, match=r"ResourceNotFoundException.*active model"):
+            check_model(bedrock, "anthropic.claude-3-haiku-20240307-v1:0", REGION)
+
+
+def test_a_model_the_deployer_may_not_see_refuses_the_deploy(bedrock: Any) -> None:
+    with Stubber(bedrock) as stub:
+        stub.add_client_error("get_inference_profile", "AccessDeniedException", "not authorized", 403)
+        with pytest.raises(ConfigError, match="AccessDeniedException"):
+            check_model(bedrock, "us.anthropic.claude-haiku-5-5", "us-east-1")
+
+
+def test_a_legacy_model_is_deployed_with_a_warning(bedrock: Any) -> None:
+    details = {"modelArn": "arn:aws:bedrock:eu-west-1::foundation-model/m", "modelId": "m",
+               "modelLifecycle": {"status": "LEGACY"}}  # fmt: skip
+    with Stubber(bedrock) as stub:
+        stub.add_response("get_foundation_model", {"modelDetails": details}, {"modelIdentifier": "m"})
+        assert check_model(bedrock, "m", REGION).startswith("warning: model m in eu-west-1 is LEGACY")
+
+
+def test_the_deploy_asks_bedrock_before_any_gate_and_stops_on_a_refusal(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copy(ROOT / "samconfig.toml", tmp_path / "samconfig.toml")
+    client = boto3.client("bedrock", region_name=REGION)
+    commands: list[Sequence[str]] = []
+    with Stubber(client) as stub:
+        stub.add_client_error("get_inference_profile", "ResourceNotFoundException", "no such profile", 404)
+        with pytest.raises(ConfigError, match=r"eu\.anthropic\.claude-haiku-5-5 in eu-west-1"):
+            deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path,
+                   environ={}, bedrock=lambda settings: client)  # fmt: skip
+    assert commands == []
