@@ -8,6 +8,7 @@ that is incomplete, still holds placeholders, or gives the build and the deploy 
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from collections.abc import Callable, Sequence
@@ -361,3 +362,25 @@ def test_the_deploy_asks_bedrock_before_any_gate_and_stops_on_a_refusal(tmp_path
             deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path,
                    environ={}, bedrock=lambda settings: client)  # fmt: skip
     assert commands == []
+
+
+# ------------------------------------------------------------------ the make targets
+
+
+def _recipe(target: str) -> str:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    match = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert match is not None, target
+    return match.group(1)
+
+
+def test_make_build_reads_the_environment_that_make_deploy_deploys() -> None:
+    assert "build --config-env $(ENV)" in _recipe("build")
+    assert "scripts/deploy.py --env $(ENV)" in _recipe("deploy")
+
+
+def test_make_smoke_passes_tokens_through_the_environment_only() -> None:
+    recipe = _recipe("smoke")
+    assert 'SMOKE_TOKEN="$$TOKEN"' in recipe
+    assert "$(TOKEN)" not in recipe  # make would write the token into the command line
+    assert all(line.startswith("\t@") or line.startswith("\t\t") for line in recipe.splitlines())  # never echoed
