@@ -73,6 +73,14 @@ def test_the_read_only_smoke_checks_ownership_on_an_existing_session(local_api, 
     assert "ok   404 when the second token reads the first one's session" in output
 
 
+def test_an_ownership_check_without_a_session_to_try_is_skipped_not_failed(local_api, capsys) -> None:
+    status, output = smoke(
+        capsys, "--url", local_api.base, SMOKE_TOKEN=local_api.token("smoke-empty"), SMOKE_TOKEN2=local_api.token("x")
+    )
+    assert status == 0, output
+    assert "skip 404 when the second token reads the first one's session" in output
+
+
 def test_the_anonymous_smoke_chats_without_a_token(local_api, capsys) -> None:
     status, output = smoke(capsys, "--url", local_api.base, "--create", "--anonymous")
     assert status == 0, output
