@@ -240,12 +240,17 @@ Runner = Callable[[Sequence[str]], str]
 
 
 def run(command: Sequence[str]) -> str:
+    """Run a command, showing its output as it comes (a deploy takes minutes), and return that output."""
     print("+ " + shlex.join(command), flush=True)
-    finished = subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.PIPE, text=True)  # noqa: S603  # nosec B603
-    sys.stdout.write(finished.stdout)
-    if finished.returncode != 0:
-        raise SystemExit(f"deploy stopped: {command[0]} exited with status {finished.returncode}")
-    return finished.stdout
+    lines: list[str] = []
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603  # nosec B603
+        for line in process.stdout or ():
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+    if process.returncode != 0:
+        raise SystemExit(f"deploy stopped: {command[0]} exited with status {process.returncode}")
+    return "".join(lines)
 
 
 def load_environment(root: Path, env: str) -> tuple[dict[str, Any], dict[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from deploy import (
     deploy,
     deployed_model,
     parse_overrides,
+    run,
     smoke_arguments,
     template_parameters,
 )
@@ -384,3 +386,10 @@ def test_make_smoke_passes_tokens_through_the_environment_only() -> None:
     assert 'SMOKE_TOKEN="$$TOKEN"' in recipe
     assert "$(TOKEN)" not in recipe  # make would write the token into the command line
     assert all(line.startswith("\t@") or line.startswith("\t\t") for line in recipe.splitlines())  # never echoed
+
+
+def test_a_deploy_step_shows_its_output_as_it_comes_and_a_failed_step_stops_the_deploy(capsys) -> None:
+    assert run([sys.executable, "-c", "print('stack events')"]) == "stack events\n"
+    assert "stack events" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="exited with status 3"):
+        run([sys.executable, "-c", "raise SystemExit(3)"])
