@@ -20,8 +20,13 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 # SAM CLI must not phone home or ask questions.
 export SAM_CLI_TELEMETRY   := 0
 
+# The samconfig.toml environment that `make build` and `make deploy` use: both read its one parameter list,
+# so the layer is built for the Architecture the functions are deployed with.
+ENV ?= default
+
 .PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean deploy-edge
+        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean \
+        deploy-edge deploy smoke
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
@@ -48,6 +53,18 @@ run: .venv/.synced ## Set up and start the local API (chatbot-local)
 test: setup ## Run the whole test suite with coverage (unit, integration, infrastructure, local API)
 	$(VENV_BIN)/pytest
 
+# Deploy one environment (ENV=prod): refuses missing parameters, REPLACE_ME_ placeholders and two
+# Architectures, runs `make check ENV=...` (gates and build), deploys, then runs the smoke test with one
+# message. SMOKE_TOKEN (and SMOKE_TOKEN2) in the environment: a test user's access token (docs/deploy.md).
+deploy: .venv/.synced $(SAM) $(BUILD_PY) ## Check samconfig, run the gates, build, deploy ENV (default|prod), smoke-test
+	$(VENV_BIN)/python scripts/deploy.py --env $(ENV) --sam $(SAM)
+
+# Tokens come from TOKEN/TOKEN2 through the environment (make exports command-line variables), never argv.
+smoke: ## Check a deployed endpoint: make smoke URL=... TOKEN=... [TOKEN2=...] [ORIGIN=...] [CREATE=1]
+	@test -n "$(URL)" || (echo "usage: make smoke URL=<ApiUrl> TOKEN=<access token> [TOKEN2=...] [ORIGIN=...] [CREATE=1]" && exit 2)
+	@SMOKE_TOKEN="$$TOKEN" SMOKE_TOKEN2="$$TOKEN2" python3 scripts/smoke.py --url "$(URL)" \
+		$(if $(ORIGIN),--origin "$(ORIGIN)") $(if $(CREATE),--create)
+
 lint: .venv/.synced ## ruff (lint and format check)
 	$(VENV_BIN)/ruff check .
 	$(VENV_BIN)/ruff format --check .
@@ -59,8 +76,8 @@ format: .venv/.synced ## Apply ruff formatting and safe fixes
 typecheck: .venv/.synced ## mypy (strict) over the layer, the functions and the local package
 	$(VENV_BIN)/mypy
 
-bandit: .venv/.synced ## bandit over shipped and local code
-	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local
+bandit: .venv/.synced ## bandit over shipped and local code and the deploy scripts
+	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local scripts
 
 infra-lint: .venv/.synced sam-validate checkov ## cfn-lint, sam validate --lint and checkov on template.yaml and edge/template.yaml
 	$(VENV_BIN)/cfn-lint template.yaml edge/template.yaml
@@ -87,7 +104,7 @@ $(BUILD_PY): | $(UV)
 	ln -sf python $(TOOLS)/build-python/bin/python3.13
 
 build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build, then precompile its bytecode
-	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --template template.yaml --parallel
+	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --config-env $(ENV) --template template.yaml --parallel
 	@$(MAKE) --no-print-directory bytecode BUILD_DIR=.aws-sam/build
 
 # Lambda cannot write bytecode under /var/task or /opt, so without .pyc files in the package every cold

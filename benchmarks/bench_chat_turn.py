@@ -271,7 +271,7 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
         with counting_aws_calls() as calls, quiet():
             runtime = boto3.client("bedrock-runtime")
             dependencies.BedrockConverseModel = (  # type: ignore[misc]
-                lambda settings: BedrockConverseModel(settings, runtime=lambda: runtime)
+                lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
             )
             context = Context()
             with Stubber(runtime) as stub:

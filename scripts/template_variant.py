@@ -18,7 +18,11 @@ def with_defaults(text: str, overrides: dict[str, str]) -> str:
     for name, value in overrides.items():
         block = re.compile(rf"(?m)^(  {re.escape(name)}:\n(?:    .*\n)*?    Default: ).*$")
         replacement = f'"{value}"'
-        text, count = block.subn(lambda match, quoted=replacement: match.group(1) + quoted, text, count=1)
+
+        def with_value(match: re.Match[str], quoted: str = replacement) -> str:
+            return match.group(1) + quoted
+
+        text, count = block.subn(with_value, text, count=1)
         if count != 1:
             raise SystemExit(f"parameter {name} has no Default line")
     return text

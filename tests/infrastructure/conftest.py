@@ -347,6 +347,27 @@ def _stack(frozen_overrides: tuple[tuple[str, str], ...]) -> Stack:
     return Stack(_plain(_raw_nodes()), dict(frozen_overrides))
 
 
+@cache
+def _translation(frozen_overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return _sam_transform(_plain(_raw_nodes()), dict(frozen_overrides))
+
+
+@pytest.fixture(scope="session")
+def translate() -> Callable[..., dict[str, Any]]:
+    """``translate(ModelProvider="openai")``: the template as the SAM transform turns it into CloudFormation."""
+
+    def build(**overrides: str) -> dict[str, Any]:
+        return _translation(tuple(sorted(overrides.items())))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def conditions_of() -> Callable[[dict[str, Any], dict[str, str]], dict[str, bool]]:
+    """``conditions_of(template, parameter_values)``: every Condition of the template, evaluated."""
+    return evaluate_conditions
+
+
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     """The stack deployed with every parameter at its default."""

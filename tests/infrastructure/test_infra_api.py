@@ -185,6 +185,13 @@ def test_access_logs_go_to_the_encrypted_access_log_group(stack) -> None:
     assert stack.props("ApiAccessLogGroup")["KmsKeyId"] == {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
 
 
+def test_the_access_log_group_is_a_vended_logs_group(stack) -> None:
+    # Outside /aws/vendedlogs/, delivery adds to the account's CloudWatch Logs resource policy (5,120
+    # characters in all): in a busy account the stage then fails to create.
+    name = stack.props("ApiAccessLogGroup")["LogGroupName"]["Fn::Sub"]
+    assert name.startswith("/aws/vendedlogs/"), name
+
+
 def test_access_log_format_is_json_with_the_required_fields(stack) -> None:
     record = json.loads(stack.stage()["AccessLogSettings"]["Format"])
     for field, variable in {

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deploy import command_parameters, parse_overrides
 
 LISTS = {
     "EnableAnonymousIpList": "true",
@@ -184,6 +185,11 @@ def test_the_edge_stack_creates_no_iam(edge: EdgeStack) -> None:
 
 def test_prod_turns_the_edge_on_and_the_edge_environment_targets_us_east_1() -> None:
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
-    assert 'EdgeProtection="waf"' in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    assert (
+        parse_overrides(command_parameters(config, "prod", "deploy")["parameter_overrides"])["EdgeProtection"] == "waf"
+    )
     assert config["edge"]["deploy"]["parameters"]["region"] == "us-east-1"
-    assert 'EdgeProtection="waf"' not in config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    assert (
+        parse_overrides(command_parameters(config, "default", "deploy")["parameter_overrides"])["EdgeProtection"]
+        == "none"
+    )

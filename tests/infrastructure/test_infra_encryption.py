@@ -131,8 +131,21 @@ def test_cloudwatch_alarms_may_use_the_key_only_for_this_accounts_alarms(stack) 
 def test_key_and_table_and_pepper_outlive_the_stack(stack) -> None:
     # A retained table is useless if its key (or the pepper behind its owner keys) is deleted.
     for logical_id in ("ChatbotKey", "ChatTable", "UserIdPepperSecret"):
-        assert stack.resources[logical_id].get("DeletionPolicy") == "Retain", logical_id
+        assert stack.resources[logical_id].get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"), logical_id
         assert stack.resources[logical_id].get("UpdateReplacePolicy") == "Retain", logical_id
+
+
+def test_a_failed_first_create_deletes_the_key_and_the_pepper(stack) -> None:
+    # Nothing was encrypted or hashed with them yet: kept, they would only be billed (the key for ever).
+    for logical_id in ("ChatbotKey", "UserIdPepperSecret"):
+        assert stack.resources[logical_id]["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+
+
+def test_the_deletion_protected_table_is_retained_even_after_a_failed_create(stack) -> None:
+    # A rollback could not delete it (deletion protection): Retain makes the rollback complete, and the
+    # runbook (docs/deploy.md) removes the empty table.
+    assert stack.props("ChatTable")["DeletionProtectionEnabled"] is True
+    assert stack.resources["ChatTable"]["DeletionPolicy"] == "Retain"
 
 
 # ------------------------------------------------------------------ the table

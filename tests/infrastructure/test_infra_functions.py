@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from deploy import command_parameters, parse_overrides
 from support.config_names import DESIGN_SECTION_4
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -228,8 +228,7 @@ def test_reserved_concurrency_defaults_to_off(raw) -> None:
 def samconfig_overrides(environment: str) -> dict[str, str]:
     """The parameter overrides ``sam deploy --config-env <environment>`` passes to the template."""
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
-    text = config[environment]["deploy"]["parameters"]["parameter_overrides"]
-    return dict(item.split("=", 1) for item in shlex.split(text))
+    return parse_overrides(command_parameters(config, environment, "deploy")["parameter_overrides"])
 
 
 def test_the_prod_environment_caps_the_chat_function(raw, make_stack: Callable) -> None:

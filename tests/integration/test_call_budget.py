@@ -53,7 +53,9 @@ def bedrock(calls: AwsCalls, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubbe
     reset_caches()
     runtime = boto3.client("bedrock-runtime")
     monkeypatch.setattr(
-        dependencies, "BedrockConverseModel", lambda settings: BedrockConverseModel(settings, runtime=lambda: runtime)
+        dependencies,
+        "BedrockConverseModel",
+        lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime),
     )
     with Stubber(runtime) as stub:
         yield stub

@@ -214,5 +214,5 @@ def use_bedrock_double(
     monkeypatch.setattr(
         dependencies,
         "BedrockConverseModel",
-        lambda settings: BedrockConverseModel(settings, runtime=lambda: runtime, sleep=lambda seconds: None),
+        lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda seconds: None),
     )

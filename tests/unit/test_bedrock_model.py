@@ -6,10 +6,18 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
-from chat.model_providers import DEFAULT_SYSTEM_PROMPT, GUARDRAIL_FALLBACK, BedrockConverseModel, ChatMessage
+from chat.model_providers import (
+    DEFAULT_SYSTEM_PROMPT,
+    GUARDRAIL_FALLBACK,
+    MIN_ATTEMPT_SECONDS,
+    BedrockConverseModel,
+    ChatMessage,
+    _bedrock_runtime,
+    _retry_read_timeout,
+)
 from chatbot_security.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.settings import Settings
 
@@ -30,7 +38,7 @@ def reply_of(text: str) -> dict[str, Any]:
 
 def model(runtime: Any, **env: str) -> BedrockConverseModel:
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock", "MODEL_ID": "test-model", **env})
-    return BedrockConverseModel(settings, runtime=lambda: runtime, sleep=lambda seconds: None)
+    return BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda seconds: None)
 
 
 def test_converse_gets_the_system_prompt_history_and_token_cap(runtime: Any) -> None:
@@ -124,7 +132,10 @@ def test_a_connection_failure_is_retried() -> None:
 
     runtime = FlakyRuntime()
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock"})
-    assert BedrockConverseModel(settings, runtime=lambda: runtime, sleep=lambda s: None).reply([], "x") == "connected"
+    assert (
+        BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda s: None).reply([], "x")
+        == "connected"
+    )
     assert runtime.calls == 2
 
 
@@ -142,7 +153,7 @@ def test_read_timeout_is_a_504() -> None:
 
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock"})
     with pytest.raises(ModelTimeoutError):
-        BedrockConverseModel(settings, runtime=TimingOut).reply([], "x")
+        BedrockConverseModel(settings, runtime=lambda _timeout: TimingOut()).reply([], "x")
 
 
 def test_empty_answer_is_a_502(runtime: Any) -> None:
@@ -166,3 +177,78 @@ def test_history_is_trimmed_to_alternating_turns(runtime: Any) -> None:
             ]},
         )  # fmt: skip
         assert model(runtime).reply(history, "now") == "ok"
+
+
+class SlowBedrock:
+    """A Converse double on an injected clock: each call takes ``durations[n]`` seconds, answers with
+    ``outcomes[n]`` and, like botocore, gives up with ReadTimeoutError once its read timeout is spent."""
+
+    def __init__(self, durations: list[float], outcomes: list[Any]) -> None:
+        self.now = 0.0
+        self.read_timeouts: list[float] = []
+        self._durations = durations
+        self._outcomes = outcomes
+
+    def clock(self) -> float:
+        return self.now
+
+    def client(self, read_timeout: float) -> SlowBedrock:
+        self.read_timeouts.append(read_timeout)
+        return self
+
+    def converse(self, **kwargs: Any) -> dict[str, Any]:
+        duration, outcome = self._durations.pop(0), self._outcomes.pop(0)
+        read_timeout = self.read_timeouts[-1]
+        if duration > read_timeout:
+            self.now += read_timeout
+            raise ReadTimeoutError(endpoint_url="https://bedrock-runtime.eu-west-1.amazonaws.com")
+        self.now += duration
+        if isinstance(outcome, Exception):
+            raise outcome
+        return dict(outcome)
+
+
+def _unavailable() -> ClientError:
+    return ClientError({"Error": {"Code": "ServiceUnavailableException", "Message": "busy"}}, "Converse")
+
+
+def _slow_model(bedrock: SlowBedrock, timeout: str = "25") -> BedrockConverseModel:
+    settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock", "MODEL_TIMEOUT_SECONDS": timeout})
+    return BedrockConverseModel(settings, runtime=bedrock.client, clock=bedrock.clock, sleep=lambda s: None)
+
+
+def test_the_first_attempt_reads_for_the_whole_budget() -> None:
+    bedrock = SlowBedrock([3.0], [reply_of("hi")])
+    assert _slow_model(bedrock).reply([], "x") == "hi"
+    assert bedrock.read_timeouts == [25.0]
+
+
+def test_a_late_retry_reads_only_for_what_is_left_of_the_budget() -> None:
+    bedrock = SlowBedrock([20.0, 1.0], [_unavailable(), reply_of("hi")])
+    assert _slow_model(bedrock).reply([], "x") == "hi"
+    first, retry = bedrock.read_timeouts
+    assert first == 25.0
+    assert retry <= 25.0 - 20.0
+
+
+def test_a_slow_late_retry_is_a_504_within_the_budget_not_a_function_timeout() -> None:
+    # The function has 29 s and the model 25: a retry reading for the full 25 s would end at 45 s, killed by
+    # Lambda (API Gateway then answers a bare 5xx). Reading only for what is left, it ends as a 504 in time.
+    bedrock = SlowBedrock([20.0, 60.0], [_unavailable(), reply_of("too late")])
+    with pytest.raises(ModelTimeoutError):
+        _slow_model(bedrock).reply([], "x")
+    assert bedrock.now <= 25.0
+
+
+def test_no_retry_starts_with_less_than_the_minimum_attempt_time_left() -> None:
+    bedrock = SlowBedrock([24.5], [_unavailable()])
+    with pytest.raises(ModelProviderError):
+        _slow_model(bedrock).reply([], "x")
+    assert bedrock.read_timeouts == [25.0]
+
+
+def test_the_retry_client_is_built_with_the_remaining_budget_as_read_timeout() -> None:
+    assert _retry_read_timeout(5.7) == 5.0
+    assert _retry_read_timeout(1.2) == MIN_ATTEMPT_SECONDS
+    assert _bedrock_runtime(5.0).meta.config.read_timeout == 5.0
+    assert _bedrock_runtime(5.0).meta.config.connect_timeout <= 5.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 import time
 import urllib.error
@@ -120,19 +121,24 @@ _BEDROCK_RETRYABLE = frozenset(
 
 
 class BedrockConverseModel:
-    """Amazon Bedrock through the Converse API, with optional Guardrails."""
+    """Amazon Bedrock through the Converse API, with optional Guardrails.
+
+    ``runtime(read_timeout)`` gives the bedrock-runtime client of one attempt: the first attempt reads for
+    the whole budget, a retry only for what is left of it, so a late retry ends in a timeout (504) before
+    the function's own timeout would end the invocation (a 5xx from API Gateway without the error body).
+    """
 
     history_window = HISTORY_WINDOW
 
     def __init__(
         self,
         settings: ModelSettings,
-        runtime: Callable[[], Any] | None = None,
+        runtime: Callable[[float], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
-        self._runtime = runtime or functools.partial(_bedrock_runtime, settings.model_timeout_seconds)
+        self._runtime = runtime or _bedrock_runtime
         self._clock = clock
         self._sleep = sleep
 
@@ -163,11 +169,13 @@ class BedrockConverseModel:
         return text
 
     def _converse(self, request: dict[str, Any]) -> dict[str, Any]:
-        deadline = _Deadline(self._settings.model_timeout_seconds, self._clock)
+        budget = self._settings.model_timeout_seconds
+        deadline = _Deadline(budget, self._clock)
         attempt = 0
         while True:
+            read_timeout = budget if attempt == 0 else _retry_read_timeout(deadline.remaining())
             try:
-                response: dict[str, Any] = self._runtime().converse(**request)
+                response: dict[str, Any] = self._runtime(read_timeout).converse(**request)
                 return response
             except ReadTimeoutError as error:
                 raise ModelTimeoutError() from error
@@ -197,6 +205,12 @@ def _alternating(history: Sequence[ChatMessage]) -> list[ChatMessage]:
     if turns and turns[-1].role == "user":
         turns.pop()
     return turns
+
+
+def _retry_read_timeout(remaining: float) -> float:
+    """Whole seconds of the remaining budget (so that few clients are ever built), never below the
+    minimum a retry is granted (a retry is only attempted with at least that much left)."""
+    return float(max(MIN_ATTEMPT_SECONDS, math.floor(remaining)))
 
 
 @functools.cache
