@@ -86,7 +86,7 @@ def test_user_sample_event_is_allowed_with_a_real_access_token(oidc_env: IssuerS
 
 def test_admin_sample_event_is_allowed_with_an_admin_token_and_mfa(oidc_env: IssuerServer, lambda_context: Any) -> None:
     token = oidc_env.issuer.token(sub="root", amr=["pwd", "mfa"], **{"cognito:groups": ["admin"]})
-    assert decide(filled("authorizer-request-admin.json", REPLACE_WITH_ACCESS_TOKEN=token), lambda_context)[
+    assert decide(filled("authorizer-request-admin.json", REPLACE_WITH_ADMIN_ACCESS_TOKEN=token), lambda_context)[
         "isAuthorized"
     ]
 
