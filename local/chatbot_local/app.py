@@ -28,6 +28,7 @@ from typing import Any
 
 from chatbot_local import environment
 from chatbot_local.aws import MotoService, provision
+from chatbot_local.console import capture_denial_reasons
 from chatbot_local.environment import ConfigError
 from chatbot_local.events import ApiIdentity, scheduled_event
 from chatbot_local.gateway import Gateway
@@ -150,7 +151,8 @@ def _start(
     _check_settings()
     functions = {spec.logical_id: LocalFunction(spec, import_handler(spec), region) for spec in specs}
 
-    gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log)
+    reasons = capture_denial_reasons()
+    gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log, denial_reason=reasons.take)
     display_host = _display_host(options.host)
     api_url = f"http://{display_host}:{api.port}"
     web_url = f"http://{display_host}:{web.port}"

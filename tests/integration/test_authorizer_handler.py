@@ -190,3 +190,14 @@ def test_denials_are_counted_in_total_and_by_reason(
     by_name = {m["Name"]: blob for blob in emf for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert by_name["AuthorizerDenied"]["AuthorizerDenied"] in ([1.0], 1.0)
     assert by_name["AuthorizerDeniedByReason"]["reason"] == "audience"
+
+
+def test_no_metric_is_printed_when_metrics_are_disabled(
+    oidc_env: IssuerServer, lambda_context: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    event = authorizer_event("POST /v1/sessions", f"Bearer {oidc_env.issuer.token(aud='other')}")
+    capsys.readouterr()
+
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+    assert '"_aws"' not in capsys.readouterr().out
