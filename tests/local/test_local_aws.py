@@ -139,12 +139,21 @@ def test_resource_names_and_template_defaults_reach_the_environment(
     assert "MODEL_API_KEY_SECRET_ARN" not in environ
 
 
+def test_the_local_anonymous_session_limit_is_sized_for_a_developer() -> None:
+    environ: dict[str, str] = {}
+
+    environment.apply_local_defaults(environ, 8123)
+
+    assert int(environ["ANON_SESSIONS_PER_HOUR"]) >= 100  # the deployed default, 10, is one reload away
+
+
 def test_local_defaults_never_override_the_user() -> None:
-    environ = {"ALLOW_ANONYMOUS": "false", "AUTHORIZER_CACHE_TTL": "5"}
+    environ = {"ALLOW_ANONYMOUS": "false", "AUTHORIZER_CACHE_TTL": "5", "ANON_SESSIONS_PER_HOUR": "3"}
 
     environment.apply_local_defaults(environ, 8123)
 
     assert environ["ALLOW_ANONYMOUS"] == "false"
+    assert environ["ANON_SESSIONS_PER_HOUR"] == "3"
     assert environ["MODEL_PROVIDER"] == "echo"
     assert environ["ALLOWED_ORIGINS"] == "http://127.0.0.1:8123,http://localhost:8123"
     assert environ["ALLOW_LOOPBACK_ISSUER"] == "true"
