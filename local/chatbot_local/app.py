@@ -63,6 +63,8 @@ class ServeOptions:
     # address: `--aws-host 0.0.0.0 --aws-port 4566`).
     aws_host: str = "127.0.0.1"
     aws_port: int = 0
+    # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
+    issuer_port: int = 0
 
 
 def _say(line: str) -> None:
@@ -138,7 +140,7 @@ def _start(
 
     issuer: DevIssuer | None = None
     if dev_issuer:
-        issuer = DevIssuer(load_or_create_key(options.state_dir))
+        issuer = DevIssuer(load_or_create_key(options.state_dir), options.issuer_port)
         issuer.start()
         running.callback(issuer.stop)
         environment.use_dev_issuer(environ, issuer.url)

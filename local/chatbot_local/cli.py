@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--aws-port", type=_port, default=0, help="port of the local AWS endpoint (default: a free port)"
     )
+    serve_parser.add_argument(
+        "--issuer-port",
+        type=_port,
+        default=0,
+        help="port of the development issuer on 127.0.0.1 (default: a free port)",
+    )
     token_parser = commands.add_parser("token", help="print an access token of the development issuer")
     token_parser.add_argument("--sub", required=True, help="subject (user id) of the token")
     token_parser.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
@@ -88,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke_parser.add_argument(
         "--with-session", action="store_true", help="the session the event names already holds one turn"
+    )
+    invoke_parser.add_argument(
+        "--print-event",
+        action="store_true",
+        help="print the event with its placeholders filled, do not invoke (for sam local invoke -e -)",
     )
     invoke_parser.add_argument("--template", type=Path, help="SAM template (default: template.yaml of the project)")
     return parser
@@ -111,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     state_dir=state_dir(),
                     parameter_overrides=parse_overrides(options.parameter_overrides),
                     with_session=options.with_session,
+                    print_event=options.print_event,
                 )
             )
         return serve(
@@ -124,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cleanup_interval=options.cleanup_interval,
                 aws_host=options.aws_host,
                 aws_port=options.aws_port,
+                issuer_port=options.issuer_port,
             )
         )
     except USER_ERRORS as error:

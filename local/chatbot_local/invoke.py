@@ -65,6 +65,8 @@ class InvokeOptions:
     state_dir: Path
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     with_session: bool = False
+    # Print the event with its placeholders filled instead of invoking (for `sam local invoke -e -`).
+    print_event: bool = False
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -110,6 +112,9 @@ def invoke(options: InvokeOptions, environ: MutableMapping[str, str] | None = No
             if CHAT_FUNCTION in specs and _needs_chat(event, options):
                 chat = LocalFunction(specs[CHAT_FUNCTION], import_handler(specs[CHAT_FUNCTION]), region)
             event = fill_placeholders(event, tokens, chat, with_session=options.with_session)
+            if options.print_event:
+                print(json.dumps(event), file=stdout if out is None else out, flush=True)
+                return 0
             try:
                 result = target.invoke(event)
                 status = 0
@@ -150,6 +155,8 @@ def _prepare(
     environment.check(environ)
     dev_issuer = environment.uses_dev_issuer(environ)
     shared = read_aws_state(options.state_dir)
+    if shared is None and options.print_event:
+        raise ConfigError("--print-event fills the event from a running chatbot-local: start it first")
     if shared is not None:
         environment.isolate_aws(environ, shared.endpoint_url, shared.region)
         resources = LocalResources(

@@ -75,3 +75,15 @@ def test_settings_are_read_from_the_environment_once(monkeypatch: pytest.MonkeyP
 def test_require_names_the_missing_variable() -> None:
     with pytest.raises(RuntimeError, match="TABLE_NAME"):
         Settings.model_validate({}).require("table_name")
+
+
+def test_sam_local_invoke_may_use_a_loopback_issuer() -> None:
+    # sam local invoke passes only the variables the template declares (never ALLOW_LOOPBACK_ISSUER),
+    # and always AWS_SAM_LOCAL=true; Lambda itself never sets it.
+    settings = Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:4567", "AWS_SAM_LOCAL": "true"})
+    assert settings.oidc_enabled
+
+
+def test_sam_local_does_not_open_http_to_other_hosts() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ISSUER": "http://issuer.example.test", "AWS_SAM_LOCAL": "true"})
