@@ -55,6 +55,7 @@ SAMPLE_USER = "sample-user"
 SAMPLE_ADMIN = "sample-admin"
 ADMIN_ROLE_VARIABLE = "ADMIN_ROLE"
 CHAT_FUNCTION = "ChatFunction"
+LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,10 @@ def _prepare(
     template: Template, options: InvokeOptions, environ: MutableMapping[str, str], running: contextlib.ExitStack
 ) -> Tokens:
     """The environment of `serve`, against a running server's moto endpoint or a private one."""
+    exported_level = environ.get(LOG_LEVEL)
     environment.apply_local_defaults(environ, 8080)
+    if exported_level is None:  # the function logs at the template's level, on stderr, as under sam
+        del environ[LOG_LEVEL]
     environment.check(environ)
     dev_issuer = environment.uses_dev_issuer(environ)
     shared = read_aws_state(options.state_dir)
