@@ -60,7 +60,7 @@ class ServeOptions:
     web_dir: Path
     cleanup_interval: float = 300.0
     # The moto endpoint: loopback on a free port unless told otherwise (a container needs a known
-    # address: `--aws-host 0.0.0.0 --aws-port 4566`).
+    # address: `--aws-port 4566`, and `--aws-host 0.0.0.0` off the host's network).
     aws_host: str = "127.0.0.1"
     aws_port: int = 0
     # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
