@@ -229,10 +229,9 @@ def fill_placeholders(
         if with_session:
             seeded = _route_event(event, "POST", f"/v1/sessions/{values[SESSION_ID]}/messages", _principal(event))
             if SESSION_TOKEN in values:
-                seeded["requestContext"]["authorizer"] = {
-                    "lambda": {"kind": "anonymous", "subject": "", "issuer": "", "roles": "[]", "mfa": False}
-                    | {"session_id": values[SESSION_ID]}
-                }
+                session_id = values[SESSION_ID]  # what the authorizer says of an anonymous session's token
+                anonymous = {"kind": "anonymous", "subject": session_id, "issuer": "", "roles": "[]", "mfa": False}
+                seeded["requestContext"]["authorizer"] = {"lambda": {**anonymous, "session_id": session_id}}
             seeded["routeKey"] = seeded["requestContext"]["routeKey"] = "POST /v1/sessions/{session_id}/messages"
             seeded["pathParameters"] = {"session_id": values[SESSION_ID]}
             seeded["body"] = json.dumps({"content": "Hello from chatbot-local invoke"})

@@ -130,3 +130,19 @@ def test_mistakes_are_one_line_and_exit_status_2(server: RunningApi, arguments: 
     assert finished.returncode == 2
     assert finished.stdout == ""
     assert finished.stderr.startswith(f"chatbot-local: {message}")
+
+
+def test_with_session_seeds_an_anonymous_session_for_an_event_that_names_its_token(server: RunningApi) -> None:
+    event = EVENTS / "authorizer-request-anonymous.json"
+
+    finished = run_invoke(server.environ, "AuthorizerFunction", event, "--with-session")
+
+    assert answer_of(finished) == "allowed"
+
+
+def test_print_event_fills_the_placeholders_from_the_running_server(server: RunningApi) -> None:
+    finished = run_invoke(server.environ, "ChatFunction", EVENTS / "chat-get-session.json", "--print-event")
+
+    event = json.loads(finished.stdout)
+    assert "REPLACE_WITH" not in finished.stdout
+    assert event["rawPath"] == f"/v1/sessions/{event['pathParameters']['session_id']}"
