@@ -45,10 +45,16 @@ $(SAM): $(UV)
 $(CHECKOV): $(UV)
 	$(UV) tool install --quiet --python 3.13 checkov==$(CHECKOV_VERSION)
 
-setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
+# The browser tests drive Debian's Chromium (tests/browser/browser_kit.py); they are skipped without it.
+CHROMIUM_PATH ?= /usr/bin/chromium
 
-run: .venv/.synced ## Set up and start the local API (chatbot-local)
-	$(VENV_BIN)/chatbot-local
+setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
+	@test -x "$(CHROMIUM_PATH)" || echo "setup: Chromium not found at $(CHROMIUM_PATH): the browser tests will be skipped. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH=/path/to/chromium."
+
+PORT     ?= 3000
+WEB_PORT ?= 8080
+run: .venv/.synced ## Set up and start the local API (chatbot-local; PORT=3000 WEB_PORT=8080)
+	$(VENV_BIN)/chatbot-local serve --port $(PORT) --web-port $(WEB_PORT)
 
 test: setup ## Run the whole test suite with coverage (unit, integration, infrastructure, local API)
 	$(VENV_BIN)/pytest
@@ -127,7 +133,10 @@ check-layer-requirements: $(UV) ## Fail when the layer requirements drift from u
 	$(UV) export --locked --only-group layer --no-emit-project --format requirements-txt --no-header --quiet \
 		| diff -u layers/security/requirements.txt - || (echo "layer requirements drift: run make layer-requirements" && exit 1)
 
-audit: .venv/.synced ## pip-audit --strict (needs a vulnerability service)
+AUDIT_SERVICE := https://pypi.org/pypi/pip/json
+audit: .venv/.synced ## pip-audit --strict (needs to reach the PyPI vulnerability service)
+	@$(VENV_BIN)/python -c "import sys, urllib.request; urllib.request.urlopen('$(AUDIT_SERVICE)', timeout=10)" 2>/dev/null \
+		|| { echo "audit: cannot reach the vulnerability service ($(AUDIT_SERVICE)): pip-audit needs network access to PyPI's vulnerability data; run make audit where it is reachable (CI does)."; exit 1; }
 	$(UV) run --with pip-audit==2.10.1 pip-audit --strict --skip-editable
 
 openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a test fails when it drifts)

@@ -11,6 +11,7 @@ listen, print the URLs, wait for SIGINT/SIGTERM, stop in reverse order
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import shlex
@@ -27,6 +28,7 @@ from typing import Any
 
 from chatbot_local import environment
 from chatbot_local.aws import MotoService, provision
+from chatbot_local.console import capture_denial_reasons
 from chatbot_local.environment import ConfigError
 from chatbot_local.events import ApiIdentity, scheduled_event
 from chatbot_local.gateway import Gateway
@@ -40,10 +42,12 @@ from chatbot_local.issuer import (
     write_state,
 )
 from chatbot_local.lambdas import InvocationError, LocalFunction, add_to_path, import_handler
+from chatbot_local.state import AwsState, claimed_state_dir, clear_aws_state, write_aws_state
 from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, STACK_NAME, Template
 from chatbot_local.web import static_handler
 
 Log = Callable[[str], None]
+STATE_DIR_VARIABLE = "CHATBOT_LOCAL_STATE_DIR"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class ServeOptions:
     state_dir: Path
     web_dir: Path
     cleanup_interval: float = 300.0
+    # The moto endpoint: loopback on a free port unless told otherwise (a container needs a known
+    # address: `--aws-port 4566`, and `--aws-host 0.0.0.0` off the host's network).
+    aws_host: str = "127.0.0.1"
+    aws_port: int = 0
+    # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
+    issuer_port: int = 0
 
 
 def _say(line: str) -> None:
@@ -71,15 +81,24 @@ def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with contextlib.ExitStack() as running:
-            api_url, web_url, dev_issuer = _start(options, environ, running, stop, log)
+            folder, shared = running.enter_context(claimed_state_dir(options.state_dir))
+            if not shared:
+                log(
+                    f"chatbot-local: another chatbot-local uses {options.state_dir}; "
+                    f"this one keeps its state in {folder}"
+                )
+            api_url, web_url, dev_issuer, aws_url = _start(
+                dataclasses.replace(options, state_dir=folder), environ, running, stop, log
+            )
             log(f"chatbot-local is ready in {time.monotonic() - started:.1f} s")
             log(f"API:   {api_url}")
             log(f"Demo:  {web_url}/")
+            log(f"AWS:   {aws_url} (moto)")
             if environment.edge_enabled(environ):
                 log(f"Edge:  requests need {environment.ORIGIN_HEADER} (value: secret {_origin_secret_name(environ)})")
-                log(f"AWS:   {environ['AWS_ENDPOINT_URL']} (moto; credentials testing/testing)")
             if dev_issuer:
-                log(f"Token: {_token_command()} token --sub alice")
+                prefix = "" if shared else f"{STATE_DIR_VARIABLE}={shlex.quote(str(folder))} "
+                log(f"Token: {prefix}{_token_command()} token --sub alice")
             else:
                 log(f"Token: get access tokens from {environ['OIDC_ISSUER']}")
             while not stop.wait(0.5):
@@ -97,7 +116,7 @@ def _start(
     running: contextlib.ExitStack,
     stop: threading.Event,
     log: Log,
-) -> tuple[str, str, bool]:
+) -> tuple[str, str, bool, str]:
     template = Template.load(options.template_path)
     api = BackgroundServer(options.host, options.port, "API")
     running.callback(api.stop)
@@ -108,17 +127,22 @@ def _start(
     environment.check(environ)
     dev_issuer = environment.uses_dev_issuer(environ)
 
-    moto = MotoService()
+    moto = MotoService(options.aws_host, options.aws_port)
     endpoint = moto.start()
     running.callback(moto.stop)
     region = environment.region_of(environ)
     environment.isolate_aws(environ, endpoint, region)
     resources = provision(template, environ, endpoint, region)
     environment.apply_resources(environ, template, resources)
+    aws_state = AwsState(
+        endpoint, region, resources.table_name, resources.key_id, resources.key_arn, resources.secret_arns, os.getpid()
+    )
+    write_aws_state(options.state_dir, aws_state)
+    running.callback(clear_aws_state, options.state_dir, aws_state.pid)
 
     issuer: DevIssuer | None = None
     if dev_issuer:
-        issuer = DevIssuer(load_or_create_key(options.state_dir))
+        issuer = DevIssuer(load_or_create_key(options.state_dir), options.issuer_port)
         issuer.start()
         running.callback(issuer.stop)
         environment.use_dev_issuer(environ, issuer.url)
@@ -131,7 +155,8 @@ def _start(
     _check_settings()
     functions = {spec.logical_id: LocalFunction(spec, import_handler(spec), region) for spec in specs}
 
-    gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log)
+    reasons = capture_denial_reasons()
+    gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log, denial_reason=reasons.take)
     display_host = _display_host(options.host)
     api_url = f"http://{display_host}:{api.port}"
     web_url = f"http://{display_host}:{web.port}"
@@ -152,7 +177,7 @@ def _start(
     for logical_id in template.schedule_targets():
         if options.cleanup_interval > 0:
             _schedule(functions[logical_id], options.cleanup_interval, region, stop, log)
-    return api_url, web_url, issuer is not None
+    return api_url, web_url, issuer is not None, endpoint
 
 
 def _origin_secret_name(environ: MutableMapping[str, str]) -> str:

@@ -7,6 +7,7 @@ Properties moto does not take are left out and listed in docs/local-development.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import secrets
@@ -78,19 +79,21 @@ def _stop_tracking_dynamodb_items() -> None:
 class MotoService:
     """moto's threaded server on a free loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from moto.server import ThreadedMotoServer  # a second to import: only when serving
 
         _stop_tracking_dynamodb_items()
 
         # werkzeug logs one line per request at INFO: keep the console for our own lines.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> str:
         self._server.start()
         host, port = self._server.get_host_and_port()
+        if ipaddress.ip_address(host).is_unspecified:  # listening everywhere: reached here on loopback
+            host = "127.0.0.1"
         self.endpoint_url = f"http://{host}:{port}"
         return self.endpoint_url
 

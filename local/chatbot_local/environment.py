@@ -34,6 +34,9 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_DEFAULTS = {
     "ALLOW_ANONYMOUS": "true",
     "MODEL_PROVIDER": "echo",
+    # Sized for a developer reloading the demo page (deployed default: 10 per source IP and hour).
+    # Only the default is raised: loopback addresses are counted like any other.
+    "ANON_SESSIONS_PER_HOUR": "500",
     # Local runs only: lets OIDC_ISSUER be http://127.0.0.1:... (the template never sets it).
     "ALLOW_LOOPBACK_ISSUER": "true",
     # One line per request from the gateway; the functions' INFO logs and metrics only on request.

@@ -14,6 +14,7 @@ the Lambda proxy integration, in API Gateway's order and with API Gateway's own 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
@@ -58,6 +59,7 @@ class Decision:
     allowed: bool
     context: Mapping[str, Any] | None = None
     error: tuple[int, str] | None = None
+    reason: str | None = None
 
 
 class AuthorizerCache:
@@ -129,6 +131,7 @@ class Gateway:
         log: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        denial_reason: Callable[[], str | None] | None = None,
     ) -> None:
         for authorizer in api.authorizers.values():
             _check_supported(authorizer)
@@ -147,12 +150,16 @@ class Gateway:
         self.authorizer_cache = AuthorizerCache(monotonic)
         self._buckets: dict[str, TokenBucket] = {}
         self._buckets_lock = threading.Lock()
+        # The reason the authorizer gave for its last denial in this thread (its log record).
+        self._denial_reason = denial_reason or (lambda: None)
+        self._request = threading.local()
 
     # Public entry points ----------------------------------------------------------------------
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         started = self._monotonic()
         request_id = new_request_id()
+        self._request.reason = None
         headers = request.headers
         match: RouteMatch | None = None
         if self._cors is not None and CorsPolicy.is_preflight(request.method, headers):
@@ -165,14 +172,16 @@ class Gateway:
             response = self._with_cors(response, headers.get("origin"))
         response.headers.append(("apigw-requestid", request_id))
         elapsed_ms = (self._monotonic() - started) * 1000
-        self._log(f"{request.method} {_log_path(request, match)} {response.status} {elapsed_ms:.0f}ms")
+        reason = self._request.reason or _error_code(response)
+        suffix = f" reason={reason}" if reason else ""
+        self._log(f"{_route_label(request, match)} {response.status} {elapsed_ms:.0f}ms{suffix}")
         return response
 
     def too_large(self, request: HttpRequest) -> HttpResponse:
         """413 for a body over API Gateway's 10 MB limit (the body is not read)."""
         response = self._with_cors(gateway_message(*TOO_LARGE), request.headers.get("origin"))
         response.headers.append(("apigw-requestid", new_request_id()))
-        self._log(f"{request.method} {_log_path(request, None)} {response.status} 0ms")
+        self._log(f"{_route_label(request, None)} {response.status} 0ms reason=body_too_large")
         return response
 
     # Steps ------------------------------------------------------------------------------------
@@ -210,19 +219,25 @@ class Gateway:
     ) -> Decision:
         values = [_identity_value(source, request, match, context) for source in authorizer.identity_sources]
         if any(not value for value in values):
+            self._request.reason = "no_identity_source"
             return Decision(False, error=UNAUTHORIZED)
         identity_values = [value for value in values if value]
         key = (authorizer.name, tuple(identity_values))
         cached = self.authorizer_cache.get(key)
         if cached is not None:
+            self._request.reason = cached.reason
             return cached
         event = authorizer_event(request, match, context, identity_values, self._identity)
+        self._denial_reason()  # forget a reason left over from an earlier call in this thread
         try:
             result = self._functions[authorizer.function_id].invoke(event)
         except InvocationError as error:
             self._log(f"{authorizer.function_id}: {error}")
             return Decision(False, error=INTERNAL_ERROR)
         decision = _simple_response(result)
+        if decision.error == FORBIDDEN:
+            decision = Decision(False, error=FORBIDDEN, reason=_printable(self._denial_reason() or "denied"))
+            self._request.reason = decision.reason
         if decision.error == INTERNAL_ERROR:
             self._log(f"{authorizer.function_id}: invalid authorizer response")
             return decision
@@ -271,9 +286,24 @@ def _simple_response(result: Any) -> Decision:
     return Decision(True, context=context)
 
 
-def _log_path(request: HttpRequest, match: RouteMatch | None) -> str:
-    """The route's path template when matched (no ids, no subjects); else the path, made printable."""
+def _route_label(request: HttpRequest, match: RouteMatch | None) -> str:
+    """The route key (`POST /v1/sessions/{session_id}`): never the path, which carries ids and subjects."""
+    method = _printable(request.method[:16]).upper()
     if match is not None and match.route.path.startswith("/"):
-        return match.route.path
-    printable = "".join(char if 32 < ord(char) < 127 else "?" for char in request.raw_path[:120])
-    return printable or "/"
+        return f"{method} {match.route.path}"
+    return f"{method} (no route)"
+
+
+def _printable(text: str) -> str:
+    return "".join(char if char.isascii() and (char.isalnum() or char in "_-.:") else "?" for char in text[:64])
+
+
+def _error_code(response: HttpResponse) -> str | None:
+    """The chat API's error code (`{"error": {"code": ...}}`), for the console line."""
+    if response.status < 400 or not response.body.startswith(b'{"error"'):
+        return None
+    try:
+        code = json.loads(response.body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return _printable(code) if isinstance(code, str) else None

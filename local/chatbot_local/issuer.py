@@ -174,11 +174,14 @@ def mint_token(
 
 
 class DevIssuer:
-    """Serves the discovery document and the JWKS on 127.0.0.1, on a free port."""
+    """Serves the discovery document and the JWKS on 127.0.0.1, on a free port unless given one."""
 
-    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+    def __init__(self, key: rsa.RSAPrivateKey, port: int = 0) -> None:
         self.jwk = public_jwk(key)
-        self._server = _IssuerServer(("127.0.0.1", 0), _IssuerRequestHandler)
+        try:
+            self._server = _IssuerServer(("127.0.0.1", port), _IssuerRequestHandler)
+        except OSError as error:
+            raise IssuerError(f"cannot serve the development issuer on 127.0.0.1:{port} ({error.strerror})") from None
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}"
         documents = {

@@ -86,7 +86,7 @@ def test_user_sample_event_is_allowed_with_a_real_access_token(oidc_env: IssuerS
 
 def test_admin_sample_event_is_allowed_with_an_admin_token_and_mfa(oidc_env: IssuerServer, lambda_context: Any) -> None:
     token = oidc_env.issuer.token(sub="root", amr=["pwd", "mfa"], **{"cognito:groups": ["admin"]})
-    assert decide(filled("authorizer-request-admin.json", REPLACE_WITH_ACCESS_TOKEN=token), lambda_context)[
+    assert decide(filled("authorizer-request-admin.json", REPLACE_WITH_ADMIN_ACCESS_TOKEN=token), lambda_context)[
         "isAuthorized"
     ]
 
@@ -223,3 +223,14 @@ def test_required_scopes_are_enforced_by_the_authorizer(
     assert not allowed(issuer.token(scope="openid profile"))
     assert '"reason":"scope"' in log_output.getvalue().replace(" ", "")
     assert allowed(issuer.token(scope="openid chat:write"))
+
+
+def test_no_metric_is_printed_when_metrics_are_disabled(
+    oidc_env: IssuerServer, lambda_context: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    event = authorizer_event("POST /v1/sessions", f"Bearer {oidc_env.issuer.token(aud='other')}")
+    capsys.readouterr()
+
+    assert decide(event, lambda_context) == {"isAuthorized": False}
+    assert '"_aws"' not in capsys.readouterr().out

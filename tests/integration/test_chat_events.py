@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import yaml
 from support.caches import reset_caches
-from support.events import EVENTS, body_of, load_event
+from support.events import EVENTS, body_of, filled_event
 
 from chat.handler import lambda_handler as chat_handler
 
 pytestmark = pytest.mark.usefixtures("aws")
 
-SAMPLE_SESSION_ID = load_event("chat-post-message.json")["pathParameters"]["session_id"]
+SAMPLE_SESSION_ID = "6f1c2b9e-8a47-4c1e-9d3b-2f6a8e4c1d2a"
 ROOT = Path(__file__).resolve().parents[2]
 # In the order a client uses them; each with the status its sample gets.
 SAMPLES = [
@@ -52,7 +52,7 @@ def test_every_chat_route_has_a_sample_event() -> None:
 
 
 def test_the_samples_walk_through_every_route(lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the sample principal's issuer and a container whose next session id is the samples' one
+    # Given the sample principal's issuer and a container whose next session id is the one put in the samples
     monkeypatch.setenv("OIDC_ISSUER", "https://issuer.example.test")
     reset_caches()
     from chat.dependencies import default_conversations
@@ -61,8 +61,8 @@ def test_the_samples_walk_through_every_route(lambda_context: Any, monkeypatch: 
     monkeypatch.setattr(default_conversations(), "new_id", lambda: next(ids))
     answers: list[tuple[str, int, Any]] = []
     for name, _status in SAMPLES:
-        # When each sample is sent as it is
-        response = chat_handler(load_event(name), lambda_context)
+        # When each sample is sent with its session placeholder filled
+        response = chat_handler(filled_event(name, REPLACE_WITH_SESSION_ID=SAMPLE_SESSION_ID), lambda_context)
         answers.append((name, response["statusCode"], body_of(response)))
         assert response["headers"]["Cache-Control"] == "no-store"
     # Then each gets its documented status

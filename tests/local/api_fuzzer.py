@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "local")]  # when run as a script
 
 from local_kit import EXECUTABLE, RunningApi, running_chatbot_local  # noqa: E402
+from progress import Progress  # noqa: E402
 
 OPENAPI = ROOT / "docs" / "openapi.json"
 # The limits that would otherwise answer most cases with 429 or 409 before any deeper code runs.
@@ -148,6 +149,7 @@ class FuzzReport:
     by_operation: dict[str, Counter[int]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    progress: Progress | None = None  # the running count of cases (make fuzz)
 
     @property
     def total(self) -> int:
@@ -202,11 +204,13 @@ class ApiFuzzer:
         self.schema = schemathesis.openapi.from_path(str(OPENAPI), config=SCHEMATHESIS_CONFIG)
 
     # -- running ----------------------------------------------------------------------------
-    def run(self, cases_per_operation: int) -> FuzzReport:
-        report = FuzzReport()
+    def run(self, cases_per_operation: int, progress: Progress | None = None) -> FuzzReport:
+        report = FuzzReport(progress=progress)
         started = time.monotonic()
-        for result in self.schema.get_all_operations():
-            operation = result.ok()
+        operations = [result.ok() for result in self.schema.get_all_operations()]
+        if progress is not None:  # at most this many: hypothesis may find fewer distinct cases
+            progress.total = len(operations) * 2 * cases_per_operation
+        for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 self._fuzz(operation, mode, cases_per_operation, report)
         report.seconds = time.monotonic() - started
@@ -264,6 +268,8 @@ class ApiFuzzer:
         response = case.call(base_url=self.api.base, session=self.http, timeout=30)
         report.statuses[response.status_code] += 1
         report.by_operation.setdefault(label, Counter())[response.status_code] += 1
+        if report.progress is not None:
+            report.progress.advance(server_error=response.status_code >= 500)
         try:
             case.validate_response(response, checks=CHECKS)
         except FailureGroup as group:
@@ -358,7 +364,9 @@ def main(argv: list[str] | None = None, say: Callable[[str], None] = print) -> i
     parser.add_argument("--minimum", type=int, default=1000, help="fail if fewer cases ran (default 1000)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="chatbot-fuzz-") as folder, fuzzed_api(Path(folder)) as api:
-        report = ApiFuzzer(api).run(args.cases_per_operation)
+        progress = Progress("fuzz: cases", args.minimum)
+        report = ApiFuzzer(api).run(args.cases_per_operation, progress)
+        progress.close()
     for line in report.lines():
         say(line)
     if report.failures or report.total < args.minimum:

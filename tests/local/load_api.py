@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "local")]  # when run as a script
 
 from local_kit import RunningApi, running_chatbot_local  # noqa: E402
+from progress import Progress  # noqa: E402
 
 from chatbot_local.issuer import mint_token, read_key, read_state  # noqa: E402
 
@@ -82,6 +83,7 @@ class LoadReport:
     statuses: Counter[int] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: Progress | None = None  # the running count of turns (make load)
 
     @property
     def server_errors(self) -> int:
@@ -179,6 +181,8 @@ def _post_turns(connection: Connection, client: Client, turns: int, deadline: fl
         )
         with report.lock:
             report.turns += 1
+        if report.progress is not None:
+            report.progress.advance()
         if n % RETRY_EVERY == RETRY_EVERY - 1:  # a client retrying a post whose answer it lost
             status, again = connection.call("POST", path, client.authorization, body)
             _count(report, status)
@@ -249,6 +253,8 @@ def _count(report: LoadReport, status: int, post_ms: float | None = None) -> Non
         report.statuses[status] += 1
         if post_ms is not None:
             report.latencies_ms.append(post_ms)
+    if status >= 500 and report.progress is not None:
+        report.progress.advance(0, server_error=True)
 
 
 def _problem(report: LoadReport, text: str) -> None:
@@ -256,8 +262,10 @@ def _problem(report: LoadReport, text: str) -> None:
         report.problems.append(text)
 
 
-def run_load(api: RunningApi, clients: int, turns: int, max_seconds: float) -> LoadReport:
-    report = LoadReport(clients=clients)
+def run_load(
+    api: RunningApi, clients: int, turns: int, max_seconds: float, progress: Progress | None = None
+) -> LoadReport:
+    report = LoadReport(clients=clients, progress=progress)
     population = _clients(api, clients)
     per_client = -(-turns // clients)
     deadline = time.monotonic() + max_seconds
@@ -289,7 +297,9 @@ def main(argv: list[str] | None = None, say: Callable[[str], None] = print) -> i
     say(f"load: {args.clients} clients, {args.turns} turns, at most {args.max_seconds:.0f} s, "
         "RATE_LIMIT_PER_MINUTE=10000 and stage throttling raised for the run")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="chatbot-load-") as folder, loaded_api(Path(folder)) as api:
-        report = run_load(api, args.clients, args.turns, args.max_seconds)
+        progress = Progress("load: turns", args.turns)
+        report = run_load(api, args.clients, args.turns, args.max_seconds, progress)
+        progress.close()
     for line in report.lines():
         say(line)
     if report.server_errors or report.problems or report.turns < args.turns:

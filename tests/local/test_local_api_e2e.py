@@ -30,6 +30,16 @@ def test_it_prints_the_api_the_demo_page_and_a_token_command(running_api: Runnin
     assert any(line.startswith("Token: ") and line.endswith(" token --sub alice") for line in lines)
 
 
+def test_the_console_shows_a_denial_as_one_line_with_its_reason_and_no_metric(running_api: RunningApi) -> None:
+    status, _, _ = running_api.call("POST", "/v1/sessions", token="not.a.token")
+
+    lines = [line for line in running_api.output().splitlines() if line.startswith("POST /v1/sessions 403 ")]
+    assert status == 403
+    assert len(lines) == 1
+    assert lines[0].endswith(" reason=malformed")
+    assert '"_aws"' not in running_api.output()
+
+
 def test_it_starts_in_a_few_seconds(running_api: RunningApi) -> None:
     ready = re.search(r"^chatbot-local is ready in (\d+\.\d) s$", running_api.output(), re.MULTILINE)
 

@@ -8,10 +8,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-from local_kit import REGION
+from local_kit import REGION, free_port
 
 from chatbot_local import environment
-from chatbot_local.aws import LocalResources, client, generate_secret_string, provision
+from chatbot_local.aws import LocalResources, MotoService, client, generate_secret_string, provision
 from chatbot_local.cloudformation import TemplateError
 from chatbot_local.environment import ConfigError
 from chatbot_local.template import Template
@@ -139,12 +139,21 @@ def test_resource_names_and_template_defaults_reach_the_environment(
     assert "MODEL_API_KEY_SECRET_ARN" not in environ
 
 
+def test_the_local_anonymous_session_limit_is_sized_for_a_developer() -> None:
+    environ: dict[str, str] = {}
+
+    environment.apply_local_defaults(environ, 8123)
+
+    assert int(environ["ANON_SESSIONS_PER_HOUR"]) >= 100  # the deployed default, 10, is one reload away
+
+
 def test_local_defaults_never_override_the_user() -> None:
-    environ = {"ALLOW_ANONYMOUS": "false", "AUTHORIZER_CACHE_TTL": "5"}
+    environ = {"ALLOW_ANONYMOUS": "false", "AUTHORIZER_CACHE_TTL": "5", "ANON_SESSIONS_PER_HOUR": "3"}
 
     environment.apply_local_defaults(environ, 8123)
 
     assert environ["ALLOW_ANONYMOUS"] == "false"
+    assert environ["ANON_SESSIONS_PER_HOUR"] == "3"
     assert environ["MODEL_PROVIDER"] == "echo"
     assert environ["ALLOWED_ORIGINS"] == "http://127.0.0.1:8123,http://localhost:8123"
     assert environ["ALLOW_LOOPBACK_ISSUER"] == "true"
@@ -205,3 +214,14 @@ def test_transactions_do_not_keep_copies_of_the_table(resources: LocalResources)
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": "SESSION#memory"}},
     )["Items"]) == 20  # fmt: skip
+
+
+def test_the_aws_endpoint_can_take_a_fixed_port_on_every_interface_and_is_reached_on_loopback() -> None:
+    port = free_port()
+    moto = MotoService("0.0.0.0", port)  # what `--aws-host 0.0.0.0` asks for
+    endpoint = moto.start()
+    try:
+        assert endpoint == f"http://127.0.0.1:{port}"
+        assert client("sts", endpoint, REGION).get_caller_identity()["Account"]
+    finally:
+        moto.stop()

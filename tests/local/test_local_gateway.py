@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from local_kit import REGION, WEB_ORIGIN, GatewayKit, failing
+from local_kit import REGION, WEB_ORIGIN, FakeFunction, GatewayKit, echo_event, failing
 
 from chatbot_local.cloudformation import TemplateError
-from chatbot_local.events import ApiIdentity
+from chatbot_local.events import ApiIdentity, HttpRequest
 from chatbot_local.gateway import Gateway
 from chatbot_local.template import Template
 
@@ -139,8 +139,50 @@ def test_one_log_line_per_request_without_headers_ids_or_tokens(make_gateway: Bu
 
     assert len(kit.lines) == 2
     assert kit.lines[0].startswith("GET /v1/sessions/{session_id} 200 ")
-    assert kit.lines[1].startswith("GET /v1/sessions??forged 404 ")
+    assert kit.lines[1].startswith("GET (no route) 404 ")
     assert not any("good-alice" in line or SESSION in line for line in kit.lines)
+
+
+def test_the_log_line_of_an_unknown_path_never_holds_the_path(make_gateway: Build) -> None:
+    kit = make_gateway()
+
+    kit.request("GET", "/v1/users/alice@example.com/secrets")
+
+    assert kit.lines == [kit.lines[0]]
+    assert kit.lines[0].startswith("GET (no route) 404 ")
+    assert "alice" not in kit.lines[0]
+
+
+def test_the_log_line_of_a_denial_carries_the_authorizers_reason(fixture_template: Template) -> None:
+
+    lines: list[str] = []
+    reasons = iter(["stale", "kid"])
+    resolver = fixture_template.resolver({"ALLOWED_ORIGINS": ""}, REGION)
+    functions = {
+        "AuthorizerFunction": FakeFunction(lambda event: {"isAuthorized": False}),
+        "ChatFunction": FakeFunction(echo_event),
+    }
+    gateway = Gateway(
+        fixture_template.http_api(resolver, ()),
+        functions,
+        ApiIdentity(REGION, "123456789012"),
+        log=lines.append,
+        denial_reason=lambda: next(reasons, None),
+    )
+    request = HttpRequest("POST", "/v1/sessions", "", (("Authorization", "Bearer x"),))
+    gateway.handle(request)
+    gateway.handle(request)  # the cached denial keeps its reason
+
+    assert [line.split(" ", 3)[:3] for line in lines] == [["POST", "/v1/sessions", "403"]] * 2
+    assert all(line.endswith(" reason=kid") for line in lines)
+
+
+def test_the_log_line_of_a_request_without_credentials_says_so(make_gateway: Build) -> None:
+    kit = make_gateway()
+
+    kit.request("GET", "/v1/sessions")
+
+    assert kit.lines[0].endswith(" reason=no_identity_source")
 
 
 # --- the integration event -----------------------------------------------------------------------

@@ -16,6 +16,15 @@ def load_event(name: str) -> dict[str, Any]:
     return event
 
 
+def filled_event(name: str, **values: str) -> dict[str, Any]:
+    """A committed event with its placeholders (`REPLACE_WITH_...`, events/README.md) replaced."""
+    text = (EVENTS / name).read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
 def authorizer_event(route_key: str, authorization: str | None, **path_parameters: str) -> dict[str, Any]:
     event = load_event("authorizer-request.json")
     method, _, path_template = route_key.partition(" ")

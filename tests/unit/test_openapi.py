@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from chat.openapi import main, openapi_document, render
@@ -35,7 +36,7 @@ def test_the_message_body_accepts_no_other_field() -> None:
     schema = openapi_document()["components"]["schemas"]["MessageRequest"]
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {"content", "client_message_id"}
-    assert "\u202e" in schema["properties"]["content"]["pattern"]  # bidi overrides are excluded
+    assert "\\u202e" in schema["properties"]["content"]["pattern"]  # bidi overrides are excluded
 
 
 def test_errors_are_documented_with_the_error_body() -> None:
@@ -61,3 +62,49 @@ def test_the_check_mode_reports_drift(tmp_path: Path) -> None:
     document["info"]["version"] = "0"
     target.write_text(json.dumps(document))
     assert main([str(target), "--check"]) == 1
+
+
+def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
+    operations = [op for methods in openapi_document()["paths"].values() for op in methods.values()]
+    assert sorted(op["operationId"] for op in operations) == [
+        "createAnonymousSession",
+        "createSession",
+        "deleteSession",
+        "eraseUser",
+        "getSession",
+        "listMessages",
+        "listSessions",
+        "postMessage",
+    ]
+    declared = {tag["name"] for tag in openapi_document()["tags"]}
+    assert all(len(op["tags"]) == 1 and op["tags"][0] in declared for op in operations)
+
+
+def test_the_document_holds_no_control_or_invisible_character() -> None:
+    text = COMMITTED.read_text(encoding="utf-8")
+    assert all(0x20 <= ord(char) < 0x7F or char == "\n" for char in text)
+
+
+def test_escaped_patterns_are_the_same_regular_expressions() -> None:
+    from chat.models import MessageRequest
+
+    original = MessageRequest.model_json_schema()["properties"]["content"]["pattern"]
+    escaped = openapi_document()["components"]["schemas"]["MessageRequest"]["properties"]["content"]["pattern"]
+    samples = ["Hello", "tab\there", "bell\x07", "c1\x85", "bidi\u202e", "isolate\u2066", "émoji 🙂", "line\nbreak"]
+    assert escaped != original
+    assert [bool(re.fullmatch(escaped, s)) for s in samples] == [bool(re.fullmatch(original, s)) for s in samples]
+    assert not re.fullmatch(escaped, "bidi\u202e")  # bidi overrides are still excluded
+
+
+def test_openapi_spec_validator_accepts_the_committed_document() -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.readers import read_from_filename
+
+    document, _ = read_from_filename(str(COMMITTED))  # read as YAML, like YAML-based tools do
+    validate(document)
+
+
+def test_the_message_limit_states_the_deployed_default() -> None:
+    content = openapi_document()["components"]["schemas"]["MessageRequest"]["properties"]["content"]
+    assert content["maxLength"] == 4000
+    assert "MAX_MESSAGE_CHARS" in content["description"]

@@ -88,3 +88,15 @@ def test_required_scopes_are_space_separated_and_empty_by_default() -> None:
     assert Settings.model_validate({}).oidc_required_scopes == ()
     settings = Settings.model_validate({"OIDC_REQUIRED_SCOPES": "  chat:read   chat:write "})
     assert settings.oidc_required_scopes == ("chat:read", "chat:write")
+
+
+def test_sam_local_invoke_may_use_a_loopback_issuer() -> None:
+    # sam local invoke passes only the variables the template declares (never ALLOW_LOOPBACK_ISSUER),
+    # and always AWS_SAM_LOCAL=true; Lambda itself never sets it.
+    settings = Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:4567", "AWS_SAM_LOCAL": "true"})
+    assert settings.oidc_enabled
+
+
+def test_sam_local_does_not_open_http_to_other_hosts() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_ISSUER": "http://issuer.example.test", "AWS_SAM_LOCAL": "true"})

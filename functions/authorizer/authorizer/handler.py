@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authorizer.decision import Authenticator, authorize
@@ -71,12 +72,10 @@ def _deny(reason: str, **extra: str) -> dict[str, Any]:
     metrics.add_metric(name="AuthorizerDenied", unit=MetricUnit.Count, value=1)
     # The same denial by reason code (a small, code-defined set), for dashboards and investigations.
     dimensions = {"service": metrics.service or "chatbot", "reason": reason}
-    with single_metric(
-        name="AuthorizerDeniedByReason",
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=METRICS_NAMESPACE,
-        default_dimensions=dimensions,
-    ):
-        pass
+    # Powertools' single_metric prints even with POWERTOOLS_METRICS_DISABLED; a provider's flush does not.
+    by_reason = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+    for name, value in dimensions.items():
+        by_reason.add_dimension(name=name, value=value)
+    by_reason.add_metric(name="AuthorizerDeniedByReason", unit=MetricUnit.Count, value=1)
+    by_reason.flush_metrics()
     return dict(DENY)

@@ -15,6 +15,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from chat.api import app
+from chat.models import HARD_MAX_MESSAGE_CHARS
+from chatbot_security.settings import LimitSettings
 
 REF_PREFIX = "#/components/schemas/"
 TITLE = "Secure chatbot API"
@@ -25,6 +27,24 @@ DESCRIPTION = (
     "function carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; errors are "
     '`{"error": {"code", "message", "request_id"}}`. See docs/api.md.'
 )
+# Short operation ids (the method names of generated clients) and one tag per resource.
+OPERATIONS = {
+    ("post", "/v1/anonymous-sessions"): ("createAnonymousSession", "anonymous-sessions"),
+    ("post", "/v1/sessions"): ("createSession", "sessions"),
+    ("get", "/v1/sessions"): ("listSessions", "sessions"),
+    ("get", "/v1/sessions/{session_id}"): ("getSession", "sessions"),
+    ("delete", "/v1/sessions/{session_id}"): ("deleteSession", "sessions"),
+    ("post", "/v1/sessions/{session_id}/messages"): ("postMessage", "messages"),
+    ("get", "/v1/sessions/{session_id}/messages"): ("listMessages", "messages"),
+    ("delete", "/v1/admin/users/{subject}"): ("eraseUser", "admin"),
+}
+TAGS = [
+    {"name": "anonymous-sessions", "description": "Sessions without an account (when the deployment allows them)"},
+    {"name": "sessions", "description": "Your conversations"},
+    {"name": "messages", "description": "The turns of a conversation"},
+    {"name": "admin", "description": "Erasure on request (admin role, MFA)"},
+]
+_MESSAGE_CHARS = LimitSettings.model_fields["max_message_chars"]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -37,13 +57,53 @@ def openapi_document() -> dict[str, Any]:
         },
     )
     document: dict[str, Any] = json.loads(schema)
-    for operations in document["paths"].values():
-        for operation in operations.values():
+    document["tags"] = TAGS
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if (method, path) not in OPERATIONS:
+                raise KeyError(f"{method.upper()} {path} has no operationId in chat.openapi.OPERATIONS")
+            operation["operationId"], tag = OPERATIONS[(method, path)]
+            operation["tags"] = [tag]
             if "204" in operation["responses"]:
                 operation["responses"]["204"].pop("content", None)  # a 204 has no body
             operation["responses"] = dict(sorted(operation["responses"].items()))
     _drop_unused_schemas(document)
+    _state_deployed_limits(document)
+    _escape_patterns(document)
     return document
+
+
+def _state_deployed_limits(document: dict[str, Any]) -> None:
+    """The model accepts up to the hard bound; a deployment allows MAX_MESSAGE_CHARS (default 4000)."""
+    content = document["components"]["schemas"]["MessageRequest"]["properties"]["content"]
+    content["maxLength"] = _MESSAGE_CHARS.default
+    content["description"] = (
+        f"At most {_MESSAGE_CHARS.default} characters as deployed by default; the deployment's MaxMessageChars "
+        f"parameter (MAX_MESSAGE_CHARS) sets the limit, between 1 and {HARD_MAX_MESSAGE_CHARS}. A longer message "
+        "is answered 422."
+    )
+
+
+def escaped_pattern(pattern: str) -> str:
+    """`pattern` with every character outside printable ASCII written as a regex escape (`\\x1f`,
+    `\\u202e`): the same regular expression, but no control or invisible character in the document,
+    which YAML-based tools (and readers) cannot take."""
+    return "".join(
+        char if 0x20 <= ord(char) < 0x7F else (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        for char in pattern
+    )
+
+
+def _escape_patterns(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                node[key] = escaped_pattern(value)
+            else:
+                _escape_patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            _escape_patterns(item)
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:

@@ -124,7 +124,7 @@ class JwksCache:
             if not isinstance(jwks_uri, str):
                 raise FetchError("discovery without jwks_uri")
             try:
-                _require_secure_url("jwks_uri", jwks_uri, allow_loopback_http=self._settings.allow_loopback_issuer)
+                _require_secure_url("jwks_uri", jwks_uri, allow_loopback_http=self._settings.loopback_http_allowed)
             except ValueError as error:
                 raise FetchError("insecure jwks_uri") from error
             self._jwks_url = jwks_uri

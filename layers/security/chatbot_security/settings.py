@@ -68,6 +68,9 @@ class OidcSettings(_EnvModel):
     # Only chatbot-local sets this: it lets OIDC_ISSUER / OIDC_JWKS_URL (and OPENAI_BASE_URL) use
     # http:// on a loopback host.
     allow_loopback_issuer: bool = Field(default=False, alias="ALLOW_LOOPBACK_ISSUER")
+    # Set by `sam local invoke` (never by Lambda): SAM passes only the variables the template declares,
+    # so ALLOW_LOOPBACK_ISSUER cannot reach its container; the local issuer is on loopback there too.
+    sam_local: bool = Field(default=False, alias="AWS_SAM_LOCAL")
 
     @field_validator("oidc_algorithms")
     @classmethod
@@ -82,12 +85,17 @@ class OidcSettings(_EnvModel):
     def _check_urls(self) -> OidcSettings:
         for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("OIDC_JWKS_URL", self.oidc_jwks_url)):
             if url is not None:
-                _require_secure_url(name, url, allow_loopback_http=self.allow_loopback_issuer)
+                _require_secure_url(name, url, allow_loopback_http=self.loopback_http_allowed)
         return self
 
     @property
     def oidc_enabled(self) -> bool:
         return self.oidc_issuer is not None
+
+    @property
+    def loopback_http_allowed(self) -> bool:
+        """http:// on a loopback host, for local runs only (chatbot-local, or sam local invoke)."""
+        return self.allow_loopback_issuer or self.sam_local
 
 
 def _require_secure_url(name: str, url: str, *, allow_loopback_http: bool) -> None:
@@ -162,7 +170,7 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, Edg
     def _check_model_endpoint(self) -> Settings:
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
-            _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.allow_loopback_issuer)
+            _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,191 @@
+"""The sample events under `sam local invoke`: events/env.local.json points every function at
+chatbot-local's AWS endpoint and development issuer, and the functions accept the environment SAM
+builds from the template (parameter defaults, `Ref` to a resource as its logical id, only the
+variables the template declares, `AWS_SAM_LOCAL=true`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local_kit import EXECUTABLE, ROOT, RunningApi, free_port, running_chatbot_local
+
+ENV_FILE = ROOT / "events" / "env.local.json"
+EVENTS = ROOT / "events"
+SAM_PYTHON = ROOT / ".tools" / "uv-tools" / "aws-sam-cli" / "bin" / "python"
+SAM = ROOT / ".tools" / "bin" / "sam"
+SAM_ENVIRONMENT = Path(__file__).with_name("sam_environment.py")
+AWS_PORT, ISSUER_PORT = "4566", "4567"  # what events/env.local.json names
+# Not declared by the template, so SAM does not pass them from --env-vars: the credentials come from
+# the shell that runs sam (README). AWS_ENDPOINT_URL is declared (empty when deployed).
+NOT_DECLARED = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+needs_sam = pytest.mark.skipif(not SAM_PYTHON.exists(), reason="SAM CLI is not installed (make setup)")
+
+
+def declared_variables() -> dict[str, set[str]]:
+    """Each function's variables in the template (Globals and its own)."""
+    from chatbot_local.template import SERVERLESS_FUNCTION, Template
+
+    template = Template.load(ROOT / "template.yaml")
+    global_variables = set((template.document["Globals"]["Function"].get("Environment") or {}).get("Variables") or {})
+    return {
+        logical_id: global_variables
+        | set((template.properties(logical_id, SERVERLESS_FUNCTION).get("Environment") or {}).get("Variables") or {})
+        for logical_id in template.logical_ids(SERVERLESS_FUNCTION)
+    }
+
+
+def sam_environment(env_file: Path, *overrides: str) -> dict[str, dict[str, str]]:
+    finished = subprocess.run(
+        [str(SAM_PYTHON), str(SAM_ENVIRONMENT), str(ROOT / "template.yaml"), str(env_file), *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    environment: dict[str, dict[str, str]] = json.loads(finished.stdout)
+    return environment
+
+
+def test_the_env_vars_file_names_exactly_the_templates_functions_and_their_variables() -> None:
+    document = json.loads(ENV_FILE.read_text())
+    declared = declared_variables()
+
+    assert set(document) == set(declared)
+    for function, variables in document.items():
+        assert set(variables) - NOT_DECLARED <= declared[function], function
+        assert set(variables) >= NOT_DECLARED
+        assert variables["AWS_ACCESS_KEY_ID"] == "testing"  # moto's dummy credentials, never real ones
+
+
+@needs_sam
+def test_sam_passes_the_aws_endpoint_to_the_container() -> None:
+    environment = sam_environment(ENV_FILE)
+
+    assert all(variables.get("AWS_ENDPOINT_URL") for variables in environment.values())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningApi, Path]]:
+    aws_port, issuer_port = free_port(), free_port()
+    folder = tmp_path_factory.mktemp("sam-local")
+    text = ENV_FILE.read_text().replace(f":{AWS_PORT}", f":{aws_port}").replace(f":{ISSUER_PORT}", f":{issuer_port}")
+    env_file = folder / "env.local.json"
+    env_file.write_text(text)
+    arguments = ["--aws-port", str(aws_port), "--issuer-port", str(issuer_port), "--cleanup-interval", "0"]
+    with running_chatbot_local(folder, arguments=arguments) as api:
+        yield api, env_file
+
+
+def filled_event(api: RunningApi, function: str, name: str) -> str:
+    """`chatbot-local invoke ... --print-event`: the README's way to fill an event for sam."""
+    finished = subprocess.run(
+        [str(EXECUTABLE), "invoke", function, "-e", str(EVENTS / name), "--print-event"],
+        cwd=ROOT,
+        env=api.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return finished.stdout
+
+
+def run_in_container_environment(environment: dict[str, str], function: str, event: str) -> Any:
+    """The function's handler in a separate process with exactly `environment` (code and layer folders
+    on the path, as /var/task and /opt/python are in the container)."""
+    from chatbot_local.template import SERVERLESS_FUNCTION, Template
+
+    template = Template.load(ROOT / "template.yaml")
+    resolver = template.resolver({}, "us-east-1")
+    spec = template.function(function, resolver)
+    paths = [str(spec.code_dir), *(str(folder) for folder in template.layer_dirs(resolver))]
+    assert function in template.logical_ids(SERVERLESS_FUNCTION)
+    script = (
+        "import json, sys, importlib\n"
+        f"handler = getattr(importlib.import_module({spec.module_name!r}), {spec.attribute_name!r})\n"
+        "class Context:\n"
+        "    function_name = memory_limit_in_mb = invoked_function_arn = aws_request_id = 'local'\n"
+        "    def get_remaining_time_in_millis(self): return 30000\n"
+        "print(json.dumps(handler(json.loads(sys.stdin.read()), Context())))\n"
+    )
+    finished = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", script],
+        input=event,
+        env={**environment, "PYTHONPATH": os.pathsep.join(paths)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+@needs_sam
+@pytest.mark.parametrize(
+    ("function", "event", "expected"),
+    [
+        ("AuthorizerFunction", "authorizer-request-user.json", {"isAuthorized": True}),
+        ("AuthorizerFunction", "authorizer-request-anonymous.json", {"isAuthorized": True}),
+        ("AuthorizerFunction", "authorizer-request-jku.json", {"isAuthorized": False}),
+        ("ChatFunction", "chat-post-message.json", {"statusCode": 201}),
+        ("ChatFunction", "chat-create-anonymous-session.json", {"statusCode": 201}),
+        ("SessionCleanupFunction", "cleanup-schedule.json", {"sessions_removed": 0}),
+    ],
+)
+def test_a_handler_with_the_environment_the_container_gets_answers_as_documented(
+    server: tuple[RunningApi, Path], function: str, event: str, expected: dict[str, Any]
+) -> None:
+    api, env_file = server
+    environment = sam_environment(env_file)[function]
+    # The endpoint SAM drops today (see the xfail above), given as the template will declare it.
+    environment["AWS_ENDPOINT_URL"] = json.loads(env_file.read_text())[function]["AWS_ENDPOINT_URL"]
+
+    result = run_in_container_environment(environment, function, filled_event(api, function, event))
+
+    assert {key: result.get(key) for key in expected} == expected
+
+
+def docker_unreachable() -> str | None:
+    """Why no Docker engine can run `sam local invoke` here (None when one answers)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no docker command on PATH"
+    finished = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30, check=False)
+    return None if finished.returncode == 0 else "no Docker engine answers `docker info`"
+
+
+@needs_sam
+def test_every_event_under_real_sam_local_invoke(server: tuple[RunningApi, Path]) -> None:
+    reason = docker_unreachable()
+    if reason is not None:
+        pytest.skip(f"real sam local invoke needs a Docker engine: {reason}")
+    if not (ROOT / ".aws-sam" / "build" / "template.yaml").exists():
+        pytest.skip("real sam local invoke needs `make build` first")
+    api, env_file = server
+    from test_local_invoke import answer_of, documented_answers
+
+    for name, (function, answer) in sorted(documented_answers().items()):
+        event = filled_event(api, function, name)
+        network = ["--docker-network", "host", "--skip-pull-image"]
+        finished = subprocess.run(
+            [str(SAM), "local", "invoke", function, "-e", "-", "--env-vars", str(env_file), *network],
+            input=event,
+            cwd=ROOT,
+            env={**api.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        last = finished.stdout.strip().splitlines()[-1:] or [""]
+        finished.stdout = last[0] + "\n"
+        assert answer_of(finished) == answer, name
