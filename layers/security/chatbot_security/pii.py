@@ -194,7 +194,7 @@ def _ipv6s(text: str) -> Iterator[tuple[int, int]]:
 # International: "+" or "00", a country code, then digit groups (one separator at most between
 # them, "(0)" trunk notation allowed): +44 20 7946 0958, +1 (415) 555-2671, 0049-30-1234567.
 _PHONE_INTERNATIONAL = re.compile(
-    r"(?<![\w+])(?<!\d[ .\-/])(?:\+|00)[1-9]\d{0,3}(?:[ .\-/]?(?:\(\d{1,4}\)|\d{1,12})){1,8}(?![\w]|[.,]\d)"
+    r"(?<![\w+])(?<!\d[ .\-/])(?:\+|00)[1-9]\d{0,3}(?:[ .\-/]?(?:\(\d{1,4}+\)|\d{1,12}+)){1,8}(?![\w]|[.,]\d)"
 )
 # North American: (415) 555-2671, 415-555-2671, 415.555.2671 (area and exchange codes start 2-9).
 _PHONE_NANP = re.compile(r"(?<![\w+\-.(])(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[-.\s])[2-9]\d{2}[-.\s]\d{4}(?![\w-]|[.,]\d)")
