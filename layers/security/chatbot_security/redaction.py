@@ -73,4 +73,8 @@ def redact_value(value: Any) -> Any:
         return {redact_text(key) if isinstance(key, str) else key: redact_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Anything else would be written as its str() by the JSON encoder (an exception object in
+    # Powertools' stack_trace, for one): redact that text.
+    return redact_text(str(value))
