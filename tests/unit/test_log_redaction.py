@@ -51,3 +51,15 @@ def test_ip_addresses_and_ssns_are_masked_too(log_output: Any) -> None:
     text = log_output.getvalue()
     for value in ("2001:db8::8a2e:370:7334", "198.51.100.23", "078-05-1120", "fe80::1ff:fe23:4567:890a"):
         assert value not in text
+
+
+def test_an_exception_logged_with_its_traceback_is_redacted_in_every_field(log_output: Any) -> None:
+    # Powertools puts the exception object itself in stack_trace.value, written as its str()
+    try:
+        raise ValueError("lookup failed for jane@example.com with card 4111 1111 1111 1111")
+    except ValueError:
+        logger.exception("lookup failed")
+    text = log_output.getvalue()
+    assert "jane@example.com" not in text
+    assert "4111 1111" not in text
+    assert lines(log_output)[0]["exception_name"] == "ValueError"

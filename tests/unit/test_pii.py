@@ -227,3 +227,175 @@ def test_adversarial_input_is_masked_quickly(text: str) -> None:
     started = time.perf_counter()
     mask_pii(text)
     assert time.perf_counter() - started < 0.5
+
+
+# -- layouts: detection on a normalised copy, masking of the original span --------------------
+FULL_WIDTH = str.maketrans(DIGITS, "".join(chr(0xFF10 + digit) for digit in range(10)))
+SPACES = [" ", "\u00a0", "\u202f", "\u2009", "\u2007", "\u3000"]  # ASCII, no-break, narrow, thin, figure, ideographic
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+
+
+def spread(value: str, separator: str) -> str:
+    """The value's ASCII spaces replaced by another separator."""
+    return value.replace(" ", separator)
+
+
+def split_by(value: str, invisible: str, every: int) -> str:
+    return invisible.join(value[i : i + every] for i in range(0, len(value), every))
+
+
+@given(card_digits(), st.sampled_from([".", "  ", "_", "/", " ", "-"]))
+def test_cards_in_any_printed_separator_are_masked(digits: str, separator: str) -> None:
+    assert mask_pii(embedded(card_layout(digits, separator))) == embedded("[CARD]")
+
+
+@given(card_digits(valid=False), st.sampled_from([".", "  ", "_", "/"]))
+def test_cards_failing_luhn_are_not_masked_in_any_separator(digits: str, separator: str) -> None:
+    text = embedded(card_layout(digits, separator))
+    assert mask_pii(text) == text
+
+
+@given(card_digits(), st.sampled_from(["", " "]))
+def test_cards_in_full_width_digits_are_masked(digits: str, separator: str) -> None:
+    assert mask_pii(embedded(card_layout(digits, separator).translate(FULL_WIDTH))) == embedded("[CARD]")
+
+
+@given(card_digits(), st.sampled_from(["card", "Nr", "x"]), st.sampled_from(["", "exp", "thanks"]))
+def test_cards_glued_to_a_word_are_masked(digits: str, before: str, after: str) -> None:
+    assert mask_pii(f"my {before}{digits}{after} ok") == f"my {before}[CARD]{after} ok"
+
+
+@given(card_digits(), st.sampled_from(SPACES))
+def test_cards_grouped_by_any_unicode_space_are_masked(digits: str, space: str) -> None:
+    assert mask_pii(embedded(card_layout(digits, space))) == embedded("[CARD]")
+
+
+@given(card_digits(), st.sampled_from(ZERO_WIDTH), st.integers(1, 5))
+def test_cards_split_by_zero_width_characters_are_masked(digits: str, invisible: str, every: int) -> None:
+    assert mask_pii(embedded(split_by(digits, invisible, every))) == embedded("[CARD]")
+
+
+@given(card_digits(valid=False), st.sampled_from(ZERO_WIDTH + SPACES[1:]))
+def test_cards_failing_luhn_are_not_masked_whatever_splits_them(digits: str, separator: str) -> None:
+    text = embedded(split_by(digits, separator, 4))
+    assert mask_pii(text) == text
+
+
+@given(ibans(), st.sampled_from(["-", "\u00a0", "\u202f", "\u2009"]))
+def test_ibans_grouped_by_dashes_or_unicode_spaces_are_masked(iban: str, separator: str) -> None:
+    grouped = " ".join(iban.replace(" ", "")[i : i + 4] for i in range(0, len(iban.replace(" ", "")), 4))
+    assert mask_pii(embedded(spread(grouped, separator))) == embedded("[IBAN]")
+
+
+@given(ibans(valid=False), st.sampled_from(["-", "\u00a0"]))
+def test_ibans_failing_mod_97_are_not_masked_in_any_grouping(iban: str, separator: str) -> None:
+    compact = iban.replace(" ", "")
+    text = embedded(separator.join(compact[i : i + 4] for i in range(0, len(compact), 4)))
+    assert mask_pii(text) == text
+
+
+@given(ibans(), st.sampled_from(ZERO_WIDTH))
+def test_ibans_split_by_zero_width_characters_are_masked(iban: str, invisible: str) -> None:
+    assert mask_pii(embedded(split_by(iban.replace(" ", ""), invisible, 3))) == embedded("[IBAN]")
+
+
+@st.composite
+def nanp_digits(draw: st.DrawFn, valid: bool = True) -> str:
+    area = draw(st.integers(200, 989).filter(lambda a: str(a)[1] != "9" and str(a)[1:] != "11"))
+    exchange = draw(st.integers(200, 999).filter(lambda e: str(e)[1:] != "11"))
+    line = draw(st.integers(0, 9999))
+    if not valid:
+        broken = draw(st.sampled_from(["area", "exchange", "area-n11", "area-x9x"]))
+        area = {"area": draw(st.integers(100, 199)), "area-n11": draw(st.integers(2, 9)) * 100 + 11}.get(broken, area)
+        area = draw(st.integers(2, 9)) * 100 + 90 + draw(st.integers(0, 9)) if broken == "area-x9x" else area
+        exchange = draw(st.integers(0, 199)) if broken == "exchange" else exchange
+    return f"{area:03d}{exchange:03d}{line:04d}"
+
+
+@given(nanp_digits())
+def test_bare_ten_digit_north_american_numbers_are_masked(digits: str) -> None:
+    assert mask_pii(embedded(digits)) == embedded("[PHONE]")
+    assert mask_pii(embedded("1" + digits)) == embedded("[PHONE]")
+
+
+@given(nanp_digits(valid=False))
+def test_bare_ten_digit_numbers_that_are_not_north_american_stay(digits: str) -> None:
+    # (an area code starting with 0 is a national number with a trunk 0, or "00" an international one)
+    text = embedded(digits)
+    assert mask_pii(text) == text
+
+
+@given(st.integers(1_000_000_000, 1_999_999_999))
+def test_unix_timestamps_stay(timestamp: int) -> None:
+    text = f"created at {timestamp} seconds"
+    assert mask_pii(text) == text
+
+
+@given(nanp_digits())
+def test_numbers_after_a_hash_are_identifiers_not_phones(digits: str) -> None:
+    for text in (f"order #{digits} shipped", f"ticket # {digits} open"):
+        assert mask_pii(text) == text
+
+
+@given(nanp_digits(), st.sampled_from(["-", ".", " "]), st.sampled_from(SPACES[1:] + ZERO_WIDTH))
+def test_north_american_numbers_with_a_trunk_1_are_masked(digits: str, separator: str, odd: str) -> None:
+    phone = separator.join(("1", digits[:3], digits[3:6], digits[6:]))
+    assert mask_pii(embedded(phone)) == embedded("[PHONE]")
+    assert mask_pii(embedded(phone.replace(separator, odd) if separator == " " else phone)) == embedded("[PHONE]")
+
+
+@given(st.integers(1, 9), st.text(DIGITS, min_size=8, max_size=9))
+def test_national_numbers_with_one_trunk_zero_are_masked(first: int, rest: str) -> None:
+    assert mask_pii(embedded(f"0{first}{rest}")) == embedded("[PHONE]")
+
+
+@given(ssns(), st.sampled_from(["SSN ", "ssn: ", "SSN#", "Social Security Number ", "social security no. "]))
+def test_nine_digit_ssns_after_a_keyword_are_masked(ssn: str, keyword: str) -> None:
+    digits = ssn.replace("-", "").replace(" ", "")
+    assert mask_pii(embedded(keyword + digits)) == embedded(keyword + "[SSN]")
+
+
+@given(impossible_ssns())
+def test_never_assigned_ssns_stay_after_a_keyword_too(ssn: str) -> None:
+    text = embedded("SSN " + ssn.replace("-", ""))
+    assert mask_pii(text) == text
+
+
+@given(ssns())
+def test_ssns_with_dots_are_masked(ssn: str) -> None:
+    assert mask_pii(embedded(ssn.replace("-", ".").replace(" ", "."))) == embedded("[SSN]")
+
+
+@given(ssns(), st.sampled_from(SPACES[1:]))
+def test_ssns_grouped_by_unicode_spaces_are_masked(ssn: str, space: str) -> None:
+    assert mask_pii(embedded(ssn.replace("-", " ").replace(" ", space))) == embedded("[SSN]")
+
+
+@given(international_phones(), st.sampled_from(SPACES[1:] + ZERO_WIDTH))
+def test_international_phones_with_odd_spaces_or_zero_width_splits_are_masked(phone: str, odd: str) -> None:
+    assert mask_pii(embedded(phone.replace(" ", odd))) == embedded("[PHONE]")
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [("4111 1111 1111 1111".translate(FULL_WIDTH), "[CARD]"), ("call 4155552671 now", "call [PHONE] now"),
+     ("call 1-415-555-2671", "call [PHONE]"), ("tel 0612345678", "tel [PHONE]"), ("SSN 078051120", "SSN [SSN]"),
+     ("id 123.45.6789", "id [SSN]"), ("4111.1111.1111.1111", "[CARD]"), ("4111  1111  1111  1111", "[CARD]"),
+     ("4111_1111_1111_1111", "[CARD]"), ("4111/1111/1111/1111", "[CARD]"), ("card4111111111111111", "card[CARD]"),
+     ("DE89-3704-0044-0532-0130-00", "[IBAN]"), ("4111\u00a01111\u202f1111\u20091111", "[CARD]"),
+     ("41\u200b11 1111 11\u200d11 1111", "[CARD]"), ("٤١١١١١١١١١١١١١١١", "[CARD]")],
+)  # fmt: skip
+def test_the_layouts_of_the_review_are_masked(text: str, masked: str) -> None:
+    assert mask_pii(text) == masked
+
+
+words_without_pii = st.text(
+    alphabet=st.characters(categories=("L", "P", "Zs"), exclude_characters="@:\uff20\uff1a\ufe6b"), max_size=12
+)
+
+
+@given(card_digits(), words_without_pii, words_without_pii)
+def test_text_around_a_masked_value_is_kept_exactly(digits: str, before: str, after: str) -> None:
+    # The span is mapped back to the original: text that normalisation would change stays as written
+    text = f"\ufb01\u2460\u00a0{before} {split_by(digits, chr(0x200B), 4)} {after}\u3000\uff38"
+    assert mask_pii(text) == f"\ufb01\u2460\u00a0{before} [CARD] {after}\u3000\uff38"

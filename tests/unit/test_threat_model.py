@@ -20,13 +20,16 @@ TICKED = re.compile(r"`([^`]+)`")
 REVIEW_ROW = re.compile(r"review \d+( \([a-z -]+\))?")
 
 
-def table() -> dict[str, tuple[list[str], list[str]]]:
-    """rule -> (paths that enforce it, tests that prove it), from the "Rules and tests" table."""
-    section = PAGE.read_text(encoding="utf-8").split("## Rules and tests", 1)[1].split("\n## ", 1)[0]
+FINDINGS = "## Findings of the outside security review"
+
+
+def table(heading: str = "## Rules and tests") -> dict[str, tuple[list[str], list[str]]]:
+    """rule -> (paths that enforce it, tests that prove it), from the table under ``heading``."""
+    section = PAGE.read_text(encoding="utf-8").split(heading, 1)[1].split("\n## ", 1)[0]
     rows: dict[str, tuple[list[str], list[str]]] = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 4 or cells[0] in ("rule", "") or set(cells[0]) <= {"-"}:
+        if len(cells) != 4 or cells[0] in ("rule", "finding", "") or set(cells[0]) <= {"-"}:
             continue
         rows[cells[0]] = (TICKED.findall(cells[2]), TICKED.findall(cells[3]))
     return rows
@@ -52,12 +55,23 @@ def test_every_rule_and_llm_item_has_code_and_tests() -> None:
 
 
 def rows_to_check() -> list[str]:
-    return list(table())
+    return list(table()) + findings()
+
+
+def findings() -> list[str]:
+    return list(table(FINDINGS))
+
+
+def test_every_review_finding_has_code_and_tests() -> None:
+    assert findings(), "the findings table is empty or missing"
+    for finding, (paths, tests) in table(FINDINGS).items():
+        assert paths, f"{finding} names no enforcing code"
+        assert tests, f"{finding} names no test"
 
 
 @pytest.mark.parametrize("rule", rows_to_check())
 def test_every_named_test_exists(rule: str) -> None:
-    _, tests = table()[rule]
+    _, tests = {**table(), **table(FINDINGS)}[rule]
     missing = []
     for reference in tests:
         file, _, name = reference.partition("::")
@@ -69,7 +83,7 @@ def test_every_named_test_exists(rule: str) -> None:
 
 @pytest.mark.parametrize("rule", rows_to_check())
 def test_every_named_path_exists(rule: str) -> None:
-    paths, _ = table()[rule]
+    paths, _ = {**table(), **table(FINDINGS)}[rule]
     missing = [path for path in paths if "::" in path or not (ROOT / path).exists()]
     assert missing == [], f"rule {rule}: no such file"
 

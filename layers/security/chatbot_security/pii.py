@@ -7,12 +7,19 @@ Each detector finds candidates with a regular expression and then validates them
 stay untouched: a card number must pass the Luhn check, an IBAN its country length and mod-97
 checksum, an SSN the ranges the SSA never assigns, an IP address :mod:`ipaddress`. Every pattern is
 anchored by a look-behind, so a long run of similar characters is scanned once, not once per start.
+
+Detection runs on a normalised copy of the text, so that look-alike characters cannot hide a value:
+each character in NFKC form (full-width digits become ASCII), every decimal digit of any script as its
+ASCII digit, every Unicode space separator (no-break, narrow, thin ...) as an ASCII space, and the
+zero-width characters removed. An index map from the copy back to the original gives the span of the
+original to mask, zero-width characters and all.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +43,38 @@ class PiiMatch:
     end: int
 
 
+# -- normalisation ----------------------------------------------------------------------------
+# Invisible characters that could split a value: zero-width space, non-joiner and joiner, word joiner,
+# the invisible operators, BOM, Mongolian vowel separator, soft hyphen.
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u00ad")
+
+
+def normalise(text: str) -> tuple[str, list[int]]:
+    """The copy the detectors read, and for each of its characters (plus one past the end) the index
+    of the original character it comes from."""
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    characters: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char.isascii():
+            replacement = char
+        elif char in ZERO_WIDTH:
+            continue
+        elif unicodedata.category(char) == "Zs":
+            replacement = " "
+        elif char.isdecimal():
+            replacement = str(unicodedata.decimal(char))
+        else:
+            replacement = unicodedata.normalize("NFKC", char)
+            if replacement.isdecimal() and not replacement.isascii():
+                replacement = str(unicodedata.decimal(replacement))
+        characters.append(replacement)
+        origin.extend([index] * len(replacement))
+    origin.append(len(text))
+    return "".join(characters), origin
+
+
 # -- email ------------------------------------------------------------------------------------
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])")
 
@@ -47,10 +86,16 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
 
 # -- payment cards ----------------------------------------------------------------------------
 # A run of up to 39 digits (a card is 13 to 19; the run may also hold a quantity before it, or an
-# expiry date or a CVV after it).
-_CARD = re.compile(r"(?<![\w+.-])(?<!\d[ -])[1-9](?:[ -]?\d){12,38}(?![\w-]|[.,]\d)")
+# expiry date or a CVV after it), its groups separated by one of " ", "  ", "-", ".", "_" or "/". A
+# card may be glued to a word ("card4111111111111111"), never to other digits.
+_CARD_SEPARATOR = r"(?:[._/-]| {1,2}+)"
+_CARD = re.compile(
+    rf"(?<![\d+.-])(?<!\d[ ._/-])(?<!\d  )[1-9](?:{_CARD_SEPARATOR}?\d){{12,38}}(?!\d|{_CARD_SEPARATOR}\d|,\d)"
+)
+_DIGIT_GROUPS = re.compile(r"\d+|\D+")
+_DIGIT_RUN = re.compile(r"\d+")
 # Digit groups as cards are printed: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
-_CARD_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2}[ -]\d{1,4}|\d{4}(?:[ -]\d{4}){3}[ -]\d{3}|\d{4}[ -]\d{6}[ -]\d{4,5}")
+_CARD_GROUPS = frozenset({(4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), *((4, 4, 4, last) for last in range(1, 5))})
 
 
 def luhn_valid(digits: str) -> bool:
@@ -63,24 +108,31 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _split(candidate: str) -> tuple[list[str], set[str]]:
+    """The digit groups of a candidate and the separators between them."""
+    parts = _DIGIT_GROUPS.findall(candidate)
+    return parts[0::2], set(parts[1::2])
+
+
 def _card_layout(candidate: str) -> bool:
     """13 to 19 digits, together or grouped as cards are printed (one kind of separator)."""
-    separators = {char for char in candidate if not char.isdigit()}
-    if len(separators) > 1 or (separators and not _CARD_GROUPS.fullmatch(candidate)):
+    groups, separators = _split(candidate)
+    if len(separators) > 1 or (separators and tuple(map(len, groups)) not in _CARD_GROUPS):
         return False
-    return 13 <= len(candidate) - candidate.count(" ") - candidate.count("-") <= 19
+    return 13 <= sum(map(len, groups)) <= 19
 
 
 def _luhn_card(candidate: str) -> bool:
-    return luhn_valid(candidate.replace(" ", "").replace("-", ""))
+    return luhn_valid("".join(_split(candidate)[0]))
 
 
 def _card_inside(candidate: str) -> tuple[int, int] | None:
     """The longest (then leftmost) card between digit-group boundaries of a run that is not one itself:
-    "2 4111 1111 1111 1111" (a quantity before it), "4111 1111 1111 1111 12" (an expiry after it)."""
-    starts = [0] + [i + 1 for i, char in enumerate(candidate) if char in " -"]
-    ends = [i for i, char in enumerate(candidate) if char in " -"] + [len(candidate)]
-    spans = [(start, end) for start in starts for end in ends if end > start and candidate[start] != "0"]
+    "2 4111 1111 1111 1111" (a quantity before it), "4111 1111 1111 1111 12/26" (an expiry after it)."""
+    bounds = [match.span() for match in _DIGIT_RUN.finditer(candidate)]
+    starts = [start for start, _ in bounds if candidate[start] != "0"]
+    ends = [end for _, end in bounds]
+    spans = [(start, end) for start in starts for end in ends if end > start]
     for start, end in sorted(spans, key=lambda span: (span[0] - span[1], span[0])):
         if _card_layout(candidate[start:end]) and _luhn_card(candidate[start:end]):
             return start, end
@@ -112,7 +164,8 @@ IBAN_LENGTHS: dict[str, int] = {
     "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }  # fmt: skip
-_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){10,30}")
+# Compact, or in groups separated by spaces or dashes.
+_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){10,30}")
 
 
 def iban_valid(compact: str) -> bool:
@@ -132,20 +185,25 @@ def _ibans(text: str) -> Iterator[tuple[int, int]]:
         # The greedy match may run into the next word: keep exactly the country's length.
         seen, end = 0, match.start()
         while end < match.end() and seen < length:
-            seen += text[end] != " "
+            seen += text[end] not in " -"
             end += 1
         if seen != length or (end < len(text) and text[end].isalnum()):
             continue
-        if iban_valid(text[match.start() : end].replace(" ", "")):
+        if iban_valid(text[match.start() : end].replace(" ", "").replace("-", "")):
             yield match.start(), end
 
 
 # -- US social security numbers ---------------------------------------------------------------
 # Not part of a longer run of digit groups (a phone number written 001 01 0001 12, say).
-_SSN = re.compile(r"(?<![\w+-])(?<!\d[ .-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[., -]\d)")
+# AAA-GG-SSSS with dashes, spaces or dots; nine digits in a row only right after a keyword.
+_SSN = re.compile(r"(?<![\w+-])(?<!\d[ .-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\w-]|[., -]\d)")
+_SSN_AFTER_KEYWORD = re.compile(
+    r"(?i)\b(?:ssn|ss#|social security(?: number| no\.?)?)(?:\s*+#)?(?:\s*+[:=])?\s*+"
+    r"(\d{3})(\d{2})(\d{4})(?![\w-]|[.,]\d)"
+)
 
 
-_SSN_LAYOUT = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
+_SSN_LAYOUT = re.compile(r"\d{3}([- .])\d{2}\1\d{4}")
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
@@ -158,6 +216,9 @@ def _ssns(text: str) -> Iterator[tuple[int, int]]:
         area, _, group, serial = match.groups()
         if ssn_valid(area, group, serial):
             yield match.span()
+    for match in _SSN_AFTER_KEYWORD.finditer(text):
+        if ssn_valid(*match.groups()):
+            yield match.start(1), match.end(3)
 
 
 # -- IP addresses -----------------------------------------------------------------------------
@@ -194,12 +255,26 @@ def _ipv6s(text: str) -> Iterator[tuple[int, int]]:
 # International: "+" or "00", a country code, then digit groups (one separator at most between
 # them, "(0)" trunk notation allowed): +44 20 7946 0958, +1 (415) 555-2671, 0049-30-1234567.
 _PHONE_INTERNATIONAL = re.compile(
-    r"(?<![\w+])(?<!\d[ .\-/])(?:\+|00)[1-9]\d{0,3}(?:[ .\-/]?(?:\(\d{1,4}\)|\d{1,12})){1,8}(?![\w]|[.,]\d)"
+    r"(?<![\w+])(?<!\d[ .\-/])(?:\+|00)[1-9]\d{0,3}(?:[ .\-/]?(?:\(\d{1,4}+\)|\d{1,12}+)){1,8}(?![\w]|[.,]\d)"
 )
-# North American: (415) 555-2671, 415-555-2671, 415.555.2671 (area and exchange codes start 2-9).
-_PHONE_NANP = re.compile(r"(?<![\w+\-.(])(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[-.\s])[2-9]\d{2}[-.\s]\d{4}(?![\w-]|[.,]\d)")
+# North American: (415) 555-2671, 415-555-2671, 415.555.2671, 1-415-555-2671 (area and exchange codes
+# start 2-9).
+_PHONE_NANP = re.compile(
+    r"(?<![\w+\-.(])(?:1[-. ]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[-.\s])[2-9]\d{2}[-.\s]\d{4}(?![\w-]|[.,]\d)"
+)
+# Bare digits: 10 (or 11 after a 1) that form a valid North American number, or 10 to 11 that start
+# with one trunk 0 as national numbers do in most of Europe (0612345678, 02079460958). A number
+# after "#" is an identifier, not a phone number.
+_PHONE_BARE = re.compile(r"(?<![\w+\-.,/#])(?<!# )(?<!\d[ .\-/])(1?[2-9]\d{9}|0[1-9]\d{8,9})(?![\w-]|[.,/]\d)")
+_NANP_BARE = re.compile(r"1?([2-9][0-8]\d)([2-9]\d\d)\d{4}")
 # National with a trunk 0, grouped: 020 7946 0958, 06 12 34 56 78, 0151-2345-6789.
 _PHONE_TRUNK = re.compile(r"(?<![\w+\-./])(?<!\d )0[1-9]\d{0,3}(?:[ .\-/]\d{2,8}){1,5}(?![\w-]|[.,/]\d)")
+
+
+def nanp_valid(digits: str) -> bool:
+    """A North American number: area code NXX (second digit not 9, not N11), exchange NXX (not N11)."""
+    match = _NANP_BARE.fullmatch(digits)
+    return match is not None and not any(code[1:] == "11" for code in match.groups())
 
 
 def _phones(text: str) -> Iterator[tuple[int, int]]:
@@ -208,6 +283,10 @@ def _phones(text: str) -> Iterator[tuple[int, int]]:
         if 8 <= digits <= 15:  # E.164: at most 15 digits, country code included
             yield match.span()
     yield from (match.span() for match in _PHONE_NANP.finditer(text))
+    for match in _PHONE_BARE.finditer(text):
+        bare = match.group()
+        if bare.startswith("0") or nanp_valid(bare):
+            yield match.span()
     for match in _PHONE_TRUNK.finditer(text):
         candidate = match.group()
         separators = {char for char in candidate if not char.isdigit()}
@@ -228,24 +307,27 @@ _DETECTORS: tuple[tuple[PiiKind, Callable[[str], Iterator[tuple[int, int]]]], ..
 )
 
 
-_DIGIT_OR_AT = re.compile(r"[\d@]")
+_DIGIT_OR_AT = re.compile(r"[\d@\uff20\ufe6b]")
 
 
 def could_hold_pii(text: str) -> bool:
-    """Cheap pre-check: every detector needs a digit or an "@", except hex-only IPv6 (two colons at least)."""
-    return _DIGIT_OR_AT.search(text) is not None or text.count(":") >= 2
+    """Cheap pre-check: every detector needs a digit (of any script) or an "@" (or its full-width and
+    small forms), except hex-only IPv6 (two colons at least, full-width ones too)."""
+    return _DIGIT_OR_AT.search(text) is not None or text.count(":") + text.count("\uff1a") >= 2
 
 
 def find_pii(text: str) -> list[PiiMatch]:
-    """Every detected item, in text order, without overlaps."""
+    """Every detected item, in text order, without overlaps, as spans of ``text`` itself."""
     if not could_hold_pii(text):
         return []
+    normalised, origin = normalise(text)
     found: list[PiiMatch] = []
     for kind, detect in _DETECTORS:
-        for start, end in detect(text):
+        for start, end in detect(normalised):
             if all(end <= other.start or start >= other.end for other in found):
                 found.append(PiiMatch(kind, start, end))
-    return sorted(found, key=lambda match: match.start)
+    spans = (PiiMatch(match.kind, origin[match.start], origin[match.end - 1] + 1) for match in found)
+    return sorted(spans, key=lambda match: match.start)
 
 
 def mask_pii(text: str) -> str:
