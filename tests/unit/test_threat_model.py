@@ -18,13 +18,16 @@ RULES = [str(number) for number in range(1, 14)] + ["LLM01", "LLM02", "LLM05", "
 TICKED = re.compile(r"`([^`]+)`")
 
 
-def table() -> dict[str, tuple[list[str], list[str]]]:
-    """rule -> (paths that enforce it, tests that prove it), from the "Rules and tests" table."""
-    section = PAGE.read_text(encoding="utf-8").split("## Rules and tests", 1)[1].split("\n## ", 1)[0]
+FINDINGS = ["R3", "R4", "R10", "R13", "R14", "R15"]
+
+
+def table(heading: str = "Rules and tests") -> dict[str, tuple[list[str], list[str]]]:
+    """rule -> (paths that enforce it, tests that prove it), from the table under ``heading``."""
+    section = PAGE.read_text(encoding="utf-8").split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     rows: dict[str, tuple[list[str], list[str]]] = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 4 or cells[0] in ("rule", "") or set(cells[0]) <= {"-"}:
+        if len(cells) != 4 or cells[0] in ("rule", "finding", "") or set(cells[0]) <= {"-"}:
             continue
         rows[cells[0]] = (TICKED.findall(cells[2]), TICKED.findall(cells[3]))
     return rows
@@ -73,3 +76,27 @@ def test_a_missing_test_would_be_caught(tmp_path: Path) -> None:
     sample.write_text("import pytest\n\n@pytest.mark.parametrize('x', [1])\ndef test_real(x):\n    pass\n")
     assert defined_tests(sample) == {"test_real"}
     assert "test_renamed" not in defined_tests(sample)
+
+
+def findings() -> dict[str, tuple[list[str], list[str]]]:
+    return table("Review findings and tests")
+
+
+def test_every_review_finding_has_code_and_tests() -> None:
+    rows = findings()
+    assert set(FINDINGS) <= set(rows)
+    for finding, (paths, tests) in rows.items():
+        assert paths, f"finding {finding} names no enforcing code"
+        assert tests, f"finding {finding} names no test"
+
+
+def test_every_test_and_path_a_review_finding_names_exists() -> None:
+    missing = []
+    for finding, (paths, tests) in findings().items():
+        missing += [f"{finding}: {path}" for path in paths if "::" in path or not (ROOT / path).exists()]
+        for reference in tests:
+            file, _, name = reference.partition("::")
+            path = ROOT / file
+            if not (file.startswith("tests/") and name and path.is_file() and name in defined_tests(path)):
+                missing.append(f"{finding}: {reference}")
+    assert missing == []
