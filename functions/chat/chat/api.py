@@ -112,9 +112,10 @@ def reject_unknown_input(resolver: APIGatewayHttpResolver, next_middleware: Next
 
 
 def _query_names() -> set[str]:
-    event = app.current_event
-    names = set(event.query_string_parameters or {})
-    names.update(parse_qs(event.raw_event.get("rawQueryString") or "", keep_blank_values=True))
+    event = app.current_event.raw_event
+    names = set(event.get("queryStringParameters") or ())
+    if event.get("rawQueryString"):
+        names.update(parse_qs(event["rawQueryString"], keep_blank_values=True))
     return names
 
 
