@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from support.caches import reset_caches
-from support.config_names import DESIGN_SECTION_4
+from support.config_names import CONFIGURATION_NAMES
 from support.issuer_server import IssuerServer
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 
 _CONFIG_NAMES = [
-    *DESIGN_SECTION_4,
+    *CONFIGURATION_NAMES,
     "OIDC_ALGORITHMS",
     "OIDC_REQUIRED_SCOPES",
     "MODEL_SYSTEM_PROMPT",

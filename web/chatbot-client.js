@@ -58,9 +58,18 @@ export class ChatbotClient {
     return this.#request("POST", "/v1/sessions");
   }
 
-  /** GET /v1/sessions: the caller's live sessions. */
+  /** GET /v1/sessions: the caller's live sessions, oldest first (follows next_cursor page by page). */
   async listSessions() {
-    return (await this.#request("GET", "/v1/sessions")).sessions;
+    const sessions = [];
+    let cursor = null;
+    do {
+      const query = new URLSearchParams({ limit: "100" });
+      if (cursor) query.set("cursor", cursor);
+      const page = await this.#request("GET", `/v1/sessions?${query}`);
+      sessions.push(...page.sessions);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return sessions;
   }
 
   /**

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from deploy import command_parameters, parse_overrides
-from support.config_names import DESIGN_SECTION_4
+from support.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 
-# DESIGN.md section 4 (binding names)
-DESIGN_ENV_VARS = DESIGN_SECTION_4
+# The binding configuration names
+DESIGN_ENV_VARS = CONFIGURATION_NAMES
 
 # docs/architecture.md: names the template sets beyond section 4
 ARCHITECTURE_ENV_VARS = {
@@ -47,6 +47,8 @@ DESIGN_DEFAULTS = {
     "MaxMessagesPerSession": "200",
     "RateLimitPerMinute": "20",
     "AnonSessionsPerHour": "10",
+    "SessionsPerHour": "30",
+    "MaxLiveSessions": "100",
     "ModelProvider": "bedrock",
     "ModelMaxTokens": "1024",
     "BedrockGuardrailId": "",

@@ -155,3 +155,31 @@ def test_concurrent_posts_to_one_session_are_all_stored_once_in_order_with_the_c
     retries = sum(attempts for _, attempts in results)
     assert model.calls == CONTAINERS + retries  # a 503 after the model answered costs one more model call
     print(f"503s retried: {retries}")
+
+
+def test_concurrent_creates_never_exceed_max_live_sessions(
+    atomic_dynamodb: None, model: SlowEcho, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support.caches import reset_caches
+
+    from chatbot_security.errors import TooManySessionsError
+
+    monkeypatch.setenv("MAX_LIVE_SESSIONS", "5")
+    monkeypatch.setenv("SESSIONS_PER_HOUR", "1000")
+    reset_caches()
+    build: Callable[[], Conversations] = dependencies.default_conversations.__wrapped__  # type: ignore[attr-defined]
+    containers = [replace(build(), model=model) for _ in range(CONTAINERS)]
+    start = threading.Barrier(CONTAINERS * 2)
+
+    def create(index: int) -> str:
+        start.wait(10)
+        try:
+            return containers[index % CONTAINERS].create_session(ALICE).session_id
+        except TooManySessionsError:
+            return "refused"
+
+    with ThreadPoolExecutor(CONTAINERS * 2) as pool:
+        outcomes = list(pool.map(create, range(CONTAINERS * 2)))
+
+    assert outcomes.count("refused") == CONTAINERS * 2 - 5
+    assert len(containers[0].list_sessions(ALICE).sessions) == 5

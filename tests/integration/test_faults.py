@@ -371,15 +371,16 @@ class RouteCall:
 
 
 ROUTE_CALLS = [
+    RouteCall("create: rate counter", "POST /v1/sessions", "dynamodb", "UpdateItem"),
     RouteCall("create: data key", "POST /v1/sessions", "kms", "GenerateDataKey"),
-    RouteCall("create: session item", "POST /v1/sessions", "dynamodb", "PutItem"),
+    RouteCall("create: session item and live counter", "POST /v1/sessions", "dynamodb", "TransactWriteItems"),
     RouteCall("list: owner index", "GET /v1/sessions", "dynamodb", "Query"),
     RouteCall("read: session item", SESSION, "dynamodb", "GetItem"),
     RouteCall("history: session item", HISTORY, "dynamodb", "GetItem"),
     RouteCall("history: messages", HISTORY, "dynamodb", "Query"),
     RouteCall("history: data key", HISTORY, "kms", "Decrypt", cold=True),
     RouteCall("delete: session item", "DELETE /v1/sessions/{session_id}", "dynamodb", "GetItem"),
-    RouteCall("delete: mark deleted", "DELETE /v1/sessions/{session_id}", "dynamodb", "UpdateItem"),
+    RouteCall("delete: mark deleted and uncount", "DELETE /v1/sessions/{session_id}", "dynamodb", "TransactWriteItems"),
 ]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ OPENAPI = ROOT / "docs" / "openapi.json"
 FUZZ_ENVIRONMENT = {
     "RATE_LIMIT_PER_MINUTE": "10000",
     "ANON_SESSIONS_PER_HOUR": "100000",
+    "SESSIONS_PER_HOUR": "100000",
+    "MAX_LIVE_SESSIONS": "100000",
     "API_THROTTLING_BURST_LIMIT": "5000",
     "API_THROTTLING_RATE_LIMIT": "10000",
     "MAX_MESSAGES_PER_SESSION": "40",
@@ -89,7 +92,20 @@ GENERIC_MESSAGES = {
     "The model provider failed to answer.",
     "The model provider did not answer in time.",
     "A service the API depends on is busy; retry later.",
+    "You have reached the limit of live sessions; delete one first.",
+    "This client_message_id was already used for another message in this session.",
 }
+# A 422 names each failing declared field with its rule, or counts unknown fields (docs/api.md).
+VALIDATION_PART = re.compile(
+    r"(?P<field>[a-z_]+): [A-Za-z0-9 ,.\"'/?#_-]+|\d+ unknown fields? in the (?:body|query|path|request)"
+)
+DECLARED_FIELDS = {"content", "client_message_id", "limit", "cursor", "session_id", "subject", "body"}
+# Words of the rules themselves: a sent value that is one of them is not an echo.
+RULE_WORDS = " ".join(
+    [*DECLARED_FIELDS, "unknown fields in the body query path request at most least characters must be a UUIDv4",
+     "JSON object valid integer string required invalid format value not blank next_cursor of this listing",
+     "no control characters other than newline and tab, no bidirectional controls"]
+)  # fmt: skip
 
 
 # -- our own checks, in schemathesis' check signature ----------------------------------------
@@ -110,9 +126,29 @@ def generic_error_body(ctx: CheckContext, response: Response, case: Case) -> boo
     if isinstance(body, dict) and "error" in body:
         error = body["error"]
         assert set(body) == {"error"}, "the error body has other members"
-        assert error.get("message") in GENERIC_MESSAGES, "the error message is not one of the generic messages"
+        if error.get("code") == "validation_error":
+            assert _names_fields_and_rules_only(str(error.get("message")), case), "the 422 message is not as documented"
+        else:
+            assert error.get("message") in GENERIC_MESSAGES, "the error message is not one of the generic messages"
         assert error.get("request_id"), "the error has no request id"
     return None
+
+
+def _names_fields_and_rules_only(message: str, case: Case) -> bool:
+    """Every part of the message is a declared field with its rule, or a count of unknown fields, and no
+    value the request sent (four characters or more) appears in it."""
+    if message == "The request does not match the API schema.":
+        return True
+    for part in message.split("; "):
+        matched = VALIDATION_PART.fullmatch(part)
+        if matched is None or (matched["field"] is not None and matched["field"] not in DECLARED_FIELDS):
+            return False
+    sent = [*(case.query or {}).values(), *(case.path_parameters or {}).values()]
+    if isinstance(case.body, dict):
+        sent += [*(name for name in case.body if name not in DECLARED_FIELDS), *case.body.values()]
+    return not any(
+        isinstance(value, str) and len(value) >= 4 and value in message and value not in RULE_WORDS for value in sent
+    )
 
 
 CHECKS = [

@@ -46,6 +46,8 @@ from chatbot_local.issuer import mint_token, read_key, read_state  # noqa: E402
 LOAD_ENVIRONMENT = {
     "RATE_LIMIT_PER_MINUTE": "10000",
     "ANON_SESSIONS_PER_HOUR": "100000",
+    "SESSIONS_PER_HOUR": "100000",
+    "MAX_LIVE_SESSIONS": "100000",
     "API_THROTTLING_BURST_LIMIT": "5000",
     "API_THROTTLING_RATE_LIMIT": "10000",
     "MAX_MESSAGES_PER_SESSION": "10000",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.config_names import DESIGN_SECTION_4 as CONFIG_NAMES
+from support.config_names import CONFIGURATION_NAMES as CONFIG_NAMES
 
 from chatbot_local.events import HttpRequest
 from chatbot_local.gateway import Gateway

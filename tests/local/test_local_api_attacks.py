@@ -197,7 +197,7 @@ def test_a_cached_allow_is_not_served_on_another_route_or_to_another_principal(l
     assert deny_reasons(admin.log) == ["missing_role"]
     listed = local_api.call("GET", "/v1/sessions", bearer(bob))
     assert listed.status == 200
-    assert listed.body == {"sessions": []}
+    assert listed.body == {"sessions": [], "next_cursor": None}
 
 
 def test_an_expired_session_token_is_denied(local_api: LocalApi) -> None:

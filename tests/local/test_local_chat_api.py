@@ -26,6 +26,8 @@ pytestmark = pytest.mark.local_api
 MAX_MESSAGES = 4
 RATE_LIMIT = 3
 ANON_PER_HOUR = 3
+SESSIONS_PER_HOUR = 7
+MAX_LIVE = RATE_LIMIT + 2  # the rate-limit test below needs that many sessions
 
 
 @dataclass
@@ -100,6 +102,8 @@ def api(tmp_path_factory: pytest.TempPathFactory, model_server: OpenAiServer) ->
         "MAX_MESSAGES_PER_SESSION": str(MAX_MESSAGES),
         "RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
         "ANON_SESSIONS_PER_HOUR": str(ANON_PER_HOUR),
+        "SESSIONS_PER_HOUR": str(SESSIONS_PER_HOUR),
+        "MAX_LIVE_SESSIONS": str(MAX_LIVE),
     }
     with running_chatbot_local(tmp_path_factory.mktemp("chat-api"), environ) as running:
         yield running
@@ -142,6 +146,40 @@ def test_get_sessions_lists_own_live_sessions_with_200(api: RunningApi) -> None:
 
     assert listed.status == 200
     assert [s["session_id"] for s in listed.body["sessions"]] == mine
+
+
+def test_get_sessions_pages_with_cursors_bound_to_the_user(api: RunningApi) -> None:
+    token, other = new_user(api), new_user(api)
+    mine = [new_session(api, token) for _ in range(3)]
+    new_session(api, other)
+
+    first = send(api, "GET", "/v1/sessions?limit=2", token)
+    second = send(api, "GET", f"/v1/sessions?limit=2&cursor={first.body['next_cursor']}", token)
+    bent = send(api, "GET", f"/v1/sessions?limit=2&cursor={first.body['next_cursor']}", other)
+
+    assert [s["session_id"] for s in first.body["sessions"] + second.body["sessions"]] == mine
+    assert second.body["next_cursor"] is None
+    assert_chat_error(bent, 422, "validation_error")
+
+
+def test_sessions_past_max_live_sessions_are_409_too_many_sessions(api: RunningApi) -> None:
+    token = new_user(api)
+    sessions = [new_session(api, token) for _ in range(MAX_LIVE)]
+
+    assert_chat_error(send(api, "POST", "/v1/sessions", token), 409, "too_many_sessions")
+    assert send(api, "DELETE", f"/v1/sessions/{sessions[0]}", token).status == 204
+    assert send(api, "POST", "/v1/sessions", token).status == 201
+
+
+def test_sessions_created_past_sessions_per_hour_are_429_with_retry_after(api: RunningApi) -> None:
+    token = new_user(api)
+    for _ in range(SESSIONS_PER_HOUR):
+        send(api, "DELETE", f"/v1/sessions/{new_session(api, token)}", token)
+
+    refused = send(api, "POST", "/v1/sessions", token)
+
+    assert_chat_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
 
 
 def test_get_session_is_200_for_the_owner_and_404_for_anyone_else(api: RunningApi) -> None:

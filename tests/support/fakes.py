@@ -24,6 +24,7 @@ from chatbot_security.store import (
     TURN_PENDING,
     ChargeRefused,
     ConflictError,
+    LiveLimitReached,
     MessageRecord,
     SessionRecord,
     TurnAlreadyClaimed,
@@ -40,18 +41,49 @@ class InMemorySessionStore:
     message_items: dict[str, dict[int, MessageRecord]] = field(default_factory=dict)
     turns: dict[tuple[str, str], TurnRecord] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    live: dict[str, int] = field(default_factory=dict)  # the owners' live-session counters
     idle_seconds: int = 1800
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- sessions ---------------------------------------------------------------------------
-    def put_new_session(self, session: SessionRecord) -> None:
+    def put_new_session(self, session: SessionRecord, live_limit: int | None = None) -> None:
         with self.lock:
             self.calls.append("put_new_session")
+            if live_limit is not None and self.live.get(session.owner_key, 0) >= live_limit:
+                raise LiveLimitReached()
             if session.session_id in self.sessions:
                 raise ConflictError("exists")
-            self.sessions[session.session_id] = session
+            if live_limit is not None:
+                self.live[session.owner_key] = self.live.get(session.owner_key, 0) + 1
+            self.sessions[session.session_id] = replace(session, live_counted=live_limit is not None)
             self.message_items[session.session_id] = {}
+
+    def drop_live_counter(self, owner_key: str) -> bool:
+        with self.lock:
+            self.calls.append("drop_live_counter")
+            if self.live.get(owner_key, 0) > 0:
+                return False
+            self.live.pop(owner_key, None)
+            return True
+
+    def session_page(
+        self, owner_key: str, now: int, after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[SessionRecord], bool]:
+        with self.lock:
+            self.calls.append("session_page")
+            order = sorted(
+                (s for s in self.sessions.values() if s.owner_key == owner_key and s.is_usable(now)),
+                key=lambda s: (s.created_ms or s.created_at * 1000, s.session_id),
+            )
+            later = [s for s in order if after is None or (s.created_ms or s.created_at * 1000, s.session_id) > after]
+            return [replace(s, live_counted=None) for s in later[:limit]], len(later) > limit
+
+    def _uncount(self, session: SessionRecord) -> SessionRecord:
+        """The caller holds the lock."""
+        if session.live_counted and self.live.get(session.owner_key, 0) > 0:
+            self.live[session.owner_key] -= 1
+        return replace(session, live_counted=False)
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         with self.lock:
@@ -61,7 +93,7 @@ class InMemorySessionStore:
     def sessions_of(self, owner_key: str) -> list[SessionRecord]:
         with self.lock:
             self.calls.append("sessions_of")
-            return [s for s in self.sessions.values() if s.owner_key == owner_key]
+            return [replace(s, live_counted=None) for s in self.sessions.values() if s.owner_key == owner_key]
 
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]:
         with self.lock:
@@ -154,7 +186,7 @@ class InMemorySessionStore:
             current = self.sessions.get(session.session_id)
             if current is None or current.owner_key != session.owner_key:
                 raise ConflictError("session not deleted")
-            self.sessions[session.session_id] = replace(current, status=DELETED, expires_at=now)
+            self.sessions[session.session_id] = replace(self._uncount(current), status=DELETED, expires_at=now)
 
     def claim_for_purge(self, session_id: str, now: int) -> bool:
         with self.lock:
@@ -162,7 +194,7 @@ class InMemorySessionStore:
             current = self.sessions.get(session_id)
             if current is None or (current.status == LIVE and current.expires_at > now):
                 return False
-            self.sessions[session_id] = replace(current, status=PURGING)
+            self.sessions[session_id] = replace(self._uncount(current), status=PURGING)
             return True
 
     def purge_session(self, session_id: str) -> int:

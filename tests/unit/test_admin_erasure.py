@@ -87,7 +87,7 @@ def test_admin_erasure_removes_every_session_of_the_user_and_nothing_else() -> N
     store: InMemorySessionStore = chat.store
     assert not any(session_id in store.sessions or store.message_items.get(session_id) for session_id in carols)
     assert set(store.sessions) == set(daves)
-    assert chat.list_sessions(DAVE)[0].session_id == daves[0]
+    assert chat.list_sessions(DAVE).sessions[0].session_id == daves[0]
 
 
 def test_a_session_already_gone_does_not_stop_the_erasure_of_the_others() -> None:

@@ -37,6 +37,7 @@ Subject = Annotated[
     str, Path(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$", description="The user's `sub` claim")
 ]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Messages per page")]
+SessionPageSize = Annotated[int, Query(ge=1, le=100, description="Sessions per page")]
 Cursor = Annotated[
     str | None,
     Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="`next_cursor` of the previous page"),
@@ -62,8 +63,8 @@ _ERROR_DESCRIPTIONS = {
     403: "Invalid credentials (answered by API Gateway) or a missing role",
     404: "No such session: missing, ended or someone else's (indistinguishable)",
     409: (
-        "`session_full` (MAX_MESSAGES_PER_SESSION), or `idempotency_conflict` (a client_message_id reused with "
-        "other content)"
+        "`session_full` (MAX_MESSAGES_PER_SESSION), `idempotency_conflict` (a client_message_id reused with "
+        "other content) or `too_many_sessions` (MAX_LIVE_SESSIONS)"
     ),
     413: "Body larger than MAX_BODY_BYTES",
     415: "Content-Type other than application/json on a request with a body",
@@ -114,9 +115,10 @@ def reject_unknown_input(resolver: APIGatewayHttpResolver, next_middleware: Next
 
 
 def _query_names() -> set[str]:
-    event = app.current_event
-    names = set(event.query_string_parameters or {})
-    names.update(parse_qs(event.raw_event.get("rawQueryString") or "", keep_blank_values=True))
+    event = app.current_event.raw_event
+    names = set(event.get("queryStringParameters") or ())
+    if event.get("rawQueryString"):
+        names.update(parse_qs(event["rawQueryString"], keep_blank_values=True))
     return names
 
 
@@ -166,7 +168,10 @@ def principal() -> Principal:
     "/v1/anonymous-sessions",
     status_code=201,
     summary="Start an anonymous session",
-    description="No credentials. Answers 404 like an unknown route when anonymous access is disabled.",
+    description=(
+        "No credentials. Answers 404 like an unknown route when anonymous access is disabled. At most "
+        "ANON_SESSIONS_PER_HOUR (and SESSIONS_PER_HOUR) per source IP and hour (429 `rate_limited`)."
+    ),
     responses=responses(201, "Created, with the session token", AnonymousSession, 429, *_WITH_BODY),
 )
 def handle_create_anonymous_session() -> Response[str]:
@@ -180,7 +185,11 @@ def handle_create_anonymous_session() -> Response[str]:
     status_code=201,
     summary="Start a session",
     security=BEARER,
-    responses=responses(201, "Created", Session, *_AUTHORIZED, *_WITH_BODY),
+    description=(
+        "At most SESSIONS_PER_HOUR per user and hour (429 `rate_limited`), at most MAX_LIVE_SESSIONS live at "
+        "once (409 `too_many_sessions`)."
+    ),
+    responses=responses(201, "Created", Session, *_AUTHORIZED, 409, 429, *_WITH_BODY),
 )
 def handle_create_session() -> Response[str]:
     return json_response(201, conversations().create_session(principal()))
@@ -188,12 +197,14 @@ def handle_create_session() -> Response[str]:
 
 @app.get(
     "/v1/sessions",
-    summary="List your live sessions",
+    summary="List your live sessions, oldest first",
     security=BEARER,
-    responses=responses(200, "Your live sessions (an anonymous token: its one session)", SessionList, *_AUTHORIZED),
+    responses=responses(
+        200, "One page of your live sessions (an anonymous token: its one session)", SessionList, *_AUTHORIZED
+    ),
 )
-def handle_list_sessions() -> Response[str]:
-    return json_response(200, SessionList(sessions=conversations().list_sessions(principal())))
+def handle_list_sessions(limit: SessionPageSize = 50, cursor: Cursor = None) -> Response[str]:
+    return json_response(200, conversations().list_sessions(principal(), limit, cursor))
 
 
 @app.get(

@@ -7,11 +7,11 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from chat.cursors import decode_cursor, encode_cursor
+from chat.cursors import decode_cursor, decode_session_cursor, encode_cursor, encode_session_cursor
 from chat.model_providers import ChatMessage, ModelProvider
-from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, Turn
+from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, SessionList, Turn
 from chatbot_security import audit, crypto, pii, session_tokens
 from chatbot_security.errors import (
     ForbiddenError,
@@ -21,6 +21,7 @@ from chatbot_security.errors import (
     SchemaError,
     ServiceUnavailableError,
     SessionFullError,
+    TooManySessionsError,
 )
 from chatbot_security.identity_keys import IdentityKeys
 from chatbot_security.observability import logger
@@ -31,6 +32,7 @@ from chatbot_security.store import (
     LIVE,
     ChargeRefused,
     ConflictError,
+    LiveLimitReached,
     MessageRecord,
     SessionRecord,
     SessionStore,
@@ -51,6 +53,9 @@ POLL_MAX_SECONDS = 1.0
 
 POST_RATE_SCOPE = "post"
 MESSAGE_ROLES = ("user", "assistant")
+SESSION_RATE_SCOPE = "session-create"
+ANON_RATE_SCOPE = "anon-create"
+HOUR_SECONDS = 3600
 
 
 @dataclass
@@ -68,14 +73,31 @@ class Conversations:
 
     # -- sessions ---------------------------------------------------------------------------
     def create_session(self, principal: Principal) -> Session:
+        """A new session for a signed-in user: at most SESSIONS_PER_HOUR created per hour (429), at most
+        MAX_LIVE_SESSIONS live at once (409), both held by DynamoDB counters under concurrent creates."""
         if principal.kind != "user":
             raise ForbiddenError()
-        return self._session_view(self._new_session(self.identity.owner_of(principal), session_id=self.new_id()))
+        owner = self.identity.owner_of(principal)
+        # Charged before the data key is made: a refused creation costs no KMS call.
+        self.rate_limiter.hit(SESSION_RATE_SCOPE, owner, self.settings.sessions_per_hour, HOUR_SECONDS)
+        session_id = self.new_id()
+        try:
+            record = self._new_session(owner, session_id, live_limit=self.settings.max_live_sessions)
+        except LiveLimitReached:
+            if not self._purge_ended_sessions(owner):
+                raise TooManySessionsError() from None
+            try:  # sessions that had ended without being purged yet no longer count
+                record = self._new_session(owner, session_id, live_limit=self.settings.max_live_sessions)
+            except LiveLimitReached:
+                raise TooManySessionsError() from None
+        return self._session_view(record)
 
     def create_anonymous_session(self, source_ip: str) -> AnonymousSession:
-        self.rate_limiter.hit(
-            "anon-create", self.identity.rate_key_of_ip(source_ip), self.settings.anon_sessions_per_hour, 3600
-        )
+        """A new anonymous session, limited per source IP (the IP is the caller's only identity): the lower
+        of ANON_SESSIONS_PER_HOUR and SESSIONS_PER_HOUR. Its owner is the session itself, so the live-session
+        limit cannot apply (each anonymous owner has exactly one session)."""
+        limit = min(self.settings.anon_sessions_per_hour, self.settings.sessions_per_hour)
+        self.rate_limiter.hit(ANON_RATE_SCOPE, self.identity.rate_key_of_ip(source_ip), limit, HOUR_SECONDS)
         signing_key = self.session_token_key()  # before the session exists: no session without its token
         session_id = self.new_id()
         owner = self.identity.owner_of(Principal(kind="anonymous", subject=session_id, session_id=session_id))
@@ -83,15 +105,24 @@ class Conversations:
         token = session_tokens.issue(signing_key, session_id, record.absolute_expires_at)
         return AnonymousSession(**self._session_view(record).model_dump(), session_token=token)
 
-    def list_sessions(self, principal: Principal) -> list[Session]:
+    def list_sessions(
+        self, principal: Principal, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> SessionList:
+        """The caller's usable sessions, oldest first, one page at a time; a cursor only pages the listing
+        of the owner it was minted for."""
         now = int(self.clock())
+        owner = self.identity.owner_of(principal)
+        after = decode_session_cursor(self.identity.cursor_key, owner, cursor) if cursor else None
         if principal.kind == "anonymous":
             record = self.store.get_session(principal.session_id or "")
-            owned = record is not None and self._owns(principal, record) and record.is_usable(now)
-            return [self._session_view(record)] if owned and record else []
-        records = self.store.sessions_of(self.identity.owner_of(principal))
-        usable = sorted((r for r in records if r.is_usable(now)), key=lambda r: (_created_ms(r), r.session_id))
-        return [self._session_view(record) for record in usable]
+            owned = record is not None and self._owns(principal, record) and record.is_usable(now) and after is None
+            return SessionList(sessions=[self._session_view(record)] if owned and record else [], next_cursor=None)
+        records, has_more = self.store.session_page(owner, now, after, limit)
+        next_cursor = None
+        if has_more:
+            last = records[-1]
+            next_cursor = encode_session_cursor(self.identity.cursor_key, owner, _created_ms(last), last.session_id)
+        return SessionList(sessions=[self._session_view(record) for record in records], next_cursor=next_cursor)
 
     def get_session(self, principal: Principal, session_id: str) -> Session:
         return self._session_view(self._owned_session(principal, session_id))
@@ -125,11 +156,19 @@ class Conversations:
             raise
         erased = sum(_attempt(self._erase_for_good, record) for record in records)
         complete = _attempt(self.rate_limiter.forget, POST_RATE_SCOPE, target) and erased == len(records)
+        # The index may not list a session created just before: the live counter (strongly consistent)
+        # says whether any session of the user is still counted, and goes once none is. A retry, once the
+        # index lists that session, erases it.
+        complete = complete and _attempt(self._drop_live_counter, target)
         outcome: audit.Outcome = "erased" if complete else "incomplete"
         audit.record("admin_erase_user", actor=actor, target=target, count=erased, outcome=outcome)
         if not complete:
             raise ServiceUnavailableError()
         return erased
+
+    def _drop_live_counter(self, owner: str) -> None:
+        if not self.store.drop_live_counter(owner):
+            raise ConflictError("a session of the user is not in the owner index yet")
 
     def _is_admin(self, principal: Principal) -> bool:
         if principal.kind != "user" or self.settings.admin_role not in principal.roles:
@@ -324,7 +363,17 @@ class Conversations:
         )
 
     # -- helpers ----------------------------------------------------------------------------
-    def _new_session(self, owner_key: str, session_id: str) -> SessionRecord:
+    def _purge_ended_sessions(self, owner: str) -> int:
+        """Purge the owner's sessions that have ended but are still counted (the cleanup has not reached
+        them yet); how many were purged. Only at the live-session limit, so never on a normal create."""
+        now, purged = int(self.clock()), 0
+        for record in self.store.sessions_of(owner):
+            if not record.is_usable(now) and self.store.claim_for_purge(record.session_id, now):
+                self.store.purge_session(record.session_id)
+                purged += 1
+        return purged
+
+    def _new_session(self, owner_key: str, session_id: str, live_limit: int | None = None) -> SessionRecord:
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         absolute = now + self.settings.session_ttl_seconds
@@ -341,8 +390,8 @@ class Conversations:
             wrapped_key=data_key.wrapped,
             created_ms=now_ms,
         )
-        self.store.put_new_session(record)
-        return record
+        self.store.put_new_session(record, live_limit)
+        return replace(record, live_counted=live_limit is not None)
 
     def _owned_session(self, principal: Principal, session_id: str) -> SessionRecord:
         """The caller's live session, or 404 whether it is missing, ended or someone else's."""

@@ -1,4 +1,5 @@
-"""Opaque pagination cursors, bound to one session by an HMAC so they cannot be bent to another."""
+"""Opaque pagination cursors, bound by an HMAC to what they page (a session's messages, or one owner's
+sessions) so they cannot be bent to another session or another user."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import binascii
 import hashlib
 import hmac
 import struct
+import uuid
 
 from chatbot_security.errors import SchemaError
 
@@ -33,3 +35,31 @@ def decode_cursor(key: bytes, session_id: str, cursor: str) -> int:
     if not hmac.compare_digest(mac, expected):
         raise SchemaError(NOT_A_CURSOR)
     return int(struct.unpack(">I", payload)[0])
+
+
+_SESSIONS = b"sessions\x00"
+_SESSION_PAYLOAD = struct.Struct(">Q16s")  # creation time in ms, session id
+
+
+def encode_session_cursor(key: bytes, owner_key: str, created_ms: int, session_id: str) -> str:
+    """A cursor after the session (``created_ms``, ``session_id``) in ``owner_key``'s listing."""
+    payload = _SESSION_PAYLOAD.pack(created_ms, uuid.UUID(session_id).bytes)
+    mac = hmac.digest(key, _SESSIONS + owner_key.encode() + b"\x00" + payload, hashlib.sha256)[:_MAC_BYTES]
+    return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+
+
+def decode_session_cursor(key: bytes, owner_key: str, cursor: str) -> tuple[int, str]:
+    """(creation time in ms, session id) of the last session listed; 422 for anything not minted for
+    this owner's listing."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise SchemaError(NOT_A_CURSOR) from error
+    if len(raw) != _SESSION_PAYLOAD.size + _MAC_BYTES:
+        raise SchemaError(NOT_A_CURSOR)
+    payload, mac = raw[: _SESSION_PAYLOAD.size], raw[_SESSION_PAYLOAD.size :]
+    expected = hmac.digest(key, _SESSIONS + owner_key.encode() + b"\x00" + payload, hashlib.sha256)[:_MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise SchemaError(NOT_A_CURSOR)
+    created_ms, session_id = _SESSION_PAYLOAD.unpack(payload)
+    return int(created_ms), str(uuid.UUID(bytes=session_id))

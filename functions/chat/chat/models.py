@@ -66,7 +66,8 @@ class AnonymousSession(Session):
 
 
 class SessionList(BaseModel):
-    sessions: list[Session]
+    sessions: list[Session] = Field(description="Oldest first")
+    next_cursor: str | None = Field(description="Opaque; valid for your listing only. null on the last page")
 
 
 class Message(BaseModel):

@@ -117,6 +117,8 @@ class LimitSettings(_EnvModel):
     max_messages_per_session: int = Field(default=200, alias="MAX_MESSAGES_PER_SESSION", ge=2, le=10_000)
     rate_limit_per_minute: int = Field(default=20, alias="RATE_LIMIT_PER_MINUTE", ge=1, le=10_000)
     anon_sessions_per_hour: int = Field(default=10, alias="ANON_SESSIONS_PER_HOUR", ge=1, le=100_000)
+    sessions_per_hour: int = Field(default=30, alias="SESSIONS_PER_HOUR", ge=1, le=100_000)
+    max_live_sessions: int = Field(default=100, alias="MAX_LIVE_SESSIONS", ge=1, le=100_000)
 
 
 class ModelSettings(_EnvModel):

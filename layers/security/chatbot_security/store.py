@@ -28,6 +28,15 @@ MESSAGE_PREFIX = "MSG#"
 TURN_PREFIX = "IDEM#"
 TURN_PENDING = "pending"
 TURN_DONE = "done"
+# The per-owner counter of live sessions (MAX_LIVE_SESSIONS): one item per owner, changed in the same
+# transaction as the session item that it counts, so that it holds under concurrent creates.
+LIVE_PREFIX = "LIVE#"
+LIVE_SK = "COUNT"
+# A session item counted by its owner's live counter carries this attribute until it is uncounted
+# (deleted, erased or claimed for purging), which happens exactly once.
+COUNTED = "live_counted"
+# The counter expires a day after the newest session it counts could have ended.
+LIVE_COUNTER_MARGIN_SECONDS = 86400
 MAX_TRANSACTION_ATTEMPTS = 3
 MAX_SEQ = 99_999_999
 BATCH_SIZE = 25
@@ -43,6 +52,10 @@ class ConflictError(Exception):
 
 class ChargeRefused(Exception):
     """The rate counter charged with a turn claim was already at its limit."""
+
+
+class LiveLimitReached(Exception):
+    """The owner already has as many live sessions as the limit allows."""
 
 
 class TurnAlreadyClaimed(Exception):
@@ -65,6 +78,9 @@ class SessionRecord:
     status: str
     wrapped_key: bytes
     created_ms: int = 0  # creation time in milliseconds: the listing order (0 means created_at * 1000)
+    # Counted by its owner's live counter: True or False, or None when unknown (read from the owner index,
+    # which does not project it).
+    live_counted: bool | None = False
 
     def is_usable(self, now: int) -> bool:
         return self.status == LIVE and now < self.expires_at
@@ -130,10 +146,18 @@ def turn_sk(request_key: str) -> str:
     return f"{TURN_PREFIX}{request_key}"
 
 
+def live_counter_pk(owner_key: str) -> str:
+    return f"{LIVE_PREFIX}{owner_key}"
+
+
 class SessionStore(Protocol):
-    def put_new_session(self, session: SessionRecord) -> None: ...
+    def put_new_session(self, session: SessionRecord, live_limit: int | None = None) -> None: ...
     def get_session(self, session_id: str) -> SessionRecord | None: ...
     def sessions_of(self, owner_key: str) -> list[SessionRecord]: ...
+    def session_page(
+        self, owner_key: str, now: int, after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[SessionRecord], bool]: ...
+    def drop_live_counter(self, owner_key: str) -> bool: ...
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
     def claim_turn(
         self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge
@@ -166,12 +190,61 @@ class DynamoSessionStore:
         self._sleep = sleep
 
     # -- sessions ---------------------------------------------------------------------------
-    def put_new_session(self, session: SessionRecord) -> None:
-        self._db().put_item(
-            TableName=self._table,
-            Item=_session_item(session),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+    def put_new_session(self, session: SessionRecord, live_limit: int | None = None) -> None:
+        """Write a new session; with ``live_limit``, count it in its owner's live counter in the same
+        transaction, or raise :class:`LiveLimitReached` (and write nothing) when the owner is at the limit."""
+        if live_limit is None:
+            self._db().put_item(
+                TableName=self._table,
+                Item=_session_item(replace(session, live_counted=False)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return
+        counter_ttl = session.absolute_expires_at + LIVE_COUNTER_MARGIN_SECONDS
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _session_item(replace(session, live_counted=True)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": live_counter_pk(session.owner_key)}, "sk": {"S": LIVE_SK}},
+                    "UpdateExpression": "ADD live :one SET #ttl = :ttl",
+                    "ConditionExpression": "attribute_not_exists(live) OR live < :limit",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(live_limit)},
+                        ":ttl": {"N": str(counter_ttl)},
+                    },
+                }
+            },
+        ]
+        reasons = self._transact(items)
+        if reasons is None:
+            return
+        if reasons[1].get("Code") == "ConditionalCheckFailed":
+            raise LiveLimitReached()
+        raise ConflictError("session not created")
+
+    def drop_live_counter(self, owner_key: str) -> bool:
+        """Delete the owner's live counter if it counts no session (erasure); False when it still counts
+        one (a session the caller has not seen yet, or created meanwhile), and then nothing changes."""
+        client = self._db()
+        try:
+            client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": live_counter_pk(owner_key)}, "sk": {"S": LIVE_SK}},
+                ConditionExpression="attribute_not_exists(live) OR live <= :zero",
+                ExpressionAttributeValues={":zero": {"N": "0"}},
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         response = self._db().get_item(
@@ -192,10 +265,44 @@ class DynamoSessionStore:
         }
         while True:
             response = self._db().query(**kwargs)
-            sessions.extend(_session_from_item(item) for item in response.get("Items", []))
+            sessions.extend(_session_from_item(item, full=False) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return sessions
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def session_page(
+        self, owner_key: str, now: int, after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[SessionRecord], bool]:
+        """Up to ``limit`` usable sessions of the owner created after ``after`` (creation time in ms and
+        session id of the last one listed), oldest first, and whether more follow."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by-owner",
+            "KeyConditionExpression": "owner_key = :owner",
+            "FilterExpression": "#status = :live AND expires_at > :now",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":owner": {"S": owner_key},
+                ":live": {"S": LIVE},
+                ":now": {"N": str(now)},
+            },
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {
+                "owner_key": {"S": owner_key},
+                "created_at": {"S": rfc3339(after[0] / 1000)},
+                "pk": {"S": session_pk(after[1])},
+                "sk": {"S": META},
+            }
+        sessions: list[SessionRecord] = []
+        while len(sessions) <= limit:
+            response = self._db().query(**kwargs)
+            sessions.extend(_session_from_item(item, full=False) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sessions[:limit], len(sessions) > limit
 
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]:
         """The session item and its last ``limit`` messages (oldest first), in one reverse Query.
@@ -389,24 +496,42 @@ class DynamoSessionStore:
         return [{} for _ in items]  # pragma: no cover - the loop always returns
 
     def mark_deleted(self, session: SessionRecord, now: int) -> None:
-        """End a session at once; cleanup (or the caller) purges its items."""
+        """End a session at once (and uncount it from its owner's live sessions); cleanup (or the caller)
+        purges its items."""
+        update = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": session_pk(session.session_id)}, "sk": {"S": META}},
+            "UpdateExpression": f"SET #status = :deleted, expires_at = :now, expiry_bucket = :bucket REMOVE {COUNTED}",
+            "ConditionExpression": "owner_key = :owner",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":deleted": {"S": DELETED},
+                ":now": {"N": str(now)},
+                ":bucket": {"S": expiry_bucket(now)},
+                ":owner": {"S": session.owner_key},
+            },
+        }
+        if session.live_counted is not False and self._uncounting(update, session.owner_key):
+            return
         client = self._db()
         try:
-            client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": session_pk(session.session_id)}, "sk": {"S": META}},
-                UpdateExpression="SET #status = :deleted, expires_at = :now, expiry_bucket = :bucket",
-                ConditionExpression="owner_key = :owner",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":deleted": {"S": DELETED},
-                    ":now": {"N": str(now)},
-                    ":bucket": {"S": expiry_bucket(now)},
-                    ":owner": {"S": session.owner_key},
-                },
-            )
+            client.update_item(**update)
         except client.exceptions.ConditionalCheckFailedException as error:
             raise ConflictError("session not deleted") from error
+
+    def _uncounting(self, update: dict[str, Any], owner_key: str) -> bool:
+        """Apply ``update`` to a counted session item together with the decrement of its owner's live
+        counter; False (nothing written) when the item is not counted (any more) or the counter is gone."""
+        condition = f"({update['ConditionExpression']}) AND attribute_exists({COUNTED})"
+        counted = {**update, "ConditionExpression": condition}
+        decrement = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": live_counter_pk(owner_key)}, "sk": {"S": LIVE_SK}},
+            "UpdateExpression": "ADD live :minus_one",
+            "ConditionExpression": "live > :zero",
+            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+        }
+        return self._transact([{"Update": counted}, {"Update": decrement}]) is None
 
     # -- messages ---------------------------------------------------------------------------
     def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]:
@@ -442,21 +567,31 @@ class DynamoSessionStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def claim_for_purge(self, session_id: str, now: int) -> bool:
-        """Mark an ended session as being purged; False when it is live (or already gone)."""
+        """Mark an ended session as being purged; False when it is live (or already gone).
+
+        A session still counted as live by its owner's counter (one that expired rather than being
+        deleted) is uncounted in the same transaction, so the counter does not drift.
+        """
+        update = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": session_pk(session_id)}, "sk": {"S": META}},
+            "UpdateExpression": f"SET #status = :purging REMOVE {COUNTED}",
+            "ConditionExpression": "attribute_exists(pk) AND (#status <> :live OR expires_at <= :now)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":purging": {"S": PURGING},
+                ":live": {"S": LIVE},
+                ":now": {"N": str(now)},
+            },
+        }
         client = self._db()
+        item = client.get_item(TableName=self._table, Key=update["Key"], ConsistentRead=True).get("Item")
+        if item is None:
+            return False
+        if COUNTED in item and self._uncounting(update, item["owner_key"]["S"]):
+            return True
         try:
-            client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": session_pk(session_id)}, "sk": {"S": META}},
-                UpdateExpression="SET #status = :purging",
-                ConditionExpression="attribute_exists(pk) AND (#status <> :live OR expires_at <= :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":purging": {"S": PURGING},
-                    ":live": {"S": LIVE},
-                    ":now": {"N": str(now)},
-                },
-            )
+            client.update_item(**update)
         except client.exceptions.ConditionalCheckFailedException:
             return False
         return True
@@ -528,10 +663,13 @@ def _session_item(session: SessionRecord) -> dict[str, Any]:
         "wrapped_key": {"B": session.wrapped_key},
         "expiry_bucket": {"S": expiry_bucket(session.expires_at)},
         "ttl": {"N": str(session.absolute_expires_at)},
+        **({COUNTED: {"BOOL": True}} if session.live_counted else {}),
     }
 
 
-def _session_from_item(item: dict[str, Any]) -> SessionRecord:
+def _session_from_item(item: dict[str, Any], full: bool = True) -> SessionRecord:
+    """A session from its table item, or (``full=False``) from the owner index, which projects neither
+    the wrapped key nor whether the session is counted."""
     return SessionRecord(
         session_id=item["pk"]["S"].removeprefix("SESSION#"),
         owner_key=item["owner_key"]["S"],
@@ -543,6 +681,7 @@ def _session_from_item(item: dict[str, Any]) -> SessionRecord:
         status=item["status"]["S"],
         wrapped_key=bytes(item["wrapped_key"]["B"]) if "wrapped_key" in item else b"",
         created_ms=_epoch_ms(item["created_at"]["S"]),
+        live_counted=(COUNTED in item) if full else None,
     )
 
 
