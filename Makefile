@@ -20,7 +20,7 @@ export UV_TOOL_BIN_DIR     := $(TOOLS)/bin
 # SAM CLI must not phone home or ask questions.
 export SAM_CLI_TELEMETRY   := 0
 
-.PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
+.PHONY: help setup run test check lint format typecheck bandit infra-lint infra-lint-variants checkov sam-validate build \
         layer-requirements check-layer-requirements audit bench bytecode openapi fuzz load ci clean
 
 help: ## Show the targets
@@ -70,6 +70,18 @@ sam-validate: $(SAM)
 
 checkov: $(CHECKOV)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+VARIANTS_DIR := $(CURDIR)/.aws-sam/template-variants
+
+infra-lint-variants: .venv/.synced $(SAM) $(CHECKOV) ## cfn-lint, sam validate and checkov on every network/audit variant
+	rm -rf $(VARIANTS_DIR)
+	$(VENV_BIN)/python tests/infrastructure/template_variants.py $(VARIANTS_DIR)
+	set -e; for variant in $(VARIANTS_DIR)/*.yaml; do \
+	  echo "== $$variant"; \
+	  $(VENV_BIN)/cfn-lint $$variant; \
+	  $(SAM) validate --lint --template $$variant --region eu-west-1; \
+	  $(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f $$variant; \
+	done
 
 $(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python
