@@ -379,7 +379,13 @@ def test_audit_bucket_is_encrypted_private_versioned_retained_and_logged(audit_s
     (lifecycle,) = bucket["LifecycleConfiguration"]["Rules"]
     assert lifecycle["ExpirationInDays"] == {"Ref": "AuditRetentionDays"}
     assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AuditAccessLogBucket"}
-    assert audit_stack.resources["AuditTrailBucket"]["DeletionPolicy"] == "Retain"
+    for retained in (
+        "AuditTrailBucket",
+        "AuditTrailBucketPolicy",
+        "AuditAccessLogBucket",
+        "AuditAccessLogBucketPolicy",
+    ):
+        assert audit_stack.resources[retained]["DeletionPolicy"] == "Retain", retained
     assert "ObjectLockConfiguration" not in bucket
 
 
