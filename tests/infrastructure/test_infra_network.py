@@ -136,6 +136,13 @@ def test_existing_endpoint_ids_replace_the_created_endpoints(make_stack) -> None
     )
     assert not stack.of_type("AWS::EC2::VPCEndpoint")
     assert "EndpointSecurityGroup" not in stack.resources
+    # Without them the same network gets the endpoints the stack creates.
+    created = make_stack(**NETWORK_VARIANTS["vpc-existing"]).of_type("AWS::EC2::VPCEndpoint")
+    assert set(created) == {
+        "DynamoDbGatewayEndpoint",
+        "SecretsManagerInterfaceEndpoint",
+        "BedrockRuntimeInterfaceEndpoint",
+    }
 
 
 # ------------------------------------------------------------------ security groups
@@ -190,6 +197,7 @@ def test_prefix_list_and_break_glass_role_are_required_by_rules(raw) -> None:
 
 
 def test_interface_endpoints_have_private_dns_and_the_endpoint_group(vpc_stack) -> None:
+    assert vpc_stack.of_type("AWS::EC2::VPCEndpoint")
     for logical_id, endpoint in vpc_stack.of_type("AWS::EC2::VPCEndpoint").items():
         properties = endpoint["Properties"]
         if properties["VpcEndpointType"] == "Interface":
@@ -234,6 +242,7 @@ def _stack_resource(value: Any) -> bool:
 def test_endpoint_policies_name_only_stack_resources_and_the_function_roles(make_stack, overrides) -> None:
     for variant in VPC_VARIANTS:
         stack = make_stack(**NETWORK_VARIANTS[variant], **overrides, CreateXRayEndpoint="true")
+        assert "XRayInterfaceEndpoint" in stack.resources
         for logical_id, endpoint in stack.of_type("AWS::EC2::VPCEndpoint").items():
             for statement in endpoint["Properties"]["PolicyDocument"]["Statement"]:
                 assert statement["Effect"] == "Allow", logical_id
