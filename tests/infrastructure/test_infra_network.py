@@ -186,6 +186,21 @@ def test_endpoint_security_group_admits_only_the_functions_and_sends_nothing(mak
     assert egress["CidrIp"] == "127.0.0.1/32"
 
 
+def test_vpc_without_internet_egress_refuses_oidc_and_the_openai_provider(raw) -> None:
+    rule = raw["Rules"]["VpcWithoutInternetEgress"]
+    assert rule["RuleCondition"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "NetworkMode"}, "vpc"]},
+            {"Fn::Equals": [{"Ref": "EnableNatGateway"}, "false"]},
+        ]
+    }
+    openai, oidc = (assertion["Assert"] for assertion in rule["Assertions"])
+    assert openai == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelProvider"}, "openai"]}]}
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "OidcJwksUrl"}, ""]}]} in oidc["Fn::Or"]
+    assert "CreateCognitoUserPool" in str(oidc)
+    assert "OidcIssuer" in str(oidc)
+
+
 def test_prefix_list_and_break_glass_role_are_required_by_rules(raw) -> None:
     rules = raw["Rules"]
     assert "DynamoDbPrefixListId" in str(rules["VpcNetworkSettings"])
