@@ -24,7 +24,7 @@ export SAM_CLI_TELEMETRY   := 0
 # so the layer is built for the Architecture the functions are deployed with.
 ENV ?= default
 
-.PHONY: help setup run test check lint format typecheck bandit infra-lint checkov sam-validate build \
+.PHONY: help setup run test check lint format typecheck bandit infra-lint infra-lint-variants checkov sam-validate build \
         layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean \
         deploy-edge deploy smoke
 
@@ -104,6 +104,18 @@ checkov: $(CHECKOV) .venv/.synced
 # SAM looks for samconfig.toml next to the template unless --config-file is absolute.
 deploy-edge: $(SAM) ## Deploy the WAF web ACL (edge/template.yaml) to us-east-1; its WebAclArn output is the main stack's EdgeWebAclArn
 	$(SAM) deploy --config-env edge --config-file $(CURDIR)/samconfig.toml --template-file edge/template.yaml
+
+VARIANTS_DIR := $(CURDIR)/.aws-sam/template-variants
+
+infra-lint-variants: .venv/.synced $(SAM) $(CHECKOV) ## cfn-lint, sam validate and checkov on every network/audit variant
+	rm -rf $(VARIANTS_DIR)
+	$(VENV_BIN)/python tests/infrastructure/template_variants.py $(VARIANTS_DIR)
+	set -e; for variant in $(VARIANTS_DIR)/*.yaml; do \
+	  echo "== $$variant"; \
+	  $(VENV_BIN)/cfn-lint $$variant; \
+	  $(SAM) validate --lint --template $$variant --region eu-west-1; \
+	  $(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f $$variant; \
+	done
 
 $(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python

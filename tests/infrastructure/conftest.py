@@ -41,6 +41,32 @@ EDGE_WEB_ACL_ARN = (
 )
 EDGE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 API_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/66666666-7777-8888-9999-000000000000"
+
+# Parameter values of the optional private network and audit trail (docs/network.md).
+DYNAMODB_PREFIX_LIST = "pl-6da54004"
+BREAK_GLASS_ROLE = "arn:aws:iam::123456789012:role/audit-break-glass"
+NETWORK_VARIANTS: dict[str, dict[str, str]] = {
+    "vpc": {"NetworkMode": "vpc", "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST},
+    "vpc-nat": {"NetworkMode": "vpc", "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST, "EnableNatGateway": "true"},
+    "vpc-existing": {
+        "NetworkMode": "vpc",
+        "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST,
+        "VpcId": "vpc-0123456789abcdef0",
+        "VpcCidrBlock": "10.20.0.0/16",
+        "PrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+        "PrivateRouteTableIds": "rtb-0123456789abcdef0",
+        "ExistingKmsEndpointId": "vpce-0123456789abcdef1",
+    },
+}
+AUDIT_VARIANTS: dict[str, dict[str, str]] = {
+    "audit": {"EnableAuditTrail": "true", "AuditBreakGlassRoleArn": BREAK_GLASS_ROLE},
+    "audit-config": {
+        "EnableAuditTrail": "true",
+        "AuditBreakGlassRoleArn": BREAK_GLASS_ROLE,
+        "ConfigRecorderEnabled": "true",
+        "AuditObjectLockDays": "30",
+    },
+}
 _ALLOW_COMMENT = re.compile(r"#\s*wildcard-allowed:(?P<reason>.*)$")
 
 
@@ -287,6 +313,13 @@ class Stack:
         return dict(stage["Properties"])
 
 
+def _if_true_branch(node: Any) -> Any:
+    """A policy written as ``!If [Condition, policy, !Ref AWS::NoValue]`` (a conditional inline policy)."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        return node["Fn::If"][1]
+    return node
+
+
 @dataclass(frozen=True)
 class WildcardAllowance:
     owner: str
@@ -312,7 +345,7 @@ def wildcard_allowances() -> tuple[list[WildcardAllowance], list[int]]:
         policies = properties.get("Policies", [])
         # A list of IAM policies; other resource types use "Policies" for other things (Cognito: passwords).
         documents = (
-            [policy["PolicyDocument"] for policy in policies if isinstance(policy, dict)]
+            [policy["PolicyDocument"] for policy in map(_if_true_branch, policies) if isinstance(policy, dict)]
             if isinstance(policies, list)
             else []
         )
@@ -413,6 +446,8 @@ def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
             OriginSecretVersion="a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
         ),
         make_stack(DomainName="api.example.com", RegionalCertificateArn=API_CERTIFICATE_ARN),
+        make_stack(**NETWORK_VARIANTS["vpc"], **AUDIT_VARIANTS["audit"]),
+        make_stack(**NETWORK_VARIANTS["vpc-existing"]),
     ]
 
 

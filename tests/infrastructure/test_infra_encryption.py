@@ -84,6 +84,8 @@ SERVICE_SCOPE_KEYS = {
     "cloudwatch.amazonaws.com": {"aws:SourceArn", "aws:SourceAccount"},
     # CloudFront standard logs (edge on) reach the SSE-KMS bucket through the log delivery service.
     "delivery.logs.amazonaws.com": {"aws:SourceAccount"},
+    # The audit trail (EnableAuditTrail): CloudTrail names the trail as aws:SourceArn.
+    "cloudtrail.amazonaws.com": {"aws:SourceArn"},
 }
 
 

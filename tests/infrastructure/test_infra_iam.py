@@ -37,7 +37,11 @@ def test_each_function_has_its_own_explicit_role(stack) -> None:
 
 def test_no_role_is_generated_by_sam_or_uses_managed_policies(stack, raw) -> None:
     # SAM generates "<Function>Role" with AWS managed policies when a function has no Role.
-    written_roles = {lid for lid, res in raw["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
+    written_roles = {
+        lid
+        for lid, res in raw["Resources"].items()
+        if res["Type"] == "AWS::IAM::Role" and stack.conditions.get(res.get("Condition", ""), True)
+    }
     deployed_roles = set(stack.of_type("AWS::IAM::Role"))
     assert deployed_roles == written_roles
     for role in stack.of_type("AWS::IAM::Role").values():
@@ -45,6 +49,7 @@ def test_no_role_is_generated_by_sam_or_uses_managed_policies(stack, raw) -> Non
 
 
 def test_roles_can_be_assumed_only_by_lambda(stack) -> None:
+    # (NetworkMode vpc adds the flow-log delivery role: tests/infrastructure/test_infra_network.py)
     for role in stack.of_type("AWS::IAM::Role").values():
         statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statements == [
@@ -109,12 +114,41 @@ def test_wildcard_allowances_are_not_stale(all_stacks, allowances) -> None:
         assert (allowance.owner, allowance.sid) in wildcard_statements, allowance
 
 
-def test_full_wildcard_resource_only_for_xray(all_stacks) -> None:
-    # X-Ray has no resource-level permissions; every other statement names its resources.
+# The two named exceptions: X-Ray has no resource-level permissions, and Lambda manages a VPC function's
+# network interfaces (NetworkMode vpc) with EC2 actions it checks on every resource (Describe* take no ARN).
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+VPC_NETWORK_INTERFACE_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+def test_full_wildcard_resource_only_for_xray_and_vpc_network_interfaces(all_stacks) -> None:
+    # Every other statement names its resources.
     for stack in all_stacks:
         for statement in stack.statements():
             if "*" in statement.resources:
-                assert set(statement.actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, statement
+                vpc_exception = statement.sid == "ManageVpcNetworkInterfaces"
+                allowed = VPC_NETWORK_INTERFACE_ACTIONS if vpc_exception else XRAY_ACTIONS
+                assert set(statement.actions) <= allowed, statement
+
+
+def test_vpc_network_interface_exception_exists_only_in_vpc_mode(make_stack) -> None:
+    from conftest import NETWORK_VARIANTS
+
+    def ec2_statements(stack) -> list:
+        return [s for s in stack.statements() if any(action.startswith("ec2:") for action in s.actions)]
+
+    assert ec2_statements(make_stack()) == []
+    vpc = make_stack(**NETWORK_VARIANTS["vpc"])
+    roles = {statement.role for statement in ec2_statements(vpc)}
+    assert roles == {vpc.function_role(function_id) for function_id in FUNCTIONS}
+    for statement in ec2_statements(vpc):
+        assert set(statement.actions) == VPC_NETWORK_INTERFACE_ACTIONS, statement
 
 
 # ------------------------------------------------------------------ logs and traces

@@ -48,6 +48,7 @@ EDGE = {
     "DomainName": "chat-api.example.com",
     "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
 }
+VPC = {"NetworkMode": "vpc", "DynamoDbPrefixListId": "pl-6da54004"}
 API_DOMAIN = {
     "DomainName": "chat-api.example.com",
     "RegionalCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
@@ -75,6 +76,10 @@ VALID = [
           MessagePostThrottlingRateLimit="5", SessionCreateThrottlingBurstLimit="5",
           SessionCreateThrottlingRateLimit="2"),
     valid("api-custom-domain", **ISSUER, **API_DOMAIN),
+    valid("vpc-anonymous-only", AllowAnonymous="true", **VPC),
+    valid("vpc-with-nat-and-oidc", **ISSUER, **VPC, EnableNatGateway="true"),
+    valid("audit-trail-and-config", **ISSUER, EnableAuditTrail="true", ConfigRecorderEnabled="true",
+          AuditBreakGlassRoleArn="arn:aws:iam::123456789012:role/audit-break-glass"),
 ]  # fmt: skip
 
 BROKEN = [
@@ -102,6 +107,13 @@ BROKEN = [
     broken("edge-without-domain", "rule:EdgeProtectionSettings", **ISSUER, **{**EDGE, "DomainName": ""}),
     broken("edge-with-bodies-waf-cannot-inspect", "rule:EdgeProtectionSettings", **ISSUER, **EDGE,
            MaxBodyBytes="32768"),
+    broken("vpc-without-dynamodb-prefix-list", "rule:VpcNetworkSettings", AllowAnonymous="true", NetworkMode="vpc"),
+    broken("created-vpc-with-subnet-ids", "rule:CreatedVpcSettings", AllowAnonymous="true", **VPC,
+           PrivateSubnetIds="subnet-0123456789abcdef0,subnet-0123456789abcdef1"),
+    broken("existing-vpc-without-subnets", "rule:ExistingVpcSettings", AllowAnonymous="true", **VPC,
+           VpcId="vpc-0123456789abcdef0"),
+    broken("vpc-with-oidc-and-no-nat", "rule:VpcWithoutInternetEgress", **ISSUER, **VPC),
+    broken("audit-trail-without-break-glass-role", "rule:AuditTrailSettings", **ISSUER, EnableAuditTrail="true"),
     broken("api-domain-without-certificate", "rule:ApiCustomDomainSettings", **ISSUER,
            DomainName="chat-api.example.com"),
     # Parameter constraints: values CloudFormation or the service would refuse halfway, or that are not filled in

@@ -47,6 +47,7 @@ FILLED = {
     "EdgeWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "DomainName": "chat-api.example.com",
     "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "AuditBreakGlassRoleArn": "arn:aws:iam::123456789012:role/audit-break-glass",
 }
 
 
