@@ -1,4 +1,4 @@
-// A small client for the chatbot HTTP API (DESIGN.md section 3): no dependencies, no build step.
+// A small client for the chatbot HTTP API (docs/contract.md section 3): no dependencies, no build step.
 // Works in browsers and in Node 18+ (global fetch). Copy it into your front end as it is.
 //
 //   const client = new ChatbotClient("https://api.example.com");

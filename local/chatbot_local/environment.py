@@ -1,7 +1,7 @@
 """The environment the handlers run with locally, and the checks made before anything starts.
 
 Precedence, highest first:
-1. what the user exported (any DESIGN.md section 4 variable wins);
+1. what the user exported (any docs/contract.md section 4 variable wins);
 2. the local defaults (`ALLOW_ANONYMOUS=true`, `MODEL_PROVIDER=echo`, `ALLOWED_ORIGINS` = the demo
    page's origins, the development issuer, quiet Powertools);
 3. the template's own `Globals.Function.Environment`, resolved with the template's parameter

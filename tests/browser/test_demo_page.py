@@ -1,4 +1,4 @@
-"""The demo page (web/) in Debian's Chromium against the real chatbot-local: DESIGN.md section 5."""
+"""The demo page (web/) in Debian's Chromium against the real chatbot-local: docs/contract.md section 5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The demo page's source keeps to what its Content-Security-Policy and DESIGN.md section 5 require
+"""The demo page's source keeps to what its Content-Security-Policy and docs/contract.md section 5 require
 (no browser needed: these run in every test run)."""
 
 from __future__ import annotations

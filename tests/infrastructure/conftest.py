@@ -1,4 +1,4 @@
-"""Shared fixtures for the template assertions (DESIGN.md section 6 rule 11).
+"""Shared fixtures for the template assertions (docs/contract.md section 6 rule 11).
 
 The template is read twice:
 

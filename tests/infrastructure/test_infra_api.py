@@ -1,4 +1,4 @@
-"""HTTP API: routes, authorizer, CORS, throttling and access logs (DESIGN.md sections 2, 3, 6)."""
+"""HTTP API: routes, authorizer, CORS, throttling and access logs (docs/contract.md sections 2, 3, 6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 ANONYMOUS_ROUTE = "POST /v1/anonymous-sessions"
-# DESIGN.md section 3 (binding)
+# docs/contract.md section 3 (binding)
 DESIGN_ROUTES = {
     "POST /v1/anonymous-sessions",
     "POST /v1/sessions",

@@ -1,4 +1,4 @@
-"""DESIGN.md section 6, rule 13: dependencies pinned (lock file and layer requirements), bandit clean,
+"""docs/contract.md section 6, rule 13: dependencies pinned (lock file and layer requirements), bandit clean,
 pip-audit available as a make target. Offline: nothing here asks a package index."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DESIGN.md section 7, item 3: AWS calls per warm chat turn, counted with a botocore event hook.
+"""docs/contract.md section 7, item 3: AWS calls per warm chat turn, counted with a botocore event hook.
 
 KMS 0 (at most 1 the first time a container sees a session), Secrets Manager 0, DynamoDB at most 3,
 model 1, whatever the length of the history, with and without a client_message_id.

@@ -1,4 +1,4 @@
-"""DESIGN.md section 6, rules 5 to 10, as the chat function keeps them: one named test per rule (and
+"""docs/contract.md section 6, rules 5 to 10, as the chat function keeps them: one named test per rule (and
 a few more), through the real authorizer and chat handler against moto."""
 
 from __future__ import annotations

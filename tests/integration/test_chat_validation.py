@@ -1,4 +1,4 @@
-"""Rule 6 and the status codes of DESIGN.md section 3, through the real handlers."""
+"""Rule 6 and the status codes of docs/contract.md section 3, through the real handlers."""
 
 from __future__ import annotations
 

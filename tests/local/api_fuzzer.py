@@ -110,7 +110,7 @@ RULE_WORDS = " ".join(
 
 # -- our own checks, in schemathesis' check signature ----------------------------------------
 def chat_security_headers(ctx: CheckContext, response: Response, case: Case) -> bool | None:
-    """DESIGN.md section 3: every answer of the chat function carries these two headers."""
+    """docs/contract.md section 3: every answer of the chat function carries these two headers."""
     body = _json(response)
     from_chat_function = response.status_code in (200, 201, 204) or (isinstance(body, dict) and "error" in body)
     if from_chat_function:

@@ -1,4 +1,4 @@
-"""Every route and status code of DESIGN.md section 3, through the real `chatbot-local`.
+"""Every route and status code of docs/contract.md section 3, through the real `chatbot-local`.
 
 The API runs in a subprocess with an OpenAI-compatible model served by a loopback fake (so that the
 model can answer, fail with a 502 or hang into a 504) and low limits (409, 429). A second instance

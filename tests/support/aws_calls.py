@@ -1,4 +1,4 @@
-"""Count AWS API calls per service with a botocore event hook (DESIGN.md section 7, item 3).
+"""Count AWS API calls per service with a botocore event hook (docs/contract.md section 7, item 3).
 
 Every client created while counting (boto3, Powertools parameters, a Stubber's client) gets a
 ``before-parameter-build`` handler, which botocore emits once per API call, retries or not, and which

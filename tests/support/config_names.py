@@ -1,4 +1,4 @@
-"""The binding configuration names (DESIGN.md sections 4 and 8), in one place for every test suite."""
+"""The binding configuration names (docs/contract.md sections 4 and 8), in one place for every test suite."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ DESIGN_SECTION_4 = (
     "PII_MASKING",
 )
 
-# Added by the second round (docs/infrastructure.md lists them with the others).
+# Added by the second round (docs/contract.md section 4 lists them with the others).
 SECOND_ROUND = (
     "SESSIONS_PER_HOUR",
     "MAX_LIVE_SESSIONS",
+    "OIDC_REQUIRED_SCOPES",
+    "EDGE_PROTECTION",
 )
 CONFIGURATION_NAMES = DESIGN_SECTION_4 + SECOND_ROUND

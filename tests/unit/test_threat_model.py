@@ -1,4 +1,4 @@
-"""docs/threat-model.md maps every rule of DESIGN.md section 6 and the OWASP LLM items that apply to the
+"""docs/threat-model.md maps every rule of docs/contract.md section 6 and the OWASP LLM items that apply to the
 code that enforces them and the tests that prove them. The table must not rot: every named test must
 exist (found by parsing the test files, parametrized tests by their function name) and every named
 path must exist."""

@@ -1,4 +1,4 @@
-"""HTTP routes of the chat API (DESIGN.md section 3). Each route parses, calls one logic method and
+"""HTTP routes of the chat API (docs/contract.md section 3). Each route parses, calls one logic method and
 returns a model; the route declarations are also the source of the OpenAPI document (chat.openapi)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Model providers behind one interface (DESIGN.md section 6, rule 10).
+"""Model providers behind one interface (docs/contract.md section 6, rule 10).
 
 Model output is untrusted data: it is only ever returned as a JSON string, never interpreted. A
 provider sees only what the chat logic hands it: the caller's own session. Every provider answers

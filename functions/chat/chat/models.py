@@ -1,4 +1,4 @@
-"""Request and response models of the chat API (DESIGN.md section 3)."""
+"""Request and response models of the chat API (docs/contract.md section 3)."""
 
 from __future__ import annotations
 

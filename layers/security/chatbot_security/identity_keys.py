@@ -1,4 +1,4 @@
-"""Pseudonymous keys for principals: HMAC-SHA256 with a secret pepper (DESIGN.md section 6, rule 8).
+"""Pseudonymous keys for principals: HMAC-SHA256 with a secret pepper (docs/contract.md section 6, rule 8).
 
 The table never stores a raw ``sub``, issuer or anonymous session marker as an owner; only these
 hashes. The pepper lives in Secrets Manager; without it the hashes cannot be linked to people.

@@ -1,4 +1,4 @@
-"""JWKS discovery and caching (DESIGN.md section 6, rule 2).
+"""JWKS discovery and caching (docs/contract.md section 6, rule 2).
 
 * keys are cached for ``ttl_seconds`` (at least 5 minutes);
 * whatever the reason (expiry or an unknown ``kid``), the container fetches at most once per

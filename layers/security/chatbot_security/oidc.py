@@ -1,4 +1,4 @@
-"""Strict verification of OIDC / OAuth2 access tokens (DESIGN.md section 6, rule 1).
+"""Strict verification of OIDC / OAuth2 access tokens (docs/contract.md section 6, rule 1).
 
 Division of labour, on purpose:
 

@@ -1,4 +1,4 @@
-"""Detectors for personal data in free text, and masking (DESIGN.md section 6, rule 9).
+"""Detectors for personal data in free text, and masking (docs/contract.md section 6, rule 9).
 
 One source of truth for what counts as PII: the chat function masks messages with it before the
 model sees them and before they are stored, and the log redaction can use the same detectors.

@@ -1,4 +1,4 @@
-"""Fixed-window rate limits on atomic DynamoDB counters (DESIGN.md section 6, rule 7).
+"""Fixed-window rate limits on atomic DynamoDB counters (docs/contract.md section 6, rule 7).
 
 Keys are HMAC-derived from the authorizer's principal or from API Gateway's source IP; no
 client-supplied header (such as X-Forwarded-For) is ever used.

@@ -1,4 +1,4 @@
-"""Checks every request body before any route code or data access runs (DESIGN.md section 6, rule 6).
+"""Checks every request body before any route code or data access runs (docs/contract.md section 6, rule 6).
 
 Order: Content-Type (415), size (413), UTF-8 and JSON (400). The schema (422) is checked next by the
 route's pydantic model.

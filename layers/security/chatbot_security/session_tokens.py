@@ -1,4 +1,4 @@
-"""Anonymous session tokens (DESIGN.md section 6, rule 3).
+"""Anonymous session tokens (docs/contract.md section 6, rule 3).
 
 Format: ``cs1.<session_id>.<expires_at>.<mac>``, where ``mac`` is base64url(HMAC-SHA256) over
 ``cs1.<session_id>.<expires_at>`` with a key derived from the Secrets Manager secret for this

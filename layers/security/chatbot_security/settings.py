@@ -1,6 +1,6 @@
 """The one place that reads the environment.
 
-Every configuration name of DESIGN.md section 4 (plus the resource names the template injects) is a
+Every configuration name of docs/contract.md section 4 (plus the resource names the template injects) is a
 field of :class:`Settings`, validated once and read through :func:`get_settings`.
 """
 
