@@ -30,6 +30,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+from support.stack_variants import AUDIT_VARIANTS, NETWORK_VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = Path(os.environ.get("CHATBOT_TEMPLATE_PATH", REPO_ROOT / "template.yaml"))
@@ -42,31 +43,6 @@ EDGE_WEB_ACL_ARN = (
 EDGE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 API_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/66666666-7777-8888-9999-000000000000"
 
-# Parameter values of the optional private network and audit trail (docs/network.md).
-DYNAMODB_PREFIX_LIST = "pl-6da54004"
-BREAK_GLASS_ROLE = "arn:aws:iam::123456789012:role/audit-break-glass"
-NETWORK_VARIANTS: dict[str, dict[str, str]] = {
-    "vpc": {"NetworkMode": "vpc", "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST},
-    "vpc-nat": {"NetworkMode": "vpc", "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST, "EnableNatGateway": "true"},
-    "vpc-existing": {
-        "NetworkMode": "vpc",
-        "DynamoDbPrefixListId": DYNAMODB_PREFIX_LIST,
-        "VpcId": "vpc-0123456789abcdef0",
-        "VpcCidrBlock": "10.20.0.0/16",
-        "PrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-        "PrivateRouteTableIds": "rtb-0123456789abcdef0",
-        "ExistingKmsEndpointId": "vpce-0123456789abcdef1",
-    },
-}
-AUDIT_VARIANTS: dict[str, dict[str, str]] = {
-    "audit": {"EnableAuditTrail": "true", "AuditBreakGlassRoleArn": BREAK_GLASS_ROLE},
-    "audit-config": {
-        "EnableAuditTrail": "true",
-        "AuditBreakGlassRoleArn": BREAK_GLASS_ROLE,
-        "ConfigRecorderEnabled": "true",
-        "AuditObjectLockDays": "30",
-    },
-}
 _ALLOW_COMMENT = re.compile(r"#\s*wildcard-allowed:(?P<reason>.*)$")
 
 

@@ -138,7 +138,7 @@ def test_full_wildcard_resource_only_for_xray_and_vpc_network_interfaces(all_sta
 
 
 def test_vpc_network_interface_exception_exists_only_in_vpc_mode(make_stack) -> None:
-    from conftest import NETWORK_VARIANTS
+    from support.stack_variants import NETWORK_VARIANTS
 
     def ec2_statements(stack) -> list:
         return [s for s in stack.statements() if any(action.startswith("ec2:") for action in s.actions)]

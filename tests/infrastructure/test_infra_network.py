@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AUDIT_VARIANTS, BREAK_GLASS_ROLE, DYNAMODB_PREFIX_LIST, NETWORK_VARIANTS, REPO_ROOT, Stack
+from conftest import REPO_ROOT, Stack
 from deploy import command_parameters, parse_overrides
+from support.stack_variants import AUDIT_VARIANTS, BREAK_GLASS_ROLE, DYNAMODB_PREFIX_LIST, NETWORK_VARIANTS
 
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
