@@ -2,6 +2,8 @@
 
 They keep the same guarantees as the DynamoDB store (conditional writes, one transaction per turn),
 behind one lock, so the chat logic can be tested (and benchmarked) without AWS.
+tests/integration/test_store_contract.py and test_rate_limiter_contract.py run the same cases against
+these fakes and the DynamoDB ones: a difference between them fails there.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from chatbot_security.store import (
     TurnAlreadyClaimed,
     TurnClaim,
     TurnRecord,
+    expiry_bucket,
 )
 
 
@@ -56,7 +59,11 @@ class InMemorySessionStore:
                 raise ConflictError("exists")
             if live_limit is not None:
                 self.live[session.owner_key] = self.live.get(session.owner_key, 0) + 1
-            self.sessions[session.session_id] = replace(session, live_counted=live_limit is not None)
+            # The table keeps the creation time in milliseconds (from the seconds when none is given).
+            created_ms = session.created_ms or session.created_at * 1000
+            self.sessions[session.session_id] = replace(
+                session, created_ms=created_ms, live_counted=live_limit is not None
+            )
             self.message_items[session.session_id] = {}
 
     def drop_live_counter(self, owner_key: str) -> bool:
@@ -77,7 +84,7 @@ class InMemorySessionStore:
                 key=lambda s: (s.created_ms or s.created_at * 1000, s.session_id),
             )
             later = [s for s in order if after is None or (s.created_ms or s.created_at * 1000, s.session_id) > after]
-            return [replace(s, live_counted=None) for s in later[:limit]], len(later) > limit
+            return [_as_listed(s) for s in later[:limit]], len(later) > limit
 
     def _uncount(self, session: SessionRecord) -> SessionRecord:
         """The caller holds the lock."""
@@ -93,7 +100,7 @@ class InMemorySessionStore:
     def sessions_of(self, owner_key: str) -> list[SessionRecord]:
         with self.lock:
             self.calls.append("sessions_of")
-            return [replace(s, live_counted=None) for s in self.sessions.values() if s.owner_key == owner_key]
+            return [_as_listed(s) for s in self.sessions.values() if s.owner_key == owner_key]
 
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]:
         with self.lock:
@@ -154,12 +161,14 @@ class InMemorySessionStore:
                 or current.expires_at <= now
             ):
                 raise ConflictError("turn was not written")
+            if any(message.seq in self.message_items.get(session.session_id, {}) for message in messages):
+                raise ConflictError("a message with this sequence number exists")
             if claim is not None:
                 record = self.turns.get((claim.session_id, claim.request_key))
                 if record is None or record.token != claim.token or record.state != TURN_PENDING:
                     raise ConflictError("claim lost")
                 self.turns[(claim.session_id, claim.request_key)] = replace(
-                    record, state=TURN_DONE, seq=messages[0].seq
+                    record, state=TURN_DONE, seq=messages[0].seq, lease_until=0
                 )
             updated = replace(
                 current,
@@ -203,10 +212,23 @@ class InMemorySessionStore:
             removed = len(self.message_items.pop(session_id, {}))
             removed += len([key for key in self.turns if key[0] == session_id])
             self.turns = {key: value for key, value in self.turns.items() if key[0] != session_id}
-            return removed + (self.sessions.pop(session_id, None) is not None)
+            current = self.sessions.get(session_id)
+            if current is None or current.status != PURGING:  # the session item goes only once claimed
+                return removed
+            del self.sessions[session_id]
+            return removed + 1
 
     def expiring_session_ids(self, bucket: str, now: int) -> Iterator[str]:
-        yield from [s.session_id for s in self.sessions.values() if s.expires_at <= now]
+        with self.lock:
+            self.calls.append("expiring_session_ids")
+            found = [s.session_id for s in self.sessions.values()
+                     if expiry_bucket(s.expires_at) == bucket and s.expires_at <= now]  # fmt: skip
+        yield from found
+
+
+def _as_listed(session: SessionRecord) -> SessionRecord:
+    """A session as the owner index returns it: without the wrapped key and the counted flag."""
+    return replace(session, wrapped_key=b"", live_counted=None)
 
 
 class FakeKms:

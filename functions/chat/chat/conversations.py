@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from chat.cursors import decode_cursor, decode_session_cursor, encode_cursor, encode_session_cursor
 from chat.model_providers import ChatMessage, ModelProvider
 from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, SessionList, Turn
+from chat.ports import ConversationStore, RateLimits
 from chatbot_security import audit, crypto, pii, session_tokens
 from chatbot_security.errors import (
     ForbiddenError,
@@ -26,7 +27,7 @@ from chatbot_security.errors import (
 from chatbot_security.identity_keys import IdentityKeys
 from chatbot_security.observability import logger
 from chatbot_security.principal import Principal
-from chatbot_security.ratelimit import RateCharge, RateLimiter
+from chatbot_security.ratelimit import RateCharge
 from chatbot_security.settings import Settings
 from chatbot_security.store import (
     LIVE,
@@ -35,7 +36,6 @@ from chatbot_security.store import (
     LiveLimitReached,
     MessageRecord,
     SessionRecord,
-    SessionStore,
     TurnAlreadyClaimed,
     TurnClaim,
     TurnRecord,
@@ -61,11 +61,11 @@ HOUR_SECONDS = 3600
 @dataclass
 class Conversations:
     settings: Settings
-    store: SessionStore
+    store: ConversationStore
     data_keys: crypto.DataKeys
     identity: IdentityKeys
     model: ModelProvider
-    rate_limiter: RateLimiter
+    rate_limiter: RateLimits
     session_token_key: Callable[[], bytes]
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))

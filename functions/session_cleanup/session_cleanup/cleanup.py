@@ -8,11 +8,21 @@ DynamoDB TTL stays as the backstop for anything older than the look-back window.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
-from chatbot_security.store import SessionStore, expiry_bucket
+from chatbot_security.store import expiry_bucket
 
 LOOKBACK_HOURS = 48
+
+
+class ExpiredSessionStore(Protocol):
+    """The three store methods the cleanup uses (the DynamoDB store and the tests' fake have them)."""
+
+    def expiring_session_ids(self, bucket: str, now: int) -> Iterator[str]: ...
+    def claim_for_purge(self, session_id: str, now: int) -> bool: ...
+    def purge_session(self, session_id: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class CleanupResult:
     sessions_failed: int
 
 
-def purge_expired_sessions(store: SessionStore, now: int, lookback_hours: int = LOOKBACK_HOURS) -> CleanupResult:
+def purge_expired_sessions(store: ExpiredSessionStore, now: int, lookback_hours: int = LOOKBACK_HOURS) -> CleanupResult:
     sessions = items = skipped = failed = 0
     for hours_ago in range(lookback_hours, -1, -1):
         bucket = expiry_bucket(now - hours_ago * 3600)

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chatbot_security.aws_clients import client
 from chatbot_security.observability import logger, metrics, tracer
 from chatbot_security.settings import get_settings
-from chatbot_security.store import DynamoSessionStore, SessionStore
-from session_cleanup.cleanup import purge_expired_sessions
+from chatbot_security.store import DynamoSessionStore
+from session_cleanup.cleanup import ExpiredSessionStore, purge_expired_sessions
 
 
 class CleanupIncompleteError(Exception):
@@ -21,7 +21,7 @@ class CleanupIncompleteError(Exception):
 
 
 @functools.cache
-def default_store() -> SessionStore:
+def default_store() -> ExpiredSessionStore:
     settings = get_settings()
     return DynamoSessionStore(
         lambda: client("dynamodb"), settings.require("table_name"), idle_seconds=settings.session_idle_seconds
@@ -31,7 +31,9 @@ def default_store() -> SessionStore:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext, store: SessionStore | None = None) -> dict[str, int]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, store: ExpiredSessionStore | None = None
+) -> dict[str, int]:
     result = purge_expired_sessions(store or default_store(), now=int(time.time()))
     metrics.add_metric(name="CleanupSessionsRemoved", unit=MetricUnit.Count, value=result.sessions_removed)
     metrics.add_metric(name="CleanupItemsRemoved", unit=MetricUnit.Count, value=result.items_removed)

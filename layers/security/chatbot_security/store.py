@@ -194,11 +194,15 @@ class DynamoSessionStore:
         """Write a new session; with ``live_limit``, count it in its owner's live counter in the same
         transaction, or raise :class:`LiveLimitReached` (and write nothing) when the owner is at the limit."""
         if live_limit is None:
-            self._db().put_item(
-                TableName=self._table,
-                Item=_session_item(replace(session, live_counted=False)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            client = self._db()
+            try:
+                client.put_item(
+                    TableName=self._table,
+                    Item=_session_item(replace(session, live_counted=False)),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except client.exceptions.ConditionalCheckFailedException as error:
+                raise ConflictError("session not created") from error
             return
         counter_ttl = session.absolute_expires_at + LIVE_COUNTER_MARGIN_SECONDS
         items: list[dict[str, Any]] = [
