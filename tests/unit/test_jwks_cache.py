@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -125,6 +126,14 @@ def test_last_good_keys_keep_working_while_the_issuer_is_down(idp: FakeIdp) -> N
 def test_no_keys_at_all_means_deny(idp: FakeIdp) -> None:
     idp.down = True
     assert cache_for(idp, Clock()).key_for(KID) is None
+
+
+def test_a_failed_refresh_is_logged_with_its_reason(idp: FakeIdp, log_output: Any) -> None:
+    # An "unknown_kid" denial that is really an unreachable issuer must be traceable from the logs
+    idp.down = True
+    assert cache_for(idp, Clock()).key_for(KID) is None
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert [(line["message"], line["error"]) for line in lines] == [("key set refresh failed", "down")]
 
 
 def test_discovery_with_another_issuer_is_refused(idp: FakeIdp, issuer: FakeIssuer) -> None:

@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chatbot_security.http_fetch import FetchError, fetch_json
+from chatbot_security.observability import logger
 from chatbot_security.settings import OidcSettings, _require_secure_url
 
 MIN_TTL_SECONDS = 300
@@ -86,8 +87,10 @@ class JwksCache:
             deadline = self._clock() + self._timeout
             try:
                 keys = self._load_keys(deadline)
-            except FetchError:
-                return  # keep the last good keys
+            except FetchError as error:
+                # Keep the last good keys; say why, so that an "unknown_kid" denial can be traced to it.
+                logger.warning("key set refresh failed", extra={"error": str(error)})
+                return
             self._keys = keys
             self._fresh_until = now + self._ttl
 
