@@ -25,7 +25,7 @@ export SAM_CLI_TELEMETRY   := 0
 ENV ?= default
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint infra-lint-variants checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean \
+        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load screenshot ci clean \
         deploy-edge deploy smoke
 
 help: ## Show the targets
@@ -161,10 +161,13 @@ bench-quick: .venv/.synced ## CI guard: AWS calls per turn, authorizer modules, 
 	$(VENV_BIN)/python benchmarks/run_all.py --quick
 
 fuzz: .venv/.synced ## Schemathesis on docs/openapi.json against chatbot-local: >= 1,000 cases, prints cases and failures
-	$(VENV_BIN)/python tests/local/api_fuzzer.py --cases-per-operation 110 --minimum 1000
+	$(VENV_BIN)/python -m tools.api_fuzzer --cases-per-operation 110 --minimum 1000
 
 load: .venv/.synced ## Bounded loopback load test of chatbot-local: 20 clients, 2,000 turns, throughput and latency percentiles
-	$(VENV_BIN)/python tests/local/load_api.py --clients 20 --turns 2000 --max-seconds 600
+	$(VENV_BIN)/python -m tools.load_api --clients 20 --turns 2000 --max-seconds 600
+
+screenshot: .venv/.synced ## Retake the README's screenshot (docs/demo.png) with Chromium against chatbot-local
+	$(VENV_BIN)/python -m tools.take_screenshot
 
 check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
 

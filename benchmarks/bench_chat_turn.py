@@ -44,7 +44,8 @@ import harness
 from budgets import record
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests")]
+# The repository root for the tools package; tests/ only for the in-memory fakes (tests/support/fakes.py).
+sys.path[:0] = [str(ROOT), *(str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests"))]
 
 RATIO_BUDGET = 4.0
 OLD_RATIO_BUDGET = 5.0  # handler vs untraced resolver, tracing off
@@ -83,7 +84,7 @@ class Context:
 
 
 def post_event(session_id: str, content: str = "What is the capital of France?") -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     body = json.dumps({"content": content})
     return chat_event("POST /v1/sessions/{session_id}/messages", CONTEXT, body, session_id=session_id)
@@ -237,13 +238,13 @@ def converse_reply(text: str) -> dict[str, Any]:
 def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
     import boto3
     from botocore.stub import Stubber
-    from support.aws_calls import counting_aws_calls
 
     from chat import dependencies
     from chat.handler import lambda_handler
     from chat.model_providers import BedrockConverseModel
     from chatbot_local.aws import MotoService, provision
     from chatbot_local.template import Template
+    from tools.aws_calls import counting_aws_calls
 
     moto = MotoService()
     endpoint = moto.start()

@@ -258,10 +258,11 @@ class LoopbackWorld:
 
 
 def add_source_paths(*extra: str) -> None:
-    """The layer, the local API (moto provisioning) and the test support, importable from the sources."""
-    for path in ("layers/security", "local", "tests", *extra):
-        if str(ROOT / path) not in sys.path:
-            sys.path.append(str(ROOT / path))
+    """The layer, the local API (moto provisioning) and the tools package (event builders), importable from
+    the sources."""
+    for folder in (ROOT, *(ROOT / path for path in ("layers/security", "local", *extra))):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
 
 
 def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
@@ -367,20 +368,20 @@ USER_CONTEXT = {
 
 
 def chat_post_event(session_id: str, content: str = "What is the capital of France?") -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     body = json.dumps({"content": content})
     return chat_event("POST /v1/sessions/{session_id}/messages", USER_CONTEXT, body, session_id=session_id)
 
 
 def chat_create_event() -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     return chat_event("POST /v1/sessions", USER_CONTEXT, None)
 
 
 def reference_event(item_id: str) -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     return chat_event("GET /items/{item_id}", None, None, item_id=item_id)
 

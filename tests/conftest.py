@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from support.caches import reset_caches
-from support.config_names import CONFIGURATION_NAMES
 from support.issuer_server import IssuerServer
+
+from tools.config_names import CONFIGURATION_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_kit import (
+from playwright.sync_api import Browser, Page, Response, expect
+
+from tools.demo_page import (
     DELETED,
     ENDED_ON_LOAD,
     ENDED_ON_SEND,
@@ -25,8 +27,7 @@ from browser_kit import (
     take_screenshot,
     wait_until_ready,
 )
-from local_kit import RunningApi
-from playwright.sync_api import Browser, Page, Response, expect
+from tools.local_api import RunningApi
 
 pytestmark = pytest.mark.browser
 

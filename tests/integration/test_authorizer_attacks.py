@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from support.api import InProcessApi
 from support.attacks import ATTACK_IDS, ATTACKS, OWN_SESSION, Attack, SessionGrant, Target, bearer
-from support.events import authorizer_event
 from support.issuer_server import IssuerServer
 from support.tokens import segments_text
 
 from authorizer.handler import lambda_handler
+from tools.lambda_events import authorizer_event
 
 UNKNOWN_KID_FLOOD = 30
 

@@ -14,13 +14,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from support.api import InProcessApi
-from support.aws_calls import AwsCalls, counting_aws_calls
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 from support.openai_server import OpenAiServer
 
 from chat import dependencies
 from chat.model_providers import BedrockConverseModel
+from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 from support.api import InProcessApi
-from support.aws_calls import AwsCalls, counting_aws_calls
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
 from chat.model_providers import ChatMessage
+from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
-from support.events import authorizer_event, chat_event
 from support.issuer_server import IssuerServer
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
+from tools.lambda_events import authorizer_event, chat_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 SESSIONS = "GET /v1/sessions"

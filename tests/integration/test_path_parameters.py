@@ -4,7 +4,7 @@ An HTTP API decodes the path before the function sees it, so a session id or sub
 character, including ones the Powertools resolver does not route (`"`, `#`, `?`, `/`, controls).
 API Gateway has matched one of our routes, so that is a malformed parameter (422), never a fake
 "unknown route"; and a subject that needs percent-encoding in the URL reaches the erasure decoded.
-Found by the API fuzzer (tests/local/api_fuzzer.py) against chatbot-local.
+Found by the API fuzzer (tools/api_fuzzer.py) against chatbot-local.
 """
 
 from __future__ import annotations

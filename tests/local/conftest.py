@@ -9,7 +9,6 @@ import pytest
 from local_kit import (
     FIXTURE_TEMPLATE,
     REGION,
-    ROOT,
     WEB_ORIGIN,
     Clock,
     FakeFunction,
@@ -21,6 +20,7 @@ from local_kit import (
 from chatbot_local.events import ApiIdentity
 from chatbot_local.gateway import Gateway
 from chatbot_local.template import Template
+from tools.local_api import ROOT
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_kit import ROOT, free_port
 from support.attacks import ATTACK_IDS, ATTACKS, OWN_SESSION, Attack, SessionGrant, Target, bearer
 from support.issuer_server import IssuerServer
 from support.tokens import segments_text
+
+from tools.local_api import ROOT, free_port
 
 pytestmark = pytest.mark.local_api
 

@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from local_kit import ROOT, RunningApi, running_chatbot_local
 from smoke import main as smoke_main
+
+from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
-from support.events import authorizer_event, chat_event
+from tools.lambda_events import authorizer_event, chat_event
 
 ROUTE_PARAMS = ("session_id", "subject")
 
