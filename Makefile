@@ -79,8 +79,15 @@ format: .venv/.synced ## Apply ruff formatting and safe fixes
 	$(VENV_BIN)/ruff check --fix .
 	$(VENV_BIN)/ruff format .
 
-typecheck: .venv/.synced ## mypy (strict) over the layer, the functions and the local package
+# Strict over the shipped code, the local package, scripts/ and tools/ ([tool.mypy] in pyproject.toml);
+# non-strict over the tests and benchmarks (mypy-tests.ini), one run per folder with its own conftest.py.
+MYPY_TESTS := $(VENV_BIN)/mypy --config-file mypy-tests.ini
+typecheck: .venv/.synced ## mypy: strict over shipped code, local package, scripts, tools; non-strict over tests and benchmarks
 	$(VENV_BIN)/mypy
+	$(MYPY_TESTS) tests benchmarks --exclude 'tests/(infrastructure|local|browser)/'
+	$(MYPY_TESTS) tests/infrastructure
+	$(MYPY_TESTS) tests/local
+	$(MYPY_TESTS) tests/browser
 
 bandit: .venv/.synced ## bandit over shipped and local code and the deploy scripts
 	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local scripts

@@ -154,7 +154,7 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
             return fixed
 
     context, service = Context(), FixedAnswer()
-    return lambda event: lambda_handler(event, context, conversations=service)  # type: ignore[arg-type]
+    return lambda event: lambda_handler(event, context, conversations=service)
 
 
 def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, Any]], str]]:
@@ -264,16 +264,18 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
         from chat.dependencies import default_conversations
         from chatbot_security.aws_clients import client
         from chatbot_security.secrets import shared_secret_cache
-        from chatbot_security.settings import get_settings
+        from chatbot_security.settings import Settings, get_settings
 
         for cached in (get_settings, client, default_conversations, shared_secret_cache):
             cached.cache_clear()  # a new container, configured for moto
         results: dict[int, dict[str, int]] = {}
         with counting_aws_calls() as calls, quiet():
             runtime = boto3.client("bedrock-runtime")
-            dependencies.BedrockConverseModel = (  # type: ignore[misc]
-                lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
-            )
+
+            def bedrock_model(settings: Settings) -> BedrockConverseModel:
+                return BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
+
+            dependencies.BedrockConverseModel = bedrock_model  # type: ignore[misc, assignment]  # a factory for the class
             context = Context()
             with Stubber(runtime) as stub:
                 for history in histories:

@@ -286,7 +286,7 @@ def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
     sessions = []
     with contextlib.redirect_stdout(io.StringIO()):
         for _ in range(count):
-            created = lambda_handler(chat_create_event(), Context())  # type: ignore[arg-type]
+            created = lambda_handler(chat_create_event(), Context())
             if created["statusCode"] != 201:
                 raise RuntimeError(f"creating a chat session failed: {created}")
             sessions.append(json.loads(created["body"])["session_id"])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect
+from playwright.sync_api import Browser, Dialog, Page, Response, expect
 
 from tools.demo_page import (
     DELETED,
@@ -91,7 +91,12 @@ def test_markup_in_a_message_is_shown_as_text_and_runs_nothing(page: Page, chatb
     payload = "<img src=x onerror=alert(1)>"
     dialogs: list[str] = []
     requested: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.on("request", lambda request: requested.append(request.url))
     open_demo(page, chatbot.web + "/")
 

@@ -63,7 +63,7 @@ def test_thirty_unknown_kids_in_a_row_cost_at_most_one_jwks_fetch(
     before = oidc_env.jwks_requests
     started = time.monotonic()
     for n in range(UNKNOWN_KID_FLOOD):
-        token = issuer.token(headers={"kid": f"made-up-kid-{n}"})
+        token = issuer.token_with(headers={"kid": f"made-up-kid-{n}"})
         assert lambda_handler(authorizer_event("POST /v1/sessions", bearer(token)), lambda_context) == {
             "isAuthorized": False
         }

@@ -287,7 +287,7 @@ def openai_server() -> Iterator[OpenAiServer]:
 
 
 @pytest.fixture
-def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAiServer]:
+def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
     """The OpenAI-compatible provider on a loopback endpoint, its key in Secrets Manager (moto)."""
     arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
     monkeypatch.setattr(dependencies, "BedrockConverseModel", BedrockConverseModel)

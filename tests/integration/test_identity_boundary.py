@@ -31,7 +31,7 @@ def context_for(token: str, route: str, lambda_context: Any, **path: str) -> dic
 
 
 def status(route: str, context: dict[str, Any] | None, lambda_context: Any, **path: str) -> int:
-    response = chat_handler(chat_event(route, context, None, None, **path), lambda_context)
+    response = chat_handler(chat_event(route, context, None, None, None, is_base64=False, **path), lambda_context)
     return int(response["statusCode"])
 
 

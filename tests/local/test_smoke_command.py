@@ -157,6 +157,7 @@ def _gateway_like(missing_headers: bool = False, model_status: int = 201) -> Beh
         auth = request.headers.get("Authorization", "")
         route = f"{request.command} {request.path}"
         not_found = {"error": {"code": "not_found", "message": "Not found.", "request_id": "r"}}
+        body: dict[str, Any]
         status, body, own = 404, not_found, True  # own: an answer of the chat function (security headers)
         if not request.path.startswith("/v1/sessions"):
             status, body, own = 404, {"message": "Not Found"}, False
