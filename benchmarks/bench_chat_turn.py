@@ -59,6 +59,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 from chat.api import SessionId  # noqa: E402 - after sys.path; module level for the route annotations
 from chat.models import MessageRequest  # noqa: E402
+from tools.lambda_context import FakeLambdaContext  # noqa: E402
 
 os.environ.update(
     {
@@ -75,12 +76,8 @@ os.environ.update(
 )
 
 
-@dataclass
-class Context:
-    function_name: str = "ChatFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:ChatFunction"
-    aws_request_id: str = "bench"
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext("ChatFunction", 512, "bench")
 
 
 def post_event(session_id: str, content: str = "What is the capital of France?") -> dict[str, Any]:
@@ -125,7 +122,7 @@ def bare_resolver(validated: bool = False, traced: bool = False) -> Callable[[di
             content = bare.current_event.json_body["content"]
             return {"session_id": session_id, "reply": f"You said: {content}"}, 201
 
-    context = Context()
+    context = lambda_context()
     if not traced:
         return lambda event: bare.resolve(event, context)  # type: ignore[arg-type]
     tracer = Tracer(service="bare")
@@ -153,7 +150,7 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
         def post_message(self, *args: Any) -> Turn:
             return fixed
 
-    context, service = Context(), FixedAnswer()
+    context, service = lambda_context(), FixedAnswer()
     return lambda event: lambda_handler(event, context, conversations=service)
 
 
@@ -168,7 +165,7 @@ def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, An
     from chatbot_security.settings import get_settings
 
     principal = Principal(kind="user", subject=CONTEXT["subject"], issuer=ISSUER)  # type: ignore[arg-type]
-    context = Context()
+    context = lambda_context()
 
     def fresh() -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
         service = in_memory_conversations(EchoModel(), get_settings())
@@ -276,7 +273,7 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
                 return BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
 
             dependencies.BedrockConverseModel = bedrock_model  # type: ignore[misc, assignment]  # a factory for the class
-            context = Context()
+            context = lambda_context()
             with Stubber(runtime) as stub:
                 for history in histories:
                     created = lambda_handler(

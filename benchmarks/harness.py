@@ -278,15 +278,12 @@ def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
         }
     )
     from chat.handler import lambda_handler
-
-    class Context:
-        function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "bench"
-        invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
+    from tools.lambda_context import FakeLambdaContext
 
     sessions = []
     with contextlib.redirect_stdout(io.StringIO()):
         for _ in range(count):
-            created = lambda_handler(chat_create_event(), Context())
+            created = lambda_handler(chat_create_event(), FakeLambdaContext("bench", 512, "bench"))
             if created["statusCode"] != 201:
                 raise RuntimeError(f"creating a chat session failed: {created}")
             sessions.append(json.loads(created["body"])["session_id"])
