@@ -18,11 +18,6 @@ MESSAGES = "POST /v1/sessions/{session_id}/messages"
 
 
 @pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
 def token(oidc_env: IssuerServer) -> str:
     return oidc_env.issuer.token(sub="alice")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.api import InProcessApi
@@ -22,11 +21,6 @@ from chat.api import ROUTES_WITH_PARAMETERS
 pytestmark = pytest.mark.usefixtures("aws")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
 
 
 def test_the_routes_with_parameters_are_the_documented_ones() -> None:
