@@ -45,7 +45,7 @@ $(SAM): $(UV)
 $(CHECKOV): $(UV)
 	$(UV) tool install --quiet --python 3.13 checkov==$(CHECKOV_VERSION)
 
-# The browser tests drive Debian's Chromium (tests/browser/browser_kit.py); they are skipped without it.
+# The browser tests drive Debian's Chromium (tools/demo_page.py); they are skipped without it.
 CHROMIUM_PATH ?= /usr/bin/chromium
 
 setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
