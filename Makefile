@@ -25,7 +25,7 @@ export SAM_CLI_TELEMETRY   := 0
 ENV ?= default
 
 .PHONY: help setup run test check lint format typecheck bandit infra-lint infra-lint-variants checkov sam-validate build \
-        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load ci clean \
+        layer-requirements check-layer-requirements audit bench bench-quick bytecode openapi fuzz load screenshot ci clean \
         deploy-edge deploy smoke
 
 help: ## Show the targets
@@ -45,7 +45,7 @@ $(SAM): $(UV)
 $(CHECKOV): $(UV)
 	$(UV) tool install --quiet --python 3.13 checkov==$(CHECKOV_VERSION)
 
-# The browser tests drive Debian's Chromium (tests/browser/browser_kit.py); they are skipped without it.
+# The browser tests drive Debian's Chromium (tools/demo_page.py); they are skipped without it.
 CHROMIUM_PATH ?= /usr/bin/chromium
 
 setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
@@ -56,7 +56,9 @@ WEB_PORT ?= 8080
 run: .venv/.synced ## Set up and start the local API (chatbot-local; PORT=3000 WEB_PORT=8080)
 	$(VENV_BIN)/chatbot-local serve --port $(PORT) --web-port $(WEB_PORT)
 
-test: setup ## Run the whole test suite with coverage (unit, integration, infrastructure, local API)
+# Only the locked .venv: no test needs checkov, and the SAM CLI tests (tests/local/test_sam_local.py) are
+# skipped until `make setup` has installed it.
+test: .venv/.synced ## Run the whole test suite with coverage (unit, integration, infrastructure, local API)
 	$(VENV_BIN)/pytest
 
 # Deploy one environment (ENV=prod): refuses missing parameters, REPLACE_ME_ placeholders and two
@@ -79,8 +81,15 @@ format: .venv/.synced ## Apply ruff formatting and safe fixes
 	$(VENV_BIN)/ruff check --fix .
 	$(VENV_BIN)/ruff format .
 
-typecheck: .venv/.synced ## mypy (strict) over the layer, the functions and the local package
+# Strict over the shipped code, the local package, scripts/ and tools/ ([tool.mypy] in pyproject.toml);
+# non-strict over the tests and benchmarks (mypy-tests.ini), one run per folder with its own conftest.py.
+MYPY_TESTS := $(VENV_BIN)/mypy --config-file mypy-tests.ini
+typecheck: .venv/.synced ## mypy: strict over shipped code, local package, scripts, tools; non-strict over tests and benchmarks
 	$(VENV_BIN)/mypy
+	$(MYPY_TESTS) tests benchmarks --exclude 'tests/(infrastructure|local|browser)/'
+	$(MYPY_TESTS) tests/infrastructure
+	$(MYPY_TESTS) tests/local
+	$(MYPY_TESTS) tests/browser
 
 bandit: .venv/.synced ## bandit over shipped and local code and the deploy scripts
 	$(VENV_BIN)/bandit -q -c pyproject.toml -r layers functions local scripts
@@ -161,10 +170,13 @@ bench-quick: .venv/.synced ## CI guard: AWS calls per turn, authorizer modules, 
 	$(VENV_BIN)/python benchmarks/run_all.py --quick
 
 fuzz: .venv/.synced ## Schemathesis on docs/openapi.json against chatbot-local: >= 1,000 cases, prints cases and failures
-	$(VENV_BIN)/python tests/local/api_fuzzer.py --cases-per-operation 110 --minimum 1000
+	$(VENV_BIN)/python -m tools.api_fuzzer --cases-per-operation 110 --minimum 1000
 
 load: .venv/.synced ## Bounded loopback load test of chatbot-local: 20 clients, 2,000 turns, throughput and latency percentiles
-	$(VENV_BIN)/python tests/local/load_api.py --clients 20 --turns 2000 --max-seconds 600
+	$(VENV_BIN)/python -m tools.load_api --clients 20 --turns 2000 --max-seconds 600
+
+screenshot: .venv/.synced ## Retake the README's screenshot (docs/demo.png) with Chromium against chatbot-local
+	$(VENV_BIN)/python -m tools.take_screenshot
 
 check: lint typecheck bandit check-layer-requirements infra-lint build ## Every static gate: ruff, mypy, bandit, layer pins, cfn-lint, sam validate, checkov, sam build
 

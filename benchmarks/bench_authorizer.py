@@ -47,7 +47,7 @@ import harness
 from budgets import record
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "security"), str(ROOT / "functions" / "authorizer")]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "security"), str(ROOT / "functions" / "authorizer")]
 
 ISSUER = "https://issuer.bench.invalid"
 AUDIENCE = "bench-client"
@@ -63,16 +63,6 @@ class Figure:
     @property
     def median(self) -> float:
         return statistics.median(self.per_call_us)
-
-
-@dataclass
-class Context:
-    """The attributes of the Lambda context Powertools reads."""
-
-    function_name: str = "AuthorizerFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:AuthorizerFunction"
-    aws_request_id: str = "bench"
 
 
 class NetworkGuard:
@@ -177,6 +167,7 @@ def build() -> Bench:
     from chatbot_security.oidc import AccessTokenVerifier
     from chatbot_security.secrets import CURRENT, SecretCache
     from chatbot_security.settings import get_settings
+    from tools.lambda_context import FakeLambdaContext
 
     # An RSA-2048 issuer, served from memory: a JWKS fetch would be counted, never sent.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -219,7 +210,7 @@ def build() -> Bench:
     session_key = session_tokens.derive_key("bench-session-secret")
     session_token = session_tokens.issue(session_key, session_id, now + 3600)
     session_signed = session_token.rpartition(".")[0].encode()
-    context, sink = Context(), io.StringIO()
+    context, sink = FakeLambdaContext("AuthorizerFunction", 256, "bench"), io.StringIO()
 
     def handler(payload: dict[str, Any]) -> Any:
         # The Lambda runtime sets a new trace header for every invocation

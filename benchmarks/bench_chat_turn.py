@@ -44,7 +44,8 @@ import harness
 from budgets import record
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests")]
+# The repository root for the tools package; tests/ only for the in-memory fakes (tests/support/fakes.py).
+sys.path[:0] = [str(ROOT), *(str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests"))]
 
 RATIO_BUDGET = 4.0
 OLD_RATIO_BUDGET = 5.0  # handler vs untraced resolver, tracing off
@@ -58,6 +59,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 from chat.api import SessionId  # noqa: E402 - after sys.path; module level for the route annotations
 from chat.models import MessageRequest  # noqa: E402
+from tools.lambda_context import FakeLambdaContext  # noqa: E402
 
 os.environ.update(
     {
@@ -74,16 +76,12 @@ os.environ.update(
 )
 
 
-@dataclass
-class Context:
-    function_name: str = "ChatFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:ChatFunction"
-    aws_request_id: str = "bench"
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext("ChatFunction", 512, "bench")
 
 
 def post_event(session_id: str, content: str = "What is the capital of France?") -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     body = json.dumps({"content": content})
     return chat_event("POST /v1/sessions/{session_id}/messages", CONTEXT, body, session_id=session_id)
@@ -124,7 +122,7 @@ def bare_resolver(validated: bool = False, traced: bool = False) -> Callable[[di
             content = bare.current_event.json_body["content"]
             return {"session_id": session_id, "reply": f"You said: {content}"}, 201
 
-    context = Context()
+    context = lambda_context()
     if not traced:
         return lambda event: bare.resolve(event, context)  # type: ignore[arg-type]
     tracer = Tracer(service="bare")
@@ -152,8 +150,8 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
         def post_message(self, *args: Any) -> Turn:
             return fixed
 
-    context, service = Context(), FixedAnswer()
-    return lambda event: lambda_handler(event, context, conversations=service)  # type: ignore[arg-type]
+    context, service = lambda_context(), FixedAnswer()
+    return lambda event: lambda_handler(event, context, conversations=service)
 
 
 def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, Any]], str]]:
@@ -167,7 +165,7 @@ def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, An
     from chatbot_security.settings import get_settings
 
     principal = Principal(kind="user", subject=CONTEXT["subject"], issuer=ISSUER)  # type: ignore[arg-type]
-    context = Context()
+    context = lambda_context()
 
     def fresh() -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
         service = in_memory_conversations(EchoModel(), get_settings())
@@ -237,13 +235,13 @@ def converse_reply(text: str) -> dict[str, Any]:
 def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
     import boto3
     from botocore.stub import Stubber
-    from support.aws_calls import counting_aws_calls
 
     from chat import dependencies
     from chat.handler import lambda_handler
     from chat.model_providers import BedrockConverseModel
     from chatbot_local.aws import MotoService, provision
     from chatbot_local.template import Template
+    from tools.aws_calls import counting_aws_calls
 
     moto = MotoService()
     endpoint = moto.start()
@@ -263,17 +261,19 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
         from chat.dependencies import default_conversations
         from chatbot_security.aws_clients import client
         from chatbot_security.secrets import shared_secret_cache
-        from chatbot_security.settings import get_settings
+        from chatbot_security.settings import Settings, get_settings
 
         for cached in (get_settings, client, default_conversations, shared_secret_cache):
             cached.cache_clear()  # a new container, configured for moto
         results: dict[int, dict[str, int]] = {}
         with counting_aws_calls() as calls, quiet():
             runtime = boto3.client("bedrock-runtime")
-            dependencies.BedrockConverseModel = (  # type: ignore[misc]
-                lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
-            )
-            context = Context()
+
+            def bedrock_model(settings: Settings) -> BedrockConverseModel:
+                return BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
+
+            dependencies.BedrockConverseModel = bedrock_model  # type: ignore[misc, assignment]  # a factory for the class
+            context = lambda_context()
             with Stubber(runtime) as stub:
                 for history in histories:
                     created = lambda_handler(

@@ -23,7 +23,9 @@ small inputs; this measures it at the size of a real attack.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -52,18 +54,17 @@ def crafted(prefix: str, pump: str, size: int) -> str:
 def targets() -> dict[str, tuple[Callable[[str], object], int]]:
     """Name -> (the work measured on one text, how many pattern passes it makes over the text)."""
     import logging
-    import re
 
     from chatbot_security import pii, redaction
     from chatbot_security.observability import RedactingFormatter
 
     found: dict[str, tuple[Callable[[str], object], int]] = {}
     for index, (pattern, replacement) in enumerate(redaction.PATTERNS):
-        found[f"redaction[{index}] {pattern.pattern[:36]}"] = (lambda t, p=pattern, r=replacement: p.sub(r, t), 1)
+        found[f"redaction[{index}] {pattern.pattern[:36]}"] = (functools.partial(pattern.sub, replacement), 1)
     pii_patterns = [value for _, value in sorted(vars(pii).items()) if isinstance(value, re.Pattern)]
     for name, value in sorted(vars(pii).items()):
         if isinstance(value, re.Pattern):
-            found[f"pii.{name}"] = (lambda text, p=value: sum(1 for _ in p.finditer(text)), 1)
+            found[f"pii.{name}"] = (match_counter(value), 1)
     formatter = RedactingFormatter()
 
     def format_record(text: str) -> object:
@@ -83,6 +84,15 @@ def targets() -> dict[str, tuple[Callable[[str], object], int]]:
     return found
 
 
+def match_counter(pattern: re.Pattern[str]) -> Callable[[str], int]:
+    return lambda text: sum(1 for _ in pattern.finditer(text))
+
+
+def replacer(common: str) -> Callable[[str], str]:
+    """``str.replace`` of ``common`` all over a text: one write per character, as a substitution does."""
+    return lambda text: text.replace(common, "#" if common != "#" else "%")
+
+
 def seconds(work: Callable[[str], object], text: str, repeats: int) -> float:
     runs = []
     for _ in range(repeats):
@@ -100,7 +110,7 @@ def measure_one(name: str, size: int) -> dict[str, float]:
         text = crafted(prefix, pump, size)
         spent = seconds(work, text, repeats=1)
         common = pump[0]  # replaced all over the text: one write per character, as a substitution does
-        baseline = seconds(lambda t, c=common: t.replace(c, "#" if c != "#" else "%"), text, repeats=5)
+        baseline = seconds(replacer(common), text, repeats=5)
         if spent / baseline > worst["seconds"] / worst["baseline"]:
             worst = {"seconds": spent, "baseline": baseline, "family": FAMILIES.index((prefix, pump))}
     return worst

@@ -258,10 +258,11 @@ class LoopbackWorld:
 
 
 def add_source_paths(*extra: str) -> None:
-    """The layer, the local API (moto provisioning) and the test support, importable from the sources."""
-    for path in ("layers/security", "local", "tests", *extra):
-        if str(ROOT / path) not in sys.path:
-            sys.path.append(str(ROOT / path))
+    """The layer, the local API (moto provisioning) and the tools package (event builders), importable from
+    the sources."""
+    for folder in (ROOT, *(ROOT / path for path in ("layers/security", "local", *extra))):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
 
 
 def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
@@ -277,15 +278,12 @@ def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
         }
     )
     from chat.handler import lambda_handler
-
-    class Context:
-        function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "bench"
-        invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
+    from tools.lambda_context import FakeLambdaContext
 
     sessions = []
     with contextlib.redirect_stdout(io.StringIO()):
         for _ in range(count):
-            created = lambda_handler(chat_create_event(), Context())  # type: ignore[arg-type]
+            created = lambda_handler(chat_create_event(), FakeLambdaContext("bench", 512, "bench"))
             if created["statusCode"] != 201:
                 raise RuntimeError(f"creating a chat session failed: {created}")
             sessions.append(json.loads(created["body"])["session_id"])
@@ -367,20 +365,20 @@ USER_CONTEXT = {
 
 
 def chat_post_event(session_id: str, content: str = "What is the capital of France?") -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     body = json.dumps({"content": content})
     return chat_event("POST /v1/sessions/{session_id}/messages", USER_CONTEXT, body, session_id=session_id)
 
 
 def chat_create_event() -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     return chat_event("POST /v1/sessions", USER_CONTEXT, None)
 
 
 def reference_event(item_id: str) -> dict[str, Any]:
-    from support.events import chat_event
+    from tools.lambda_events import chat_event
 
     return chat_event("GET /items/{item_id}", None, None, item_id=item_id)
 

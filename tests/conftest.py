@@ -5,14 +5,15 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.caches import reset_caches
-from support.config_names import CONFIGURATION_NAMES
 from support.issuer_server import IssuerServer
+
+from tools.config_names import CONFIGURATION_NAMES
+from tools.lambda_context import FakeLambdaContext
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -67,17 +68,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 @pytest.fixture

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from browser_kit import CHROMIUM, TIMEOUT_MS, VIEWPORT, launch
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-# The local API's process kit lives with the local tests (tests/local/local_kit.py).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-from local_kit import RunningApi, running_chatbot_local
+from tools.demo_page import CHROMIUM, TIMEOUT_MS, VIEWPORT, launch
+from tools.local_api import RunningApi, running_chatbot_local
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

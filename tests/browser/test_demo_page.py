@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_kit import (
+from playwright.sync_api import Browser, Dialog, Page, Response, expect
+
+from tools.demo_page import (
     DELETED,
     ENDED_ON_LOAD,
     ENDED_ON_SEND,
@@ -25,8 +27,7 @@ from browser_kit import (
     take_screenshot,
     wait_until_ready,
 )
-from local_kit import RunningApi
-from playwright.sync_api import Browser, Page, Response, expect
+from tools.local_api import RunningApi
 
 pytestmark = pytest.mark.browser
 
@@ -90,7 +91,12 @@ def test_markup_in_a_message_is_shown_as_text_and_runs_nothing(page: Page, chatb
     payload = "<img src=x onerror=alert(1)>"
     dialogs: list[str] = []
     requested: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.on("request", lambda request: requested.append(request.url))
     open_demo(page, chatbot.web + "/")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,11 +55,16 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 
+def default_line(value: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for the Default line a variant pattern matched: the same line with ``value``."""
+    return lambda match: f'{match.group(1)}"{value}"\n'
+
+
 def variant_text(template: str, overrides: dict[str, str]) -> str:
     """The template text with these parameter defaults (each parameter's Default line replaced)."""
     for name, value in overrides.items():
         pattern = re.compile(rf"(\n  {name}:\n(?:    .*\n)*?    Default: ).*\n")
-        template, count = pattern.subn(lambda match, value=value: f'{match.group(1)}"{value}"\n', template, count=1)
+        template, count = pattern.subn(default_line(value), template, count=1)
         if count != 1:
             raise ValueError(f"no Default line for parameter {name}")
     return template

@@ -46,7 +46,9 @@ def test_every_route_uses_the_lambda_authorizer_except_the_anonymous_route(stack
     # Given the routes API Gateway will deploy
     for route, operation in stack.routes().items():
         # Then each one requires the Lambda authorizer, except the anonymous-session route
-        expected = [{"NONE": []}] if route == ANONYMOUS_ROUTE else [{"LambdaAuthorizer": []}]
+        expected: list[dict[str, list[str]]] = (
+            [{"NONE": []}] if route == ANONYMOUS_ROUTE else [{"LambdaAuthorizer": []}]
+        )
         assert operation.get("security") == expected, route
 
 

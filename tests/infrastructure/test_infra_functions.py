@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from deploy import command_parameters, parse_overrides
-from support.config_names import CONFIGURATION_NAMES
+
+from tools.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.stack_variants import NETWORK_VARIANTS
 
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
@@ -138,8 +139,6 @@ def test_full_wildcard_resource_only_for_xray_and_vpc_network_interfaces(all_sta
 
 
 def test_vpc_network_interface_exception_exists_only_in_vpc_mode(make_stack) -> None:
-    from support.stack_variants import NETWORK_VARIANTS
-
     def ec2_statements(stack) -> list:
         return [s for s in stack.statements() if any(action.startswith("ec2:") for action in s.actions)]
 

@@ -64,6 +64,16 @@ def parameters() -> list[str]:
     return template_parameters(ROOT / "template.yaml")
 
 
+def recorded_in(commands: list[Sequence[str]]) -> Callable[[Sequence[str]], str]:
+    """A deploy runner that records each command instead of running it, and prints nothing."""
+
+    def run(command: Sequence[str]) -> str:
+        commands.append(command)
+        return ""
+
+    return run
+
+
 def test_the_template_parameters_are_read_from_the_template(raw: dict[str, Any], parameters: list[str]) -> None:
     assert parameters == list(raw["Parameters"])
 
@@ -274,7 +284,7 @@ def test_the_deploy_stops_before_any_command_when_placeholders_remain(tmp_path: 
     shutil.copy(ROOT / "samconfig.toml", tmp_path / "samconfig.toml")
     commands: list[Sequence[str]] = []
     with pytest.raises(ConfigError, match="REPLACE_ME"):
-        deploy("prod", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={},
+        deploy("prod", "sam", runner=recorded_in(commands), root=tmp_path, environ={},
                bedrock=lambda settings: ActiveBedrock())  # fmt: skip
     assert commands == []
 
@@ -285,7 +295,7 @@ def test_the_deploy_stops_before_deploying_a_layer_of_the_wrong_architecture(tmp
     _layer(tmp_path / ".aws-sam" / "build", "cp313-cp313-manylinux_2_17_x86_64")
     commands: list[Sequence[str]] = []
     with pytest.raises(ConfigError, match="rebuild"):
-        deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path, environ={},
+        deploy("default", "sam", runner=recorded_in(commands), root=tmp_path, environ={},
                bedrock=lambda settings: ActiveBedrock())  # fmt: skip
     assert commands == [["make", "check", "ENV=default"]]
 
@@ -365,7 +375,7 @@ def test_the_deploy_asks_bedrock_before_any_gate_and_stops_on_a_refusal(tmp_path
     with Stubber(client) as stub:
         stub.add_client_error("get_inference_profile", "ResourceNotFoundException", "no such profile", 404)
         with pytest.raises(ConfigError, match=r"eu\.anthropic\.claude-haiku-5-5 in eu-west-1"):
-            deploy("default", "sam", runner=lambda command: commands.append(command) or "", root=tmp_path,
+            deploy("default", "sam", runner=recorded_in(commands), root=tmp_path,
                    environ={}, bedrock=lambda settings: client)  # fmt: skip
     assert commands == []
 

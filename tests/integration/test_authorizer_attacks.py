@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from support.api import InProcessApi
 from support.attacks import ATTACK_IDS, ATTACKS, OWN_SESSION, Attack, SessionGrant, Target, bearer
-from support.events import authorizer_event
 from support.issuer_server import IssuerServer
 from support.tokens import segments_text
 
 from authorizer.handler import lambda_handler
+from tools.lambda_events import authorizer_event
 
 UNKNOWN_KID_FLOOD = 30
 
@@ -63,7 +63,7 @@ def test_thirty_unknown_kids_in_a_row_cost_at_most_one_jwks_fetch(
     before = oidc_env.jwks_requests
     started = time.monotonic()
     for n in range(UNKNOWN_KID_FLOOD):
-        token = issuer.token(headers={"kid": f"made-up-kid-{n}"})
+        token = issuer.token_with(headers={"kid": f"made-up-kid-{n}"})
         assert lambda_handler(authorizer_event("POST /v1/sessions", bearer(token)), lambda_context) == {
             "isAuthorized": False
         }

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from support.caches import reset_caches
-from support.events import EVENTS, authorizer_event, load_event
 from support.issuer_server import IssuerServer
 from support.tokens import unsigned_token
 
 from authorizer.handler import lambda_handler
+from tools.lambda_events import EVENTS, authorizer_event, load_event
 
 
 def decide(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -164,9 +164,8 @@ def test_admin_route_needs_the_admin_role_and_mfa(oidc_env: IssuerServer, lambda
 def test_anonymous_token_is_refused_outside_session_routes(
     oidc_env: IssuerServer, lambda_context: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from support.events import chat_event
-
     from chat.handler import lambda_handler as chat_handler
+    from tools.lambda_events import chat_event
 
     monkeypatch.setenv("ALLOW_ANONYMOUS", "true")
     created = chat_handler(chat_event("POST /v1/anonymous-sessions", None, None, None), lambda_context)

@@ -14,13 +14,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from support.api import InProcessApi
-from support.aws_calls import AwsCalls, counting_aws_calls
 from support.caches import reset_caches
-from support.issuer_server import IssuerServer
 from support.openai_server import OpenAiServer
 
 from chat import dependencies
 from chat.model_providers import BedrockConverseModel
+from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -59,16 +58,6 @@ def bedrock(calls: AwsCalls, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubbe
     )
     with Stubber(runtime) as stub:
         yield stub
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
 
 
 def session_with_history(api: InProcessApi, token: str, bedrock: Stubber, messages: int) -> str:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 from support.caches import reset_caches
-from support.events import EVENTS, body_of, filled_event
 
 from chat.handler import lambda_handler as chat_handler
+from tools.lambda_events import EVENTS, body_of, filled_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -12,28 +12,18 @@ from typing import Any
 import boto3
 import pytest
 from support.api import InProcessApi
-from support.aws_calls import AwsCalls, counting_aws_calls
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
 from chat.model_providers import ChatMessage
+from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
 HISTORY = "GET /v1/sessions/{session_id}/messages"
 SESSION = "GET /v1/sessions/{session_id}"
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
 
 
 @pytest.fixture

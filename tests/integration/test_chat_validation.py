@@ -8,18 +8,13 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
-from support.events import chat_event
 from support.issuer_server import IssuerServer
 
 from chat.handler import lambda_handler as chat_handler
+from tools.lambda_events import chat_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ moto, which is the guarantee the store relies on (single-item writes and transac
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -68,7 +69,7 @@ def model() -> SlowEcho:
 @pytest.fixture
 def containers(atomic_dynamodb: None, model: SlowEcho, monkeypatch: pytest.MonkeyPatch) -> list[Conversations]:
     monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "10000")
-    build: Callable[[], Conversations] = dependencies.default_conversations.__wrapped__  # type: ignore[attr-defined]
+    build: Callable[[], Conversations] = dependencies.default_conversations.__wrapped__
     return [replace(build(), model=model) for _ in range(CONTAINERS)]
 
 
@@ -78,7 +79,7 @@ def session_id(containers: list[Conversations]) -> str:
 
 
 def request(content: str, client_message_id: str) -> MessageRequest:
-    return MessageRequest(content=content, client_message_id=uuid.UUID(client_message_id))  # type: ignore[arg-type]
+    return MessageRequest(content=content, client_message_id=uuid.UUID(client_message_id))
 
 
 def post_until_stored(service: Conversations, session_id: str, message: MessageRequest) -> tuple[Turn, int]:
@@ -117,8 +118,9 @@ def test_ten_concurrent_posts_with_one_client_message_id_store_one_turn_and_answ
     # Given ten containers receiving the same post (a client retrying impatiently) at the same moment
     message = request("only once, please", str(uuid.uuid4()))
     # When they all handle it
-    results = in_parallel([lambda service=service: post_until_stored(service, session_id, message)
-                           for service in containers])  # fmt: skip
+    results = in_parallel(
+        [functools.partial(post_until_stored, service, session_id, message) for service in containers]
+    )
     # Then every answer is the same turn, the model was asked once, and one turn is stored
     turns = [turn for turn, _ in results]
     assert all(turn == turns[0] for turn in turns)
@@ -135,7 +137,7 @@ def test_concurrent_posts_to_one_session_are_all_stored_once_in_order_with_the_c
     # Given ten containers each receiving a different message for the same session at the same moment
     messages = [request(f"message {n}", str(uuid.uuid4())) for n in range(CONTAINERS)]
     # When they all handle theirs (a 503 is retried with the same client_message_id, as a client would)
-    results = in_parallel([lambda service=service, message=message: post_until_stored(service, session_id, message)
+    results = in_parallel([functools.partial(post_until_stored, service, session_id, message)
                            for service, message in zip(containers, messages, strict=True)])  # fmt: skip
     # Then every message is stored exactly once, each followed by its own answer, and the count is right
     page = containers[0].list_messages(ALICE, session_id, 100, None)
@@ -167,7 +169,7 @@ def test_concurrent_creates_never_exceed_max_live_sessions(
     monkeypatch.setenv("MAX_LIVE_SESSIONS", "5")
     monkeypatch.setenv("SESSIONS_PER_HOUR", "1000")
     reset_caches()
-    build: Callable[[], Conversations] = dependencies.default_conversations.__wrapped__  # type: ignore[attr-defined]
+    build: Callable[[], Conversations] = dependencies.default_conversations.__wrapped__
     containers = [replace(build(), model=model) for _ in range(CONTAINERS)]
     start = threading.Barrier(CONTAINERS * 2)
 

@@ -53,11 +53,6 @@ def api(lambda_context: Any, oidc_env: IssuerServer, model: RecordingModel) -> I
 
 
 @pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
-
-
-@pytest.fixture
 def session_id(api: InProcessApi, alice: str) -> str:
     """A session with two turns: 1 user, 2 assistant, 3 user, 4 assistant."""
     session = str(api.call("POST /v1/sessions", alice).body["session_id"])

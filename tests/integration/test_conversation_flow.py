@@ -18,16 +18,6 @@ SESSION = "GET /v1/sessions/{session_id}"
 
 
 @pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
-
-
-@pytest.fixture
 def bob(oidc_env: IssuerServer) -> str:
     return oidc_env.issuer.token(sub="bob")
 

@@ -11,11 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from support.caches import reset_caches
-from support.events import authorizer_event, body_of, chat_event
 from support.issuer_server import IssuerServer
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
+from tools.lambda_events import authorizer_event, body_of, chat_event
 
 ORIGIN_VALUE = "v" * 64
 ANONYMOUS = "POST /v1/anonymous-sessions"

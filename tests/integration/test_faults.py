@@ -20,7 +20,6 @@ import pytest
 from support.api import InProcessApi, Reply
 from support.caches import reset_caches
 from support.faults import CONVERSE, AwsFaults, injecting_aws_faults, use_bedrock_double
-from support.issuer_server import IssuerServer
 from support.openai_server import OpenAiServer, Scripted, completion
 
 from chat import dependencies
@@ -71,16 +70,6 @@ def faults(table: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFaults]:
     with injecting_aws_faults() as injector:
         use_bedrock_double(injector, monkeypatch)
         yield injector
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
 
 
 @pytest.fixture
@@ -287,7 +276,7 @@ def openai_server() -> Iterator[OpenAiServer]:
 
 
 @pytest.fixture
-def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAiServer]:
+def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
     """The OpenAI-compatible provider on a loopback endpoint, its key in Secrets Manager (moto)."""
     arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
     monkeypatch.setattr(dependencies, "BedrockConverseModel", BedrockConverseModel)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
-from support.events import authorizer_event, chat_event
 from support.issuer_server import IssuerServer
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
+from tools.lambda_events import authorizer_event, chat_event
 
 pytestmark = pytest.mark.usefixtures("aws")
 SESSIONS = "GET /v1/sessions"
@@ -31,7 +31,7 @@ def context_for(token: str, route: str, lambda_context: Any, **path: str) -> dic
 
 
 def status(route: str, context: dict[str, Any] | None, lambda_context: Any, **path: str) -> int:
-    response = chat_handler(chat_event(route, context, None, None, **path), lambda_context)
+    response = chat_handler(chat_event(route, context, None, None, None, is_base64=False, **path), lambda_context)
     return int(response["statusCode"])
 
 

@@ -13,7 +13,6 @@ import pytest
 from support.api import InProcessApi
 from support.caches import reset_caches
 from support.faults import CONVERSE, AwsFaults, converse_reply, injecting_aws_faults, use_bedrock_double
-from support.issuer_server import IssuerServer
 
 from chat.model_providers import DEFAULT_SYSTEM_PROMPT, HISTORY_WINDOW
 
@@ -34,16 +33,6 @@ def bedrock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsFaults]:
     with injecting_aws_faults() as faults:
         use_bedrock_double(faults, monkeypatch)
         yield faults
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def alice(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
 
 
 def sent_to_the_model(bedrock: AwsFaults) -> list[dict[str, Any]]:

@@ -4,14 +4,13 @@ An HTTP API decodes the path before the function sees it, so a session id or sub
 character, including ones the Powertools resolver does not route (`"`, `#`, `?`, `/`, controls).
 API Gateway has matched one of our routes, so that is a malformed parameter (422), never a fake
 "unknown route"; and a subject that needs percent-encoding in the URL reaches the erasure decoded.
-Found by the API fuzzer (tests/local/api_fuzzer.py) against chatbot-local.
+Found by the API fuzzer (tools/api_fuzzer.py) against chatbot-local.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.api import InProcessApi
@@ -22,11 +21,6 @@ from chat.api import ROUTES_WITH_PARAMETERS
 pytestmark = pytest.mark.usefixtures("aws")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
 
 
 def test_the_routes_with_parameters_are_the_documented_ones() -> None:

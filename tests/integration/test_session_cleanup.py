@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from support.events import load_event
 
 from chatbot_security.store import LIVE, DynamoSessionStore, MessageRecord, SessionRecord
 from session_cleanup.cleanup import purge_expired_sessions
 from session_cleanup.handler import lambda_handler
+from tools.lambda_events import load_event
 
 NOW = int(time.time())
 

@@ -29,11 +29,6 @@ def store(aws: Any) -> DynamoSessionStore:
     return DynamoSessionStore(lambda: client, aws.table_name, idle_seconds=1800, sleep=lambda _: None)
 
 
-@pytest.fixture
-def api(lambda_context: Any, oidc_env: IssuerServer) -> InProcessApi:
-    return InProcessApi(lambda_context)
-
-
 def limits(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from support.api import InProcessApi
 from support.caches import reset_caches
-from support.events import authorizer_event
 
 from authorizer.handler import lambda_handler
+from tools.lambda_events import authorizer_event
 
 pytestmark = pytest.mark.usefixtures("oidc_env")
 OWN_SESSION = "GET /v1/sessions/{session_id}"

@@ -9,7 +9,6 @@ import pytest
 from local_kit import (
     FIXTURE_TEMPLATE,
     REGION,
-    ROOT,
     WEB_ORIGIN,
     Clock,
     FakeFunction,
@@ -21,6 +20,7 @@ from local_kit import (
 from chatbot_local.events import ApiIdentity
 from chatbot_local.gateway import Gateway
 from chatbot_local.template import Template
+from tools.local_api import ROOT
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def make_gateway(fixture_template: Template) -> Callable[..., GatewayKit]:
         resolver = fixture_template.resolver({"ALLOWED_ORIGINS": ",".join(origins), **(environ or {})}, REGION)
         api = fixture_template.http_api(resolver, origins)
         authorizer_function, chat_function = FakeFunction(authorizer), FakeFunction(chat)
-        clock, lines = Clock(), []
+        clock, lines = Clock(), list[str]()
         functions = {"AuthorizerFunction": authorizer_function, "ChatFunction": chat_function}
         gateway = Gateway(api, functions, ApiIdentity(REGION, "123456789012"), log=lines.append, monotonic=clock)
         return GatewayKit(gateway, authorizer_function, chat_function, clock, lines)

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fuzzer import ApiFuzzer, FuzzReport, fuzzed_api
+
+from tools.api_fuzzer import ApiFuzzer, FuzzReport, fuzzed_api
 
 pytestmark = pytest.mark.local_api
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_kit import ROOT, RunningApi, running_chatbot_local
+
+from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 

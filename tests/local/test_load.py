@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from load_api import loaded_api, run_load
+
+from tools.load_api import loaded_api, run_load
 
 pytestmark = pytest.mark.local_api
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_kit import ROOT, free_port
 from support.attacks import ATTACK_IDS, ATTACKS, OWN_SESSION, Attack, SessionGrant, Target, bearer
 from support.issuer_server import IssuerServer
 from support.tokens import segments_text
+
+from tools.local_api import ROOT, free_port
 
 pytestmark = pytest.mark.local_api
 
@@ -85,8 +86,8 @@ def path_of(route: str, **parameters: str) -> tuple[str, str]:
     return method, template
 
 
-def deny_reasons(printed: str) -> list[str]:
-    reasons = []
+def deny_reasons(printed: str) -> list[str | None]:
+    reasons: list[str | None] = []
     for line in printed.splitlines():
         try:
             record = json.loads(line)
@@ -165,7 +166,7 @@ def test_thirty_unknown_kids_in_a_row_cost_at_most_one_jwks_fetch(local_api: Loc
     before = local_api.issuer.jwks_requests
     started = time.monotonic()
     for n in range(30):
-        reply = local_api.call("GET", "/v1/sessions", bearer(issuer.token(headers={"kid": f"local-made-up-{n}"})))
+        reply = local_api.call("GET", "/v1/sessions", bearer(issuer.token_with(headers={"kid": f"local-made-up-{n}"})))
         assert reply.status == 403
     assert time.monotonic() - started < 30  # one cooldown window
     assert local_api.issuer.jwks_requests - before <= 1

@@ -9,7 +9,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from local_kit import RunningApi, running_chatbot_local
+
+from tools.local_api import RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 

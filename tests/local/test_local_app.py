@@ -50,7 +50,7 @@ def test_scheduled_functions_run_every_interval_until_stopped(tmp_path: Path) ->
         return {"sessions_removed": 1}
 
     spec = FunctionSpec("SessionCleanupFunction", tmp_path, "h.f", 300, 256)
-    stop, lines = threading.Event(), []
+    stop, lines = threading.Event(), list[str]()
     app._schedule(LocalFunction(spec, cleanup, "eu-west-1"), 0.05, "eu-west-1", stop, lines.append)
     time.sleep(0.3)
     stop.set()

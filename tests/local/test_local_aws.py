@@ -8,13 +8,14 @@ import urllib.request
 from typing import Any
 
 import pytest
-from local_kit import REGION, free_port
+from local_kit import REGION
 
 from chatbot_local import environment
 from chatbot_local.aws import LocalResources, MotoService, client, generate_secret_string, provision
 from chatbot_local.cloudformation import TemplateError
 from chatbot_local.environment import ConfigError
 from chatbot_local.template import Template
+from tools.local_api import free_port
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_https_and_loopback_issuers_are_accepted(issuer: str) -> None:
 
 def test_transactions_do_not_keep_copies_of_the_table(resources: LocalResources) -> None:
     # moto deep-copies the whole table on every TransactWriteItems; it used to keep every copied item
-    # for its dashboard, so chatbot-local grew by gigabytes under the load test (tests/local/load_api.py).
+    # for its dashboard, so chatbot-local grew by gigabytes under the load test (tools/load_api.py).
     from moto.dynamodb.models.dynamo_type import Item
 
     dynamodb = client("dynamodb", resources.endpoint_url, REGION)

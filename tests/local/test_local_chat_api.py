@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_kit import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
 from support.openai_server import OpenAiServer
+
+from tools.local_api import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 

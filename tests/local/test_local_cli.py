@@ -10,10 +10,10 @@ from pathlib import Path
 
 import jwt
 import pytest
-from local_kit import ROOT, free_port
 
 from chatbot_local.cli import STATE_DIR_VARIABLE, main
 from chatbot_local.issuer import AUDIENCE, IssuerState, load_or_create_key, public_jwk, write_state
+from tools.local_api import ROOT, free_port
 
 EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 

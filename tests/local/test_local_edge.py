@@ -13,7 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-from local_kit import RunningApi, running_chatbot_local
+
+from tools.local_api import RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 

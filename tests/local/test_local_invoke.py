@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_kit import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
+
+from tools.local_api import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
 
 EVENTS = ROOT / "events"
 _ROW = re.compile(r"^\| `([a-z0-9-]+\.json)` \| `([A-Za-z]+)` \| ([^|]+?) \|$")

@@ -75,7 +75,9 @@ def test_discovery_points_at_the_jwks_with_one_rs256_signing_key(issuer: DevIssu
 
     assert discovery["issuer"] == issuer.url
     assert issuer.url.startswith("http://127.0.0.1:")
-    (key,) = jwks["keys"]  # type: ignore[misc]
+    keys = jwks["keys"]
+    assert isinstance(keys, list)
+    (key,) = keys
     assert key["kty"] == "RSA"
     assert key["use"] == "sig"
     assert key["alg"] == "RS256"

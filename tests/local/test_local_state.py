@@ -7,10 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from local_kit import EXECUTABLE, ROOT, running_chatbot_local
-
 from chatbot_local.issuer import STATE_FILE
 from chatbot_local.state import SERVERS_DIR, AwsState, claimed_state_dir, read_aws_state, write_aws_state
+from tools.local_api import EXECUTABLE, ROOT, running_chatbot_local
 
 
 def test_the_first_server_gets_the_shared_folder(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from local_kit import ROOT, RunningApi, running_chatbot_local
+
+from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
 PACKAGE = "chatbot_api_client"
 GENERATOR = ROOT / ".venv" / "bin" / "openapi-python-client"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 from local_kit import Clock
-from progress import Progress
+
+from tools.progress import Progress
 
 
 def test_without_a_terminal_a_line_is_printed_every_interval() -> None:

@@ -8,7 +8,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from local_kit import ROOT, RunningApi, running_chatbot_local
+
+from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
 README = ROOT / "README.md"
 

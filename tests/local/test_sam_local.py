@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_kit import EXECUTABLE, ROOT, RunningApi, free_port, running_chatbot_local
+
+from tools.local_api import EXECUTABLE, ROOT, RunningApi, free_port, running_chatbot_local
 
 ENV_FILE = ROOT / "events" / "env.local.json"
 EVENTS = ROOT / "events"

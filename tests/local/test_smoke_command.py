@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from local_kit import ROOT, RunningApi, running_chatbot_local
 from smoke import main as smoke_main
+
+from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.local_api
 
@@ -156,6 +157,7 @@ def _gateway_like(missing_headers: bool = False, model_status: int = 201) -> Beh
         auth = request.headers.get("Authorization", "")
         route = f"{request.command} {request.path}"
         not_found = {"error": {"code": "not_found", "message": "Not found.", "request_id": "r"}}
+        body: dict[str, Any]
         status, body, own = 404, not_found, True  # own: an answer of the chat function (security headers)
         if not request.path.startswith("/v1/sessions"):
             status, body, own = 404, {"message": "Not Found"}, False

@@ -8,7 +8,7 @@ from typing import Any
 
 from authorizer.handler import lambda_handler as authorizer_handler
 from chat.handler import lambda_handler as chat_handler
-from support.events import authorizer_event, chat_event
+from tools.lambda_events import authorizer_event, chat_event
 
 ROUTE_PARAMS = ("session_id", "subject")
 
@@ -45,7 +45,7 @@ class InProcessApi:
                 return Reply(403, {}, {"message": "Forbidden"})
             authorizer_context = decision["context"]
         raw = body if isinstance(body, str | None) else json.dumps(body)
-        event = chat_event(route_key, authorizer_context, raw, content_type, query, source_ip, **path_parameters)
+        event = chat_event(route_key, authorizer_context, raw, content_type, query, source_ip, False, **path_parameters)
         response = chat_handler(event, self.context)
         parsed = json.loads(response["body"]) if response.get("body") else None
         return Reply(response["statusCode"], response.get("headers", {}), parsed)

@@ -148,7 +148,9 @@ ATTACKS: tuple[Attack, ...] = (
     ),
     Attack("hs256-signed-with-the-public-key", _hs256_with_public_key, "algorithm"),
     Attack("ps256-not-in-the-allowlist", _with_header(alg="PS256"), "algorithm"),
-    Attack("signed-by-another-key-under-a-known-kid", lambda t: bearer(t.issuer.token(key=_FOREIGN_KEY)), "signature"),
+    Attack(
+        "signed-by-another-key-under-a-known-kid", lambda t: bearer(t.issuer.token_with(key=_FOREIGN_KEY)), "signature"
+    ),
     # -- kid --------------------------------------------------------------------------------------
     Attack("unknown-kid", _with_header(kid="kid-nobody-published"), "unknown_kid"),
     Attack("kid-missing", lambda t: bearer(rs256_compact({"alg": "RS256"}, t.issuer.claims(), t.issuer.key)), "kid"),

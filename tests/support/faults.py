@@ -178,11 +178,11 @@ def injecting_aws_faults() -> Iterator[AwsFaults]:
         client.meta.events.register("after-call", faults._after_call)
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    botocore.session.Session.create_client = create_client
     try:
         yield faults
     finally:
-        botocore.session.Session.create_client = real_create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = real_create_client
 
 
 CONVERSE = ("bedrock-runtime", "Converse")

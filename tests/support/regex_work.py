@@ -15,8 +15,8 @@ pattern they measure.
 from __future__ import annotations
 
 import re
-import re._constants as sre
-import re._parser as sre_parse
+import re._constants as sre  # type: ignore[import-not-found]  # no stubs for re's private modules
+import re._parser as sre_parse  # type: ignore[import-not-found]
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -99,7 +99,7 @@ class RegexWork:
             raise NotImplementedError(f"{op} in {self.pattern.pattern!r}")
 
     def _zero_width(self, op: Any, argument: Any, position: int) -> Iterator[int]:
-        holds = self._at(argument, position) if op is sre.AT else self._lookaround(*argument, position)
+        holds = self._at(argument, position) if op is sre.AT else self._lookaround(argument[0], argument[1], position)
         if holds == (op is not sre.ASSERT_NOT):
             yield position
 

@@ -67,7 +67,14 @@ class FakeIssuer:
         claims.update(overrides)
         return {key: value for key, value in claims.items() if value is not None}
 
-    def token(self, headers: dict[str, Any] | None = None, key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
+    def token(self, **claims: Any) -> str:
+        """A token signed with the issuer's key, its claims overridden by `claims` (None removes one)."""
+        return self.token_with(**claims)
+
+    def token_with(
+        self, *, headers: dict[str, Any] | None = None, key: rsa.RSAPrivateKey | None = None, **claims: Any
+    ) -> str:
+        """A token with extra JOSE `headers` or signed with another `key`."""
         return jwt.encode(
             self.claims(**claims),
             key or self.key,

@@ -65,7 +65,7 @@ def test_cognito_access_token_matches_client_id_instead_of_aud(issuer: FakeIssue
 
 def test_token_signed_by_another_key_under_a_known_kid_is_denied(issuer: FakeIssuer) -> None:
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    assert rejection(make_verifier(issuer), issuer.token(key=forger)) == "signature"
+    assert rejection(make_verifier(issuer), issuer.token_with(key=forger)) == "signature"
 
 
 def test_expired_token_is_denied(issuer: FakeIssuer) -> None:
@@ -117,7 +117,7 @@ def test_hs256_signed_with_the_public_key_is_denied(issuer: FakeIssuer) -> None:
 def test_key_carrying_and_critical_headers_are_denied(issuer: FakeIssuer, header: str) -> None:
     value: Any = {"jku": "https://evil.example.test/jwks", "x5u": "https://evil.example.test/cert",
                   "jwk": issuer.jwk(), "x5c": ["MIIB"], "crit": ["exp"]}[header]  # fmt: skip
-    assert rejection(make_verifier(issuer), issuer.token(headers={header: value})) == "forbidden_header"
+    assert rejection(make_verifier(issuer), issuer.token_with(headers={header: value})) == "forbidden_header"
 
 
 def test_missing_exp_or_sub_is_denied(issuer: FakeIssuer) -> None:
@@ -159,7 +159,7 @@ def test_stripped_signature_is_denied(issuer: FakeIssuer) -> None:
 
 
 def test_unknown_kid_is_denied(issuer: FakeIssuer) -> None:
-    assert rejection(make_verifier(issuer), issuer.token(headers={"kid": "unknown"})) == "unknown_kid"
+    assert rejection(make_verifier(issuer), issuer.token_with(headers={"kid": "unknown"})) == "unknown_kid"
 
 
 def test_oidc_off_denies_every_access_token(issuer: FakeIssuer) -> None:
@@ -188,12 +188,12 @@ def test_malformed_kid_is_refused_before_any_key_lookup(issuer: FakeIssuer, kid:
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
     fetch = CountingFetch(issuer)
     verifier = AccessTokenVerifier(settings, JwksCache(settings, fetch=fetch))
-    assert rejection(verifier, issuer.token(headers={"kid": kid})) == "kid"
+    assert rejection(verifier, issuer.token_with(headers={"kid": kid})) == "kid"
     assert fetch.calls == 0
 
 
 def test_a_4kb_kid_is_refused_by_the_header_size_cap(issuer: FakeIssuer) -> None:
-    assert rejection(make_verifier(issuer), issuer.token(headers={"kid": "k" * 4096})) == "malformed"
+    assert rejection(make_verifier(issuer), issuer.token_with(headers={"kid": "k" * 4096})) == "malformed"
 
 
 def test_kids_seen_at_real_issuers_are_well_formed() -> None:
@@ -214,7 +214,7 @@ def test_b64_false_header_is_refused(issuer: FakeIssuer) -> None:
 
 
 def test_header_over_one_kib_is_refused(issuer: FakeIssuer) -> None:
-    assert rejection(make_verifier(issuer), issuer.token(headers={"x-padding": "p" * 800})) == "malformed"
+    assert rejection(make_verifier(issuer), issuer.token_with(headers={"x-padding": "p" * 800})) == "malformed"
 
 
 @pytest.mark.parametrize("typ", ["logout+jwt", "id_token+jwt", "secevent+jwt", "JOSE", "dpop+jwt", 7])

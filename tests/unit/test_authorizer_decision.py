@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.events import authorizer_event
 from support.tokens import AUDIENCE, ISSUER, FakeIssuer
 
 from authorizer.decision import ANONYMOUS_ROUTES, Authenticator, authorize, bearer_token
@@ -25,6 +24,7 @@ from chatbot_security.oidc import AccessTokenVerifier
 from chatbot_security.principal import Principal
 from chatbot_security.settings import Settings
 from chatbot_security.token_errors import TokenRejected
+from tools.lambda_events import authorizer_event
 
 ISSUER_KEYS = FakeIssuer()
 SESSION_KEY = session_tokens.derive_key("session-secret")

@@ -327,7 +327,7 @@ def test_a_turn_racing_another_turn_is_written_after_it() -> None:
     session_id = service.create_session(ALICE).session_id
     store: InMemorySessionStore = service.store
     real_append = store.append_turn
-    raced = []
+    raced: list[bool] = []
 
     def append_after_a_rival(session: Any, messages: Any, now: int, claim: Any = None) -> Any:
         if not raced:

@@ -177,7 +177,11 @@ def test_a_resolver_that_never_answers_is_cut_off_at_the_deadline(blocked_resolv
 
 def test_resolution_time_counts_against_the_same_budget(serve: Callable[[Respond], str]) -> None:
     # Given a server that answers in 0.2 s, behind a resolver that takes 0.25 s of a 0.4 s budget
-    url = serve(lambda h: (time.sleep(0.2), send(h, b'{"keys": []}')))
+    def answer_slowly(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.2)
+        send(handler, b'{"keys": []}')
+
+    url = serve(answer_slowly)
     port = int(url.split(":")[2].split("/")[0])
 
     def slow(host: str, port: int) -> list[tuple[Any, ...]]:
@@ -249,7 +253,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     server_names: list[str | None] = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "leaf.pem")
-    context.sni_callback = lambda sock, name, ctx: server_names.append(name)  # type: ignore[assignment,misc]
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.respond = lambda h: send(h, b'{"keys": []}')
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -40,3 +40,28 @@ def test_make_audit_explains_that_it_needs_the_vulnerability_service() -> None:
     assert finished.returncode != 0
     assert "cannot reach the vulnerability service" in finished.stdout
     assert "pip-audit" in finished.stdout
+
+
+def test_make_test_needs_neither_the_sam_cli_nor_checkov(tmp_path: Path) -> None:
+    # Given a machine where no tool has been installed under .tools yet
+    dry_run = make("-n", "test", f"TOOLS={tmp_path / 'tools'}").stdout
+
+    # Then make test would install the locked .venv and run pytest, and nothing else
+    assert "aws-sam-cli" not in dry_run
+    assert "checkov" not in dry_run
+    assert "build-python" not in dry_run
+    assert dry_run.splitlines()[-1].endswith("/pytest")
+
+
+def test_make_setup_still_installs_the_sam_cli_and_checkov_for_make_check(tmp_path: Path) -> None:
+    dry_run = make("-n", "setup", f"TOOLS={tmp_path / 'tools'}").stdout
+
+    assert f"aws-sam-cli=={make_variable('SAM_VERSION')}" in dry_run
+    assert f"checkov=={make_variable('CHECKOV_VERSION')}" in dry_run
+
+
+def make_variable(name: str) -> str:
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(f"{name} ") and ":=" in line:
+            return line.split(":=", 1)[1].strip()
+    raise AssertionError(f"{name} is not set in the Makefile")

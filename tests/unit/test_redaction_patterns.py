@@ -11,6 +11,7 @@ benchmarks/bench_redaction.py."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pytest
 from support.regex_work import RegexWork, WorkLimitExceeded
@@ -45,7 +46,7 @@ def pattern_id(pattern: re.Pattern[str]) -> str:
 @pytest.mark.parametrize("pattern", PATTERNS, ids=pattern_id)
 def test_no_pattern_does_more_than_linear_work_on_crafted_input(pattern: re.Pattern[str]) -> None:
     work = RegexWork(pattern, limit=2_000_000)
-    superlinear = []
+    superlinear: list[tuple[str, str, Sequence[object]]] = []
     for prefix, pump in FAMILIES:
         steps = []
         try:

@@ -15,7 +15,7 @@ from chat.schema_errors import KNOWN_FIELDS, PATTERN_RULES, describe
 
 def declared_names() -> set[str]:
     document = openapi_document()
-    names = set()
+    names: set[str] = set()
     for operations in document["paths"].values():
         for operation in operations.values():
             names.update(parameter["name"] for parameter in operation.get("parameters", []))

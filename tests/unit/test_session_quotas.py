@@ -57,6 +57,7 @@ def test_creating_sessions_past_sessions_per_hour_is_429_with_retry_after() -> N
         chat.create_session(ALICE)
 
     assert refused.value.code == "rate_limited"
+    assert refused.value.retry_after_seconds is not None
     assert 1 <= refused.value.retry_after_seconds <= 3601
     assert len(chat.store.sessions) == 3
     assert chat.data_keys._kms().calls.count("GenerateDataKey") == 3  # a refused creation costs no KMS call

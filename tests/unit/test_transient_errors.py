@@ -23,7 +23,7 @@ from chatbot_security.transient_errors import THROTTLING_CODES, TRANSIENT_CODES,
 def client_error(code: str, status: int = 400, **extra: Any) -> ClientError:
     response: dict[str, Any] = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
     response.update(extra)
-    return ClientError(response, "AnyOperation")  # type: ignore[arg-type]
+    return ClientError(response, "AnyOperation")
 
 
 def name_of(error: BaseException) -> str:

@@ -31,7 +31,7 @@ class AwsCalls:
     def clear(self) -> None:
         self.calls.clear()
 
-    def _count(self, event_name: str, **_: Any) -> None:
+    def _count(self, event_name: str, **kwargs: Any) -> None:
         _, service, operation = event_name.split(".", 2)
         self.calls[(service, operation)] += 1
 
@@ -47,8 +47,8 @@ def counting_aws_calls() -> Iterator[AwsCalls]:
         client.meta.events.register("before-parameter-build", counter._count)
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    botocore.session.Session.create_client = create_client
     try:
         yield counter
     finally:
-        botocore.session.Session.create_client = real_create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = real_create_client

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def load_event(name: str) -> dict[str, Any]:

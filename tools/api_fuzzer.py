@@ -12,7 +12,7 @@ Checks on every answer: no 5xx, a documented status code, Content-Type and body 
 schema-violating input refused with a 4xx, and our own: the chat function's security headers and a
 generic error message (never an echo of the input).
 
-`make fuzz` runs at least 1,000 cases (``python tests/local/api_fuzzer.py --cases-per-operation 110``);
+`make fuzz` runs at least 1,000 cases (``python -m tools.api_fuzzer --cases-per-operation 110``);
 tests/local/test_api_fuzzing.py runs a small, derandomised version in the normal suite.
 """
 
@@ -37,9 +37,10 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from schemathesis import Case, GenerationMode
+from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import CheckContext, not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -48,13 +49,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "local")]  # when run as a script
-
-from local_kit import EXECUTABLE, RunningApi, running_chatbot_local  # noqa: E402
-from progress import Progress  # noqa: E402
+from tools.local_api import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
+from tools.progress import Progress
 
 OPENAPI = ROOT / "docs" / "openapi.json"
+# An operation of the document, as schemathesis's schema hands it out (its type parameters unbound), and a case of it.
+type Operation = APIOperation[Any, Any, Any, Any]
+type FuzzCase = Case[Operation]
 # The limits that would otherwise answer most cases with 429 or 409 before any deeper code runs.
 FUZZ_ENVIRONMENT = {
     "RATE_LIMIT_PER_MINUTE": "10000",
@@ -109,7 +110,7 @@ RULE_WORDS = " ".join(
 
 
 # -- our own checks, in schemathesis' check signature ----------------------------------------
-def chat_security_headers(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def chat_security_headers(ctx: CheckContext, response: Response, case: FuzzCase) -> bool | None:
     """docs/contract.md section 3: every answer of the chat function carries these two headers."""
     body = _json(response)
     from_chat_function = response.status_code in (200, 201, 204) or (isinstance(body, dict) and "error" in body)
@@ -120,7 +121,7 @@ def chat_security_headers(ctx: CheckContext, response: Response, case: Case) -> 
     return None
 
 
-def generic_error_body(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def generic_error_body(ctx: CheckContext, response: Response, case: FuzzCase) -> bool | None:
     """Errors say one of the generic messages, with a request id, and nothing else."""
     body = _json(response)
     if isinstance(body, dict) and "error" in body:
@@ -134,7 +135,7 @@ def generic_error_body(ctx: CheckContext, response: Response, case: Case) -> boo
     return None
 
 
-def _names_fields_and_rules_only(message: str, case: Case) -> bool:
+def _names_fields_and_rules_only(message: str, case: FuzzCase) -> bool:
     """Every part of the message is a declared field with its rule, or a count of unknown fields, and no
     value the request sent (four characters or more) appears in it."""
     if message == "The request does not match the API schema.":
@@ -243,7 +244,7 @@ class ApiFuzzer:
     def run(self, cases_per_operation: int, progress: Progress | None = None) -> FuzzReport:
         report = FuzzReport(progress=progress)
         started = time.monotonic()
-        operations = [result.ok() for result in self.schema.get_all_operations()]
+        operations = self._operations()
         if progress is not None:  # at most this many: hypothesis may find fewer distinct cases
             progress.total = len(operations) * 2 * cases_per_operation
         for operation in operations:
@@ -265,7 +266,7 @@ class ApiFuzzer:
             verbosity=Verbosity.quiet,
         )
         @given(case=strategy, pick=st.integers(0, 1_000))
-        def one_case(case: Case, pick: int) -> None:
+        def one_case(case: FuzzCase, pick: int) -> None:
             self._run_case(operation.label, mode, case, pick, report)
 
         with contextlib.suppress(Unsatisfiable):  # no negative case exists for an operation without inputs
@@ -298,7 +299,7 @@ class ApiFuzzer:
             )
         return strategies
 
-    def _run_case(self, label: str, mode: GenerationMode, case: Case, pick: int, report: FuzzReport) -> None:
+    def _run_case(self, label: str, mode: GenerationMode, case: FuzzCase, pick: int, report: FuzzReport) -> None:
         slot = self._fill_in(case, pick)
         report.cases[(label, mode.value)] += 1
         response = case.call(base_url=self.api.base, session=self.http, timeout=30)
@@ -313,9 +314,17 @@ class ApiFuzzer:
                 report.failures.append(Failure(label, mode.value, response.status_code, failure.title))
         self._learn(label, case, response, slot)
 
-    def _fill_in(self, case: Case, pick: int) -> Slot | None:
+    def _operations(self) -> list[Operation]:
+        operations = []
+        for result in self.schema.get_all_operations():
+            if not isinstance(result, Ok):
+                raise result.err()  # docs/openapi.json is not a valid document: nothing to fuzz
+            operations.append(result.ok())
+        return operations
+
+    def _fill_in(self, case: FuzzCase, pick: int) -> Slot | None:
         """Swap the placeholders for live values; returns the slot whose session the case uses."""
-        anonymous = (case.headers or {}).get("Authorization") == ANONYMOUS_PLACEHOLDER
+        anonymous = case.headers is not None and case.headers.get("Authorization") == ANONYMOUS_PLACEHOLDER
         slots = self.anonymous_slots if anonymous else self.user_slots
         slot = slots[pick % len(slots)]
         if case.headers and case.headers.get("Authorization") in (OIDC_PLACEHOLDER, ANONYMOUS_PLACEHOLDER):
@@ -333,7 +342,7 @@ class ApiFuzzer:
                 del case.query["cursor"]
         return used
 
-    def _learn(self, label: str, case: Case, response: Response, slot: Slot | None) -> None:
+    def _learn(self, label: str, case: FuzzCase, response: Response, slot: Slot | None) -> None:
         """Keep the pools live: harvest cursors, replace sessions that were deleted or filled up."""
         body = _json(response)
         if label == "GET /v1/sessions/{session_id}/messages" and response.status_code == 200:

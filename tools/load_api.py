@@ -35,13 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "local")]  # when run as a script
-
-from local_kit import RunningApi, running_chatbot_local  # noqa: E402
-from progress import Progress  # noqa: E402
-
-from chatbot_local.issuer import mint_token, read_key, read_state  # noqa: E402
+from chatbot_local.issuer import mint_token, read_key, read_state
+from tools.local_api import RunningApi, running_chatbot_local
+from tools.progress import Progress
 
 LOAD_ENVIRONMENT = {
     "RATE_LIMIT_PER_MINUTE": "10000",
