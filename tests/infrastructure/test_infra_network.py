@@ -7,12 +7,16 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import REPO_ROOT, Stack
 from deploy import command_parameters, parse_overrides
 from support.stack_variants import AUDIT_VARIANTS, BREAK_GLASS_ROLE, DYNAMODB_PREFIX_LIST, NETWORK_VARIANTS
+
+if TYPE_CHECKING:
+    from conftest import Stack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
 KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
