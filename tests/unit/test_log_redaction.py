@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chatbot_security.observability import logger
+from chatbot_security.redaction import MAX_LOGGED_CHARS, redact_text
 
 
 def lines(log_output: Any) -> list[dict[str, Any]]:
@@ -63,3 +66,19 @@ def test_an_exception_logged_with_its_traceback_is_redacted_in_every_field(log_o
     assert "jane@example.com" not in text
     assert "4111 1111" not in text
     assert lines(log_output)[0]["exception_name"] == "ValueError"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["4111 1111 1111 1111", "4111-1111-1111-1111", "415 555 2671", "+1 415 555 2671", "DE89 3704 0044 0532 0130 00"],
+)
+@pytest.mark.parametrize("offset", range(-24, 4))
+def test_a_grouped_number_cut_at_the_length_bound_leaves_none_of_its_groups(value: str, offset: int) -> None:
+    # Given a log string whose length bound falls anywhere inside (or just around) a grouped number
+    prefix = "x " * ((MAX_LOGGED_CHARS + offset) // 2)
+    text = prefix + value + " and more words after it " * 20
+    # When it is redacted
+    redacted = redact_text(text)
+    # Then no group of the number that could identify it survives (the last four digits included)
+    digits = [group for group in value.replace("-", " ").split() if any(c.isdigit() for c in group)]
+    assert not [group for group in digits if len(group) >= 3 and group in redacted], redacted[-80:]

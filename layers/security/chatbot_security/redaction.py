@@ -50,7 +50,21 @@ def bound(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
     if not text[cut].isspace():
         while cut > 0 and not text[cut - 1].isspace():
             cut -= 1
+    # A number written in groups ("4111 1111 1111 1111", "415 555 2671") has white space inside it:
+    # a cut there would leave its first groups, which no pattern recognises alone. Drop the whole
+    # run of digits and separators that ends at the cut.
+    end = cut
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if end > 0 and (text[end - 1].isdigit() or text[end - 1] in _NUMBER_JOINERS):
+        cut = end
+        while cut > 0 and (text[cut - 1].isdigit() or text[cut - 1].isspace() or text[cut - 1] in _NUMBER_JOINERS):
+            cut -= 1
     return text[:cut]
+
+
+# What may join the groups of a number: separators, and the invisible characters PII detection ignores.
+_NUMBER_JOINERS = frozenset("-./_()+\u200b\u200c\u200d\u2060\ufeff")
 
 
 def redact_text(text: str) -> str:
