@@ -28,7 +28,7 @@ WEB_ORIGIN = "http://127.0.0.1:8080"
 REGION = "eu-west-1"
 EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 # A developer's exported configuration must not change what the tests expect (local defaults).
-DESIGN_SECTION_4 = set(CONFIG_NAMES)
+DESIGN_SECTION_4 = set(CONFIG_NAMES) | {"EDGE_PROTECTION", "EDGE_ORIGIN_SECRET_MAX_AGE_SECONDS"}
 
 
 def free_port() -> int:
