@@ -21,7 +21,8 @@ from tools.config_names import CONFIGURATION_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 # A developer's exported configuration must not change what the tests expect (local defaults).
-CONFIGURATION = set(CONFIGURATION_NAMES)
+# A developer's exported configuration must not change what the tests expect (local defaults).
+CONFIGURATION = set(CONFIGURATION_NAMES) | {"EDGE_ORIGIN_SECRET_MAX_AGE_SECONDS"}
 
 
 def free_port() -> int:

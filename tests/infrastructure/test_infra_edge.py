@@ -97,6 +97,7 @@ def test_the_distribution_caches_nothing_and_forwards_everything_but_host(edge: 
     behavior = distribution(edge)["DefaultCacheBehavior"]
     assert behavior["CachePolicyId"] == CACHING_DISABLED
     assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert behavior["Compress"] is False
     assert set(behavior["AllowedMethods"]) >= {"GET", "POST", "DELETE", "OPTIONS"}
     assert "ForwardedValues" not in behavior
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache
-from chatbot_security.settings import Settings
+from chatbot_security.settings import Settings, get_settings
 
 ORIGIN_HEADER = "x-origin-verify"
 VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
@@ -66,8 +66,6 @@ def verifier_for(settings: Settings, secrets: SecretCache) -> OriginVerifier:
 @functools.cache
 def default_verifier() -> OriginVerifier:
     """The container's verifier: its own cache, so a retired value expires after the configured age."""
-    from chatbot_security.settings import get_settings
-
     settings = get_settings()
     return verifier_for(settings, SecretCache(max_age_seconds=settings.edge_origin_secret_max_age_seconds))
 
