@@ -43,8 +43,7 @@ def _offending_lines(path: Path) -> list[str]:
 
 
 def test_no_file_cites_a_document_outside_the_repository() -> None:
-    this_file = Path(__file__).resolve()
-    offending = [line for path in _text_files() if path != this_file for line in _offending_lines(path)]
+    offending = [line for path in _text_files() for line in _offending_lines(path)]
     assert offending == []
 
 
@@ -62,6 +61,14 @@ def test_every_relative_markdown_link_points_into_the_repository() -> None:
     assert broken == []
 
 
-@pytest.mark.parametrize("line", ["see DESIGN.md section 4", "../shared/DESIGN.md", "shared/tools/x.sh"])
+# The outside names are assembled here so that this file does not itself cite them.
+DESIGN_NOTE = "DESIGN" + ".md"
+SHARED_FOLDER = ".." + "/shared"
+
+
+CITATIONS = [f"see {DESIGN_NOTE} section 4", f"{SHARED_FOLDER}/{DESIGN_NOTE}", SHARED_FOLDER[3:] + "/tools/x.sh"]
+
+
+@pytest.mark.parametrize("line", CITATIONS)
 def test_a_citation_of_an_outside_document_would_be_caught(line: str) -> None:
     assert OUTSIDE.search(line)
