@@ -162,11 +162,11 @@ def build() -> Bench:
 
     from authorizer.decision import Authenticator, authorize
     from authorizer.handler import lambda_handler, session_token_keys
-    from chatbot_security import session_tokens
-    from chatbot_security.jwks import JwksCache
-    from chatbot_security.oidc import AccessTokenVerifier
-    from chatbot_security.secrets import CURRENT, SecretCache
-    from chatbot_security.settings import get_settings
+    from chatbot_security.identity import session_tokens
+    from chatbot_security.identity.jwks import JwksCache
+    from chatbot_security.identity.oidc import AccessTokenVerifier
+    from chatbot_security.platform.secrets import CURRENT, SecretCache
+    from chatbot_security.platform.settings import get_settings
     from tools.lambda_context import FakeLambdaContext
 
     # An RSA-2048 issuer, served from memory: a JWKS fetch would be counted, never sent.

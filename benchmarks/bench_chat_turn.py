@@ -58,7 +58,7 @@ CONTEXT = {"kind": "user", "subject": "bench-user", "issuer": ISSUER, "roles": "
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 from chat.api import SessionId  # noqa: E402 - after sys.path; module level for the route annotations
-from chat.models import MessageRequest  # noqa: E402
+from chatbot_security.conversation.models import MessageRequest  # noqa: E402
 from tools.lambda_context import FakeLambdaContext  # noqa: E402
 
 os.environ.update(
@@ -138,8 +138,8 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The chat handler with a logic layer that returns a fixed turn: decorators, request guard,
     validation, identity parsing and response headers, without the turn itself."""
     from chat.handler import lambda_handler
-    from chat.models import Message, Turn
-    from chatbot_security.settings import get_settings
+    from chatbot_security.conversation.models import Message, Turn
+    from chatbot_security.platform.settings import get_settings
 
     message = Message(message_id="m", role="user", content="x", created_at="2026-01-01T00:00:00.000Z")
     fixed = Turn(user_message=message, assistant_message=message)
@@ -160,9 +160,9 @@ def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, An
     from support.fakes import in_memory_conversations
 
     from chat.handler import lambda_handler
-    from chat.model_providers import EchoModel
-    from chatbot_security.principal import Principal
-    from chatbot_security.settings import get_settings
+    from chatbot_security.conversation.model_providers import EchoModel
+    from chatbot_security.identity.principal import Principal
+    from chatbot_security.platform.settings import get_settings
 
     principal = Principal(kind="user", subject=CONTEXT["subject"], issuer=ISSUER)  # type: ignore[arg-type]
     context = lambda_context()
@@ -238,9 +238,9 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
 
     from chat import dependencies
     from chat.handler import lambda_handler
-    from chat.model_providers import BedrockConverseModel
     from chatbot_local.aws import MotoService, provision
     from chatbot_local.template import Template
+    from chatbot_security.conversation.model_providers import BedrockConverseModel
     from tools.aws_calls import counting_aws_calls
 
     moto = MotoService()
@@ -259,9 +259,9 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
             }
         )
         from chat.dependencies import default_conversations
-        from chatbot_security.aws_clients import client
-        from chatbot_security.secrets import shared_secret_cache
-        from chatbot_security.settings import Settings, get_settings
+        from chatbot_security.platform.aws_clients import client
+        from chatbot_security.platform.secrets import shared_secret_cache
+        from chatbot_security.platform.settings import Settings, get_settings
 
         for cached in (get_settings, client, default_conversations, shared_secret_cache):
             cached.cache_clear()  # a new container, configured for moto

@@ -67,7 +67,7 @@ VARIANTS = (
     ("bytecode", "+ bytecode (make build)", "checked-hash"),
 )
 SHIPPED = "bytecode"
-JWKS_FETCH = "chatbot_security.jwks.JwksCache._refresh"
+JWKS_FETCH = "chatbot_security.identity.jwks.JwksCache._refresh"
 
 # Lambda arm64 list prices (us-east-1): per GB-second and per request.
 ARM64_GB_SECOND = 0.0000133334

@@ -4,7 +4,7 @@
 
 Log redaction and PII masking run regular expressions over text an attacker writes; a pattern that
 backtracks takes seconds on kilobytes (docs/data-protection.md). For each pattern of
-``chatbot_security.redaction`` and ``chatbot_security.pii``, and for the whole of ``mask_pii``, the
+``chatbot_security.privacy.redaction`` and ``chatbot_security.privacy.pii``, and for the whole of ``mask_pii``, the
 redacting log formatter and ``redact_text`` on an unbounded string, this script feeds 1 MB of each
 crafted input (runs of the characters the patterns are made of, after the prefixes that open a match)
 and prints the slowest time as a ratio against a plain ``str.replace`` over the same input (of the
@@ -55,8 +55,8 @@ def targets() -> dict[str, tuple[Callable[[str], object], int]]:
     """Name -> (the work measured on one text, how many pattern passes it makes over the text)."""
     import logging
 
-    from chatbot_security import pii, redaction
-    from chatbot_security.observability import RedactingFormatter
+    from chatbot_security.platform.observability import RedactingFormatter
+    from chatbot_security.privacy import pii, redaction
 
     found: dict[str, tuple[Callable[[str], object], int]] = {}
     for index, (pattern, replacement) in enumerate(redaction.PATTERNS):

@@ -236,7 +236,7 @@ class LoopbackWorld:
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": "bench-1"})
 
     def session_token(self, session_id: str) -> str:
-        from chatbot_security import session_tokens
+        from chatbot_security.identity import session_tokens
 
         secret = self.secret_value("SessionTokenSecret")
         return session_tokens.issue(session_tokens.derive_key(secret), session_id, int(time.time()) + 3600)

@@ -11,7 +11,7 @@ Measured, each the median of interleaved rounds:
 * import time in a fresh interpreter (bytecode writes off, as on Lambda), on top of ``boto3``, which
   both need anyway;
 * per message, seal then open of a typical (500 characters) and a maximal (4000) message:
-  ``chatbot_security.crypto`` with the session's data key cached; the Encryption SDK with a KMS master
+  ``chatbot_security.privacy.crypto`` with the session's data key cached; the Encryption SDK with a KMS master
   key (its default, signing suite), with the data-key caching materials manager, and without the
   KMS round trip (a raw AES master key: the SDK's own work alone), in both the signing and the
   non-signing committing suites;
@@ -40,7 +40,7 @@ MESSAGE_ID = "0b7e6a52-3c1d-4f8e-9a2b-5d4c3e2f1a0b"
 # What a stored message's ciphertext is bound to: session, message, role, sequence number, creation time.
 BINDING = (SESSION_ID, MESSAGE_ID, "user", 1, 1_800_000_000_000)
 IMPORTS = {
-    "cryptography AESGCM + chatbot_security.crypto": "import chatbot_security.crypto",
+    "cryptography AESGCM + chatbot_security.privacy.crypto": "import chatbot_security.privacy.crypto",
     "aws_encryption_sdk": "import aws_encryption_sdk; import aws_encryption_sdk.key_providers.kms",
 }
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _seal_and_open(crypto: Any, key: bytes, text: str) -> str:
-    """One message through ``chatbot_security.crypto``, with its own binding as the chat function builds it."""
+    """One message through ``chatbot_security.privacy.crypto``, with its own binding as the chat function builds it."""
     binding = crypto.MessageBinding(*BINDING)
     return str(crypto.open_sealed(key, binding, crypto.seal(key, binding, text)))
 
@@ -109,7 +109,7 @@ def measure_messages(rounds: int) -> None:
     from aws_encryption_sdk.key_providers.raw import RawMasterKey
 
     from chatbot_local.aws import MotoService
-    from chatbot_security import crypto
+    from chatbot_security.privacy import crypto
 
     moto = MotoService()
     endpoint = moto.start()

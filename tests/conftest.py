@@ -126,7 +126,7 @@ def log_output() -> Iterator[Any]:
     """Everything the shared Powertools logger writes during the test, as formatted JSON lines."""
     import io
 
-    from chatbot_security.observability import logger
+    from chatbot_security.platform.observability import logger
 
     buffer = io.StringIO()
     handler = logger.registered_handler

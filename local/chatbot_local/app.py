@@ -189,7 +189,7 @@ def _origin_secret_name(environ: MutableMapping[str, str]) -> str:
 def _check_settings() -> None:
     """Validate the environment with the functions' own settings model (one line on failure)."""
     try:
-        from chatbot_security.settings import get_settings
+        from chatbot_security.platform.settings import get_settings
     except ImportError:
         return
     try:

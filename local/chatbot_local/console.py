@@ -38,7 +38,7 @@ def capture_denial_reasons() -> DenialReasons:
     """
     capture = DenialReasons()
     try:
-        from chatbot_security.observability import logger as functions_logger
+        from chatbot_security.platform.observability import logger as functions_logger
     except ImportError:
         return capture
     underlying = logging.getLogger(functions_logger.name)

@@ -45,7 +45,7 @@ def _emitted_metric_names() -> set[str]:
 
 
 def test_custom_metric_alarms_watch_the_namespace_the_code_publishes_to(stack) -> None:
-    from chatbot_security.observability import METRICS_NAMESPACE
+    from chatbot_security.platform.observability import METRICS_NAMESPACE
 
     custom = [alarm for alarm in _alarms(stack).values() if not str(alarm["Namespace"]).startswith("AWS/")]
     assert custom

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chat.model_providers import DEFAULT_BEDROCK_MODEL_ID
+from chatbot_security.conversation.model_providers import DEFAULT_BEDROCK_MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 # Models that have reached end of life on Bedrock: a stack that defaults to one fails every message.

@@ -188,7 +188,7 @@ def test_chat_may_generate_and_unwrap_data_keys(stack) -> None:
 def test_chat_data_keys_are_bound_to_the_content_encryption_context(stack) -> None:
     # The chat role can use the key directly only under the encryption context the code sets on
     # message data keys; everything else goes through DynamoDB, Secrets Manager or its environment.
-    from chatbot_security.crypto import encryption_context
+    from chatbot_security.privacy.crypto import encryption_context
 
     purpose = encryption_context("00000000-0000-4000-8000-000000000000")["purpose"]
     for statement in stack.function_statements("ChatFunction"):

@@ -104,7 +104,7 @@ def test_an_expired_session_token_is_denied(
 ) -> None:
     import boto3
 
-    from chatbot_security import session_tokens
+    from chatbot_security.identity import session_tokens
 
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=aws.secret_arns["SessionTokenSecret"])
     key = session_tokens.derive_key(secret["SecretString"])

@@ -127,7 +127,7 @@ def test_the_authorizer_never_raises_on_bad_input(oidc_env: IssuerServer, lambda
 def test_an_unexpected_failure_is_a_deny(
     oidc_env: IssuerServer, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatbot_security import oidc
+    from chatbot_security.identity import oidc
 
     def explode(self: Any, token: str) -> None:
         raise RuntimeError(token)

@@ -18,7 +18,7 @@ from support.caches import reset_caches
 from support.openai_server import OpenAiServer
 
 from chat import dependencies
-from chat.model_providers import BedrockConverseModel
+from chatbot_security.conversation.model_providers import BedrockConverseModel
 from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -16,7 +16,7 @@ from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
-from chat.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage
 from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -276,7 +276,7 @@ def test_a_failed_model_call_is_answered_and_stores_nothing(
     error_name: str,
     status: int,
 ) -> None:
-    from chatbot_security import errors
+    from chatbot_security.conversation import errors
 
     def fail(history: Sequence[ChatMessage], user_message: str) -> str:
         raise getattr(errors, error_name)()
@@ -295,8 +295,8 @@ def test_concurrent_retries_against_dynamodb_call_the_model_once_and_store_one_t
     import threading
 
     from chat.dependencies import default_conversations
-    from chat.models import MessageRequest
-    from chatbot_security.principal import Principal
+    from chatbot_security.conversation.models import MessageRequest
+    from chatbot_security.identity.principal import Principal
 
     entered, release, model_calls = threading.Event(), threading.Event(), []
 

@@ -181,7 +181,7 @@ def test_unknown_route_inside_the_function_is_404_like_the_gateway(lambda_contex
 def test_unhandled_failure_is_a_generic_500(
     api: InProcessApi, token: str, session_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat.conversations import Conversations
+    from chatbot_security.conversation.conversations import Conversations
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("internal detail /var/task/secret.py")

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from chat import dependencies
-from chat.conversations import Conversations
-from chat.model_providers import ChatMessage
-from chat.models import MessageRequest, Turn
-from chatbot_security.principal import Principal
-from chatbot_security.transient_errors import is_transient
+from chatbot_security.conversation.conversations import Conversations
+from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.models import MessageRequest, Turn
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform.transient_errors import is_transient
 
 ALICE = Principal(kind="user", subject="alice", issuer="https://issuer.example.test")
 CONTAINERS = 10
@@ -164,7 +164,7 @@ def test_concurrent_creates_never_exceed_max_live_sessions(
 ) -> None:
     from support.caches import reset_caches
 
-    from chatbot_security.errors import TooManySessionsError
+    from chatbot_security.conversation.errors import TooManySessionsError
 
     monkeypatch.setenv("MAX_LIVE_SESSIONS", "5")
     monkeypatch.setenv("SESSIONS_PER_HOUR", "1000")

@@ -20,7 +20,7 @@ from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
-from chat.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -16,7 +16,7 @@ from support.caches import reset_caches
 from support.faults import injecting_aws_faults
 from support.issuer_server import IssuerServer
 
-from chatbot_security.store import DynamoSessionStore
+from chatbot_security.storage.store import DynamoSessionStore
 
 pytestmark = pytest.mark.usefixtures("aws")
 MESSAGES = "POST /v1/sessions/{session_id}/messages"

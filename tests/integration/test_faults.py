@@ -23,7 +23,7 @@ from support.faults import CONVERSE, AwsFaults, injecting_aws_faults, use_bedroc
 from support.openai_server import OpenAiServer, Scripted, completion
 
 from chat import dependencies
-from chat.model_providers import MAX_ATTEMPTS, BedrockConverseModel
+from chatbot_security.conversation.model_providers import MAX_ATTEMPTS, BedrockConverseModel
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -83,7 +83,7 @@ def session_id(api: InProcessApi, alice: str, faults: AwsFaults) -> str:
 # -- helpers ----------------------------------------------------------------------------------
 def items_of(table: Any, session_id: str) -> list[dict[str, Any]]:
     """Every item of the session's partition: the session item, its messages, its idempotency records."""
-    from chatbot_security.settings import get_settings
+    from chatbot_security.platform.settings import get_settings
 
     return list(
         table.query(
@@ -97,7 +97,7 @@ def items_of(table: Any, session_id: str) -> list[dict[str, Any]]:
 
 def go_cold(call: ChatCall) -> None:
     """Forget what a warm container remembers, as needed to reach ``call`` again."""
-    from chatbot_security import secrets
+    from chatbot_security.platform import secrets
 
     if call.cold:
         dependencies.default_conversations.cache_clear()
@@ -286,7 +286,7 @@ def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.M
     monkeypatch.setenv("MODEL_TIMEOUT_SECONDS", "1.5")
     dependencies.default_conversations.cache_clear()
     dependencies._secrets_provider.cache_clear()
-    from chatbot_security.settings import get_settings
+    from chatbot_security.platform.settings import get_settings
 
     get_settings.cache_clear()
     return openai_server
@@ -402,7 +402,7 @@ def test_a_failed_aws_call_on_any_route_is_a_503_and_changes_nothing(
 def test_a_failed_aws_call_creating_an_anonymous_session_is_a_503_that_leaves_no_session(
     api: InProcessApi, alice: str, faults: AwsFaults, table: Any, service: str, operation: str, fault: str
 ) -> None:
-    from chatbot_security.settings import get_settings
+    from chatbot_security.platform.settings import get_settings
 
     # A warm container that has read the pepper but not yet the session-token key
     assert api.call("GET /v1/sessions", alice).status == 200

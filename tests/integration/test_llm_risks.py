@@ -14,7 +14,7 @@ from support.api import InProcessApi
 from support.caches import reset_caches
 from support.faults import CONVERSE, AwsFaults, converse_reply, injecting_aws_faults, use_bedrock_double
 
-from chat.model_providers import DEFAULT_SYSTEM_PROMPT, HISTORY_WINDOW
+from chatbot_security.conversation.model_providers import DEFAULT_SYSTEM_PROMPT, HISTORY_WINDOW
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -83,7 +83,7 @@ def test_llm10_every_model_request_is_bounded_in_tokens_and_history(
     # Given a long conversation and a configured token cap
     monkeypatch.setenv("MODEL_MAX_TOKENS", "256")
     from chat import dependencies
-    from chatbot_security.settings import get_settings
+    from chatbot_security.platform.settings import get_settings
 
     get_settings.cache_clear()
     dependencies.default_conversations.cache_clear()

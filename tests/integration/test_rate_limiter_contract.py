@@ -8,8 +8,8 @@ import boto3
 import pytest
 from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
-from chatbot_security.errors import RateLimitedError
-from chatbot_security.ratelimit import RateCharge, RateLimiter
+from chatbot_security.conversation.errors import RateLimitedError
+from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
 
 START = 1_800_000_000  # the start of a window of 60 seconds (and of one of an hour)
 

@@ -15,7 +15,7 @@ from support.api import InProcessApi
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
-from chatbot_security.store import LIVE, DynamoSessionStore, LiveLimitReached, SessionRecord, live_counter_pk
+from chatbot_security.storage.store import LIVE, DynamoSessionStore, LiveLimitReached, SessionRecord, live_counter_pk
 from session_cleanup.cleanup import purge_expired_sessions
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
-from chatbot_security.ratelimit import RateCharge, RateLimiter
-from chatbot_security.store import (
+from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
+from chatbot_security.storage.store import (
     DELETED,
     LIVE,
     PURGING,

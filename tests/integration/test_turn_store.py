@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chatbot_security.ratelimit import RateCharge, RateLimiter
-from chatbot_security.store import (
+from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
+from chatbot_security.storage.store import (
     LIVE,
     TURN_DONE,
     TURN_PENDING,

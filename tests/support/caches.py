@@ -7,10 +7,11 @@ def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
     from chat.dependencies import _secrets_provider, default_conversations
-    from chat.model_providers import _bedrock_runtime
-    from chatbot_security import edge, secrets
-    from chatbot_security.aws_clients import client, sdk_session
-    from chatbot_security.settings import get_settings
+    from chatbot_security.conversation.model_providers import _bedrock_runtime
+    from chatbot_security.identity import edge
+    from chatbot_security.platform import secrets
+    from chatbot_security.platform.aws_clients import client, sdk_session
+    from chatbot_security.platform.settings import get_settings
     from session_cleanup.handler import default_store
 
     for cached in (

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chatbot_security.crypto import DataKeys
-from chatbot_security.identity_keys import IdentityKeys
-from chatbot_security.ratelimit import RateCharge, RateLimiter
-from chatbot_security.settings import Settings
-from chatbot_security.store import (
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy.crypto import DataKeys
+from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
+from chatbot_security.storage.store import (
     DELETED,
     LIVE,
     PURGING,
@@ -38,7 +38,7 @@ from chatbot_security.store import (
 
 @dataclass
 class InMemorySessionStore:
-    """A :class:`chatbot_security.store.SessionStore` in a dict, with the same write conditions."""
+    """A :class:`chatbot_security.storage.store.SessionStore` in a dict, with the same write conditions."""
 
     sessions: dict[str, SessionRecord] = field(default_factory=dict)
     message_items: dict[str, dict[int, MessageRecord]] = field(default_factory=dict)
@@ -281,7 +281,7 @@ class InMemoryRateLimiter(RateLimiter):
 
 def in_memory_conversations(model: Any, settings: Settings | None = None, **overrides: Any) -> Any:
     """A Conversations service on the fakes above (echo model unless told otherwise)."""
-    from chat.conversations import Conversations
+    from chatbot_security.conversation.conversations import Conversations
 
     store = overrides.pop("store", None) or InMemorySessionStore()
     kms = overrides.pop("kms", None) or FakeKms()

@@ -205,7 +205,7 @@ def use_bedrock_double(
     import boto3
 
     from chat import dependencies
-    from chat.model_providers import BedrockConverseModel
+    from chatbot_security.conversation.model_providers import BedrockConverseModel
 
     monkeypatch.setenv("MODEL_PROVIDER", "bedrock")
     monkeypatch.setenv("MODEL_ID", "test-model")

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, rs256_compact
 
-from chatbot_security.jwks import JwksCache
-from chatbot_security.oidc import LEEWAY_SECONDS, AccessTokenVerifier
-from chatbot_security.settings import Settings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import LEEWAY_SECONDS, AccessTokenVerifier
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import Settings
 
 ISSUER_KEYS = FakeIssuer()
 NOW = int(time.time())

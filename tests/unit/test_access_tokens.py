@@ -22,10 +22,10 @@ from support.tokens import (
     unsigned_token,
 )
 
-from chatbot_security.jwks import JwksCache
-from chatbot_security.oidc import AccessTokenVerifier
-from chatbot_security.settings import Settings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import AccessTokenVerifier
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_a_4kb_kid_is_refused_by_the_header_size_cap(issuer: FakeIssuer) -> None
 
 
 def test_kids_seen_at_real_issuers_are_well_formed() -> None:
-    from chatbot_security.jwks import is_valid_kid
+    from chatbot_security.identity.jwks import is_valid_kid
 
     for kid in ("1234example=", "abcd+/efgh==", "nOo3ZDrODXEK1jKWhXslHR_KXEg", "2024-05-01.rsa", "a1b2c3d4" * 5):
         assert is_valid_kid(kid), kid
@@ -358,7 +358,7 @@ def test_es256_issuer_works_when_configured() -> None:
 
 
 def test_session_token_is_never_an_access_token(issuer: FakeIssuer) -> None:
-    from chatbot_security import session_tokens
+    from chatbot_security.identity import session_tokens
 
     token = session_tokens.issue(session_tokens.derive_key("s"), "0b9f9a52-7c1e-4d4b-9a39-5d1f3a0c2b61", 9_999_999_999)
     assert rejection(make_verifier(issuer), token) == "malformed"

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from support.fakes import InMemorySessionStore, in_memory_conversations
 
-from chat.model_providers import EchoModel
-from chat.models import MessageRequest
-from chatbot_security import audit
-from chatbot_security.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
-from chatbot_security.identity_keys import IdentityKeys
-from chatbot_security.principal import Principal
-from chatbot_security.redaction import redact_value
-from chatbot_security.settings import Settings
-from chatbot_security.store import SessionRecord
+from chatbot_security.conversation.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
+from chatbot_security.conversation.model_providers import EchoModel
+from chatbot_security.conversation.models import MessageRequest
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform import audit
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy.redaction import redact_value
+from chatbot_security.storage.store import SessionRecord
 
 ISSUER = "https://issuer.example.test"
 CAROL = Principal(kind="user", subject="carol-raw-subject-4111", issuer=ISSUER)

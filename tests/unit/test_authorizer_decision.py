@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from support.tokens import AUDIENCE, ISSUER, FakeIssuer
 
 from authorizer.decision import ANONYMOUS_ROUTES, Authenticator, authorize, bearer_token
-from chatbot_security import session_tokens
-from chatbot_security.jwks import JwksCache
-from chatbot_security.oidc import AccessTokenVerifier
-from chatbot_security.principal import Principal
-from chatbot_security.settings import Settings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import AccessTokenVerifier
+from chatbot_security.identity.principal import Principal
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import Settings
 from tools.lambda_events import authorizer_event
 
 ISSUER_KEYS = FakeIssuer()

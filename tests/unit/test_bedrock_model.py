@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
-from chat.model_providers import (
+from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.conversation.model_providers import (
     DEFAULT_SYSTEM_PROMPT,
     GUARDRAIL_FALLBACK,
     MIN_ATTEMPT_SECONDS,
@@ -18,8 +19,7 @@ from chat.model_providers import (
     _bedrock_runtime,
     _retry_read_timeout,
 )
-from chatbot_security.errors import ModelProviderError, ModelTimeoutError
-from chatbot_security.settings import Settings
+from chatbot_security.platform.settings import Settings
 
 
 @pytest.fixture

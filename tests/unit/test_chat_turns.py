@@ -11,10 +11,7 @@ from typing import Any
 import pytest
 from support.fakes import InMemorySessionStore, in_memory_conversations
 
-from chat.model_providers import ChatMessage, EchoModel
-from chat.models import MessageRequest
-from chatbot_security import crypto
-from chatbot_security.errors import (
+from chatbot_security.conversation.errors import (
     IdempotencyConflictError,
     ModelProviderError,
     ModelTimeoutError,
@@ -22,9 +19,12 @@ from chatbot_security.errors import (
     RateLimitedError,
     SessionFullError,
 )
-from chatbot_security.principal import Principal
-from chatbot_security.settings import Settings
-from chatbot_security.store import TurnClaim
+from chatbot_security.conversation.model_providers import ChatMessage, EchoModel
+from chatbot_security.conversation.models import MessageRequest
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy import crypto
+from chatbot_security.storage.store import TurnClaim
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)

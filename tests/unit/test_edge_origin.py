@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic import ValidationError
 
-from chatbot_security.edge import OriginVerifier, client_ip, origin_secret_values, verifier_for, viewer_ip
-from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache
-from chatbot_security.settings import Settings
+from chatbot_security.identity.edge import OriginVerifier, client_ip, origin_secret_values, verifier_for, viewer_ip
+from chatbot_security.platform.secrets import CURRENT, PREVIOUS, SecretCache
+from chatbot_security.platform.settings import Settings
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:origin-AbCdEf"
 OLD, NEW = "o" * 64, "n" * 64

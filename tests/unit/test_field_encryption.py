@@ -9,7 +9,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from chatbot_security import crypto
+from chatbot_security.privacy import crypto
 
 KEY = bytes(range(32))
 BINDING = crypto.MessageBinding(

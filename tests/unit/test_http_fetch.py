@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from chatbot_security.http_fetch import MAX_DOCUMENT_BYTES, FetchError, fetch_json
+from chatbot_security.identity.http_fetch import MAX_DOCUMENT_BYTES, FetchError, fetch_json
 
 Respond = Callable[[BaseHTTPRequestHandler], None]
 

@@ -30,18 +30,23 @@ from pydantic import ValidationError
 from support.tokens import AUDIENCE, ISSUER, FakeIssuer
 
 from authorizer.decision import bearer_token
-from chat.cursors import decode_cursor, encode_cursor
-from chat.models import FORBIDDEN_CHARACTERS, MessageRequest
-from chatbot_security import session_tokens
-from chatbot_security.errors import BadRequestError, PayloadTooLargeError, SchemaError, UnsupportedMediaTypeError
-from chatbot_security.jwks import JwksCache
-from chatbot_security.oidc import AccessTokenVerifier
-from chatbot_security.pii import find_pii, mask_pii
-from chatbot_security.principal import Principal
-from chatbot_security.request_guard import check_json_body
-from chatbot_security.settings import Settings
-from chatbot_security.text_policy import is_visibly_blank, refused_character
-from chatbot_security.token_errors import TokenRejected
+from chat.request_guard import check_json_body
+from chatbot_security.conversation.cursors import decode_cursor, encode_cursor
+from chatbot_security.conversation.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    SchemaError,
+    UnsupportedMediaTypeError,
+)
+from chatbot_security.conversation.models import FORBIDDEN_CHARACTERS, MessageRequest
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import AccessTokenVerifier
+from chatbot_security.identity.principal import Principal
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy.pii import find_pii, mask_pii
+from chatbot_security.privacy.text_policy import is_visibly_blank, refused_character
 
 GUARD_ERRORS = (BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError)
 LIMIT = 2048

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer
 
-from chatbot_security.http_fetch import FetchError
-from chatbot_security.jwks import MIN_FETCH_INTERVAL_SECONDS, JwksCache
-from chatbot_security.settings import Settings
+from chatbot_security.identity.http_fetch import FetchError
+from chatbot_security.identity.jwks import MIN_FETCH_INTERVAL_SECONDS, JwksCache
+from chatbot_security.platform.settings import Settings
 
 
 class Clock:

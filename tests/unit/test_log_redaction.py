@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chatbot_security.observability import logger
-from chatbot_security.redaction import MAX_LOGGED_CHARS, redact_text
+from chatbot_security.platform.observability import logger
+from chatbot_security.privacy.redaction import MAX_LOGGED_CHARS, redact_text
 
 
 def lines(log_output: Any) -> list[dict[str, Any]]:

@@ -9,9 +9,14 @@ import pytest
 from pydantic import ValidationError
 from support.openai_server import OpenAiServer, Scripted, completion
 
-from chat.model_providers import DEFAULT_SYSTEM_PROMPT, GUARDRAIL_FALLBACK, ChatMessage, OpenAiCompatibleModel
-from chatbot_security.errors import ModelProviderError, ModelTimeoutError
-from chatbot_security.settings import Settings
+from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.conversation.model_providers import (
+    DEFAULT_SYSTEM_PROMPT,
+    GUARDRAIL_FALLBACK,
+    ChatMessage,
+    OpenAiCompatibleModel,
+)
+from chatbot_security.platform.settings import Settings
 
 
 @pytest.fixture

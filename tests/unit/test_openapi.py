@@ -86,7 +86,7 @@ def test_the_document_holds_no_control_or_invisible_character() -> None:
 
 
 def test_escaped_patterns_are_the_same_regular_expressions() -> None:
-    from chat.models import MessageRequest
+    from chatbot_security.conversation.models import MessageRequest
 
     original = MessageRequest.model_json_schema()["properties"]["content"]["pattern"]
     escaped = openapi_document()["components"]["schemas"]["MessageRequest"]["properties"]["content"]["pattern"]

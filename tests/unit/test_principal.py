@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chatbot_security.principal import EXPIRY_LEEWAY_SECONDS, Principal
+from chatbot_security.identity.principal import EXPIRY_LEEWAY_SECONDS, Principal
 
 NOW = 1_800_000_000
 USER = Principal(kind="user", subject="alice", issuer="https://issuer.example.test", roles=("admin",), mfa=True,

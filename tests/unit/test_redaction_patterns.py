@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pytest
 from support.regex_work import RegexWork, WorkLimitExceeded
 
-from chatbot_security import pii, redaction, text_policy
+from chatbot_security.privacy import pii, redaction, text_policy
 
 SMALL, LARGE = 128, 512
 LINEAR_GROWTH = 5.0  # 4 for linear work (with some slack for fixed costs), 16 for quadratic

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chatbot_security.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-from chatbot_security.request_guard import check_json_body
+from chat.request_guard import check_json_body
+from chatbot_security.conversation.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 
 def event(body: str | None, content_type: str | None = "application/json", b64: bool = False) -> dict[str, Any]:

@@ -10,11 +10,16 @@ from typing import Any
 import pytest
 from support.fakes import InMemorySessionStore, in_memory_conversations
 
-from chat.model_providers import EchoModel
-from chatbot_security.errors import RateLimitedError, SchemaError, ServiceUnavailableError, TooManySessionsError
-from chatbot_security.principal import Principal
-from chatbot_security.settings import Settings
-from chatbot_security.store import SessionRecord
+from chatbot_security.conversation.errors import (
+    RateLimitedError,
+    SchemaError,
+    ServiceUnavailableError,
+    TooManySessionsError,
+)
+from chatbot_security.conversation.model_providers import EchoModel
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform.settings import Settings
+from chatbot_security.storage.store import SessionRecord
 from session_cleanup.cleanup import purge_expired_sessions
 
 ISSUER = "https://issuer.example.test"
@@ -254,7 +259,7 @@ def test_a_session_cursor_cannot_be_bent_to_another_users_listing() -> None:
 def test_a_message_cursor_is_not_a_session_cursor() -> None:
     chat = service()
     session_id = chat.create_session(ALICE).session_id
-    from chat.cursors import encode_cursor
+    from chatbot_security.conversation.cursors import encode_cursor
 
     with pytest.raises(SchemaError):
         chat.list_sessions(ALICE, 1, encode_cursor(chat.identity.cursor_key, session_id, 2))

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatbot_security import session_tokens
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.token_errors import TokenRejected
 
 CURRENT = session_tokens.derive_key("current-secret-value")
 PREVIOUS = session_tokens.derive_key("previous-secret-value")
@@ -139,7 +139,7 @@ def test_the_previous_key_is_only_consulted_when_the_current_one_fails() -> None
 
 
 def test_a_session_token_that_slips_into_a_log_record_is_redacted() -> None:
-    from chatbot_security.redaction import redact_text
+    from chatbot_security.privacy.redaction import redact_text
 
     token = session_tokens.issue(CURRENT, SESSION, future())
     line = redact_text(f"failed for {token} and {token[:60]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chatbot_security.settings import Settings, get_settings
+from chatbot_security.platform.settings import Settings, get_settings
 
 
 def test_defaults_match_the_design() -> None:

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chat.models import MessageRequest
-from chatbot_security.text_policy import is_visibly_blank, refused_character
+from chatbot_security.conversation.models import MessageRequest
+from chatbot_security.privacy.text_policy import is_visibly_blank, refused_character
 
 TAG_BASE = "\U0001f3f4"
 CANCEL_TAG = "\U000e007f"

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from chatbot_security import session_tokens
-from chatbot_security.edge import OriginVerifier
-from chatbot_security.oidc import MAX_TOKEN_BYTES, AccessTokenVerifier
-from chatbot_security.principal import Principal
-from chatbot_security.settings import Settings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.edge import OriginVerifier
+from chatbot_security.identity.oidc import MAX_TOKEN_BYTES, AccessTokenVerifier
+from chatbot_security.identity.principal import Principal
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import Settings
 
 ANONYMOUS_ROUTES = frozenset(
     {

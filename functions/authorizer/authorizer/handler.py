@@ -12,14 +12,14 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authorizer.decision import Authenticator, authorize
-from chatbot_security import session_tokens
-from chatbot_security.edge import OriginVerifier, default_verifier
-from chatbot_security.jwks import JwksCache
-from chatbot_security.observability import METRICS_NAMESPACE, logger, metrics, tracer
-from chatbot_security.oidc import AccessTokenVerifier
-from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache, shared_secret_cache
-from chatbot_security.settings import get_settings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.edge import OriginVerifier, default_verifier
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import AccessTokenVerifier
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.observability import METRICS_NAMESPACE, logger, metrics, tracer
+from chatbot_security.platform.secrets import CURRENT, PREVIOUS, SecretCache, shared_secret_cache
+from chatbot_security.platform.settings import get_settings
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 

@@ -15,8 +15,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import UUID4, BaseModel
 
-from chat.conversations import Conversations
-from chat.models import (
+from chat.http_responses import error_body, error_headers
+from chatbot_security.conversation.conversations import Conversations
+from chatbot_security.conversation.errors import ChatbotError, ForbiddenError, SchemaError
+from chatbot_security.conversation.models import (
     AnonymousSession,
     ErrorBody,
     GatewayError,
@@ -26,11 +28,9 @@ from chat.models import (
     SessionList,
     Turn,
 )
-from chat.schema_errors import describe
-from chatbot_security.errors import ChatbotError, ForbiddenError, SchemaError
-from chatbot_security.http_responses import error_body, error_headers
-from chatbot_security.observability import logger
-from chatbot_security.principal import Principal
+from chatbot_security.conversation.schema_errors import describe
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform.observability import logger
 
 SessionId = Annotated[UUID4, Path(description="Session id (UUIDv4)")]
 Subject = Annotated[

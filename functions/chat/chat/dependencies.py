@@ -5,16 +5,22 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chat.conversations import Conversations
-from chat.model_providers import BedrockConverseModel, EchoModel, LazyModel, ModelProvider, OpenAiCompatibleModel
-from chatbot_security import session_tokens
-from chatbot_security.aws_clients import client
-from chatbot_security.crypto import DataKeys
-from chatbot_security.identity_keys import IdentityKeys
-from chatbot_security.ratelimit import RateLimiter
-from chatbot_security.secrets import shared_secret_cache
-from chatbot_security.settings import Settings, get_settings
-from chatbot_security.store import DynamoSessionStore
+from chatbot_security.conversation.conversations import Conversations
+from chatbot_security.conversation.model_providers import (
+    BedrockConverseModel,
+    EchoModel,
+    LazyModel,
+    ModelProvider,
+    OpenAiCompatibleModel,
+)
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.platform.aws_clients import client
+from chatbot_security.platform.secrets import shared_secret_cache
+from chatbot_security.platform.settings import Settings, get_settings
+from chatbot_security.privacy.crypto import DataKeys
+from chatbot_security.storage.ratelimit import RateLimiter
+from chatbot_security.storage.store import DynamoSessionStore
 
 
 def _dynamodb() -> object:

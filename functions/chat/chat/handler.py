@@ -9,15 +9,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat.api import app
-from chat.conversations import Conversations
 from chat.dependencies import default_conversations
-from chatbot_security import edge
-from chatbot_security.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
-from chatbot_security.http_responses import error_response, secure
-from chatbot_security.observability import logger, metrics, tracer
-from chatbot_security.request_guard import check_json_body
-from chatbot_security.settings import get_settings
-from chatbot_security.transient_errors import is_transient
+from chat.http_responses import error_response, secure
+from chat.request_guard import check_json_body
+from chatbot_security.conversation.conversations import Conversations
+from chatbot_security.conversation.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
+from chatbot_security.identity import edge
+from chatbot_security.platform.observability import logger, metrics, tracer
+from chatbot_security.platform.settings import get_settings
+from chatbot_security.platform.transient_errors import is_transient
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -15,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from chat.api import app
-from chat.models import HARD_MAX_MESSAGE_CHARS
-from chatbot_security.settings import LimitSettings
+from chatbot_security.conversation.models import HARD_MAX_MESSAGE_CHARS
+from chatbot_security.platform.settings import LimitSettings
 
 REF_PREFIX = "#/components/schemas/"
 TITLE = "Secure chatbot API"

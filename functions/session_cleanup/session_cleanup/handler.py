@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatbot_security.aws_clients import client
-from chatbot_security.observability import logger, metrics, tracer
-from chatbot_security.settings import get_settings
-from chatbot_security.store import DynamoSessionStore
+from chatbot_security.platform.aws_clients import client
+from chatbot_security.platform.observability import logger, metrics, tracer
+from chatbot_security.platform.settings import get_settings
+from chatbot_security.storage.store import DynamoSessionStore
 from session_cleanup.cleanup import ExpiredSessionStore, purge_expired_sessions
 
 

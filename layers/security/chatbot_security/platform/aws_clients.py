@@ -46,6 +46,6 @@ def sdk_session() -> Any:
 @functools.cache
 def trace_aws_sdk() -> None:
     """Subsegments for every AWS SDK call (a no-op where tracing is off: tests, local runs)."""
-    from chatbot_security.observability import tracer
+    from chatbot_security.platform.observability import tracer
 
     tracer.patch(["botocore"])

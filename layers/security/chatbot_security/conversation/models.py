@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import UUID4, AfterValidator, BaseModel, ConfigDict, Field, Strict
 
-from chatbot_security.text_policy import is_visibly_blank, refused_character
+from chatbot_security.privacy.text_policy import is_visibly_blank, refused_character
 
 # C0 and C1 controls except tab and newline, plus the bidirectional embedding, override and
 # isolate characters (Trojan Source). Carriage return is rejected too: newline is the line break.
@@ -16,7 +16,7 @@ HARD_MAX_MESSAGE_CHARS = 100_000
 
 
 def _visible_text(value: str) -> str:
-    """Invisible and control Unicode refused (chatbot_security.text_policy); the reason names a rule,
+    """Invisible and control Unicode refused (chatbot_security.privacy.text_policy); the reason names a rule,
     never the character or the text."""
     reason = refused_character(value)
     if reason is not None:

@@ -22,9 +22,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chatbot_security.http_fetch import FetchError, fetch_json
-from chatbot_security.observability import logger
-from chatbot_security.settings import OidcSettings, _require_secure_url
+from chatbot_security.identity.http_fetch import FetchError, fetch_json
+from chatbot_security.platform.observability import logger
+from chatbot_security.platform.settings import OidcSettings, _require_secure_url
 
 MIN_TTL_SECONDS = 300
 DEFAULT_TTL_SECONDS = 600

@@ -17,8 +17,8 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
-from chatbot_security.principal import EXPIRY_LEEWAY_SECONDS, Principal
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity.principal import EXPIRY_LEEWAY_SECONDS, Principal
+from chatbot_security.identity.token_errors import TokenRejected
 
 PREFIX = "cs1"
 MAX_TOKEN_LENGTH = 128

@@ -10,7 +10,7 @@ import hmac
 import struct
 import uuid
 
-from chatbot_security.errors import SchemaError
+from chatbot_security.conversation.errors import SchemaError
 
 _MAC_BYTES = 16
 NOT_A_CURSOR = "cursor: must be a next_cursor of this listing"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from chatbot_security.principal import Principal
+from chatbot_security.identity.principal import Principal
 
 _OWNER = b"chatbot/owner/v1"
 _RATE = b"chatbot/rate/v1"

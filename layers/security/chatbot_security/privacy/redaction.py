@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot_security.pii import mask_pii
+from chatbot_security.privacy.pii import mask_pii
 
 REDACTED = "[REDACTED]"
 # Every string is cut to this many characters before it is redacted (and logged): the patterns'
@@ -24,7 +24,7 @@ MAX_LOGGED_CHARS = 256
 PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Compact JWS/JWE (OIDC tokens): base64url segments joined by dots.
     (re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}+(?:\.[A-Za-z0-9_-]*+){1,4}+"), "[REDACTED-TOKEN]"),
-    # Anonymous session tokens (chatbot_security.session_tokens), or what is left of one.
+    # Anonymous session tokens (chatbot_security.identity.session_tokens), or what is left of one.
     (
         re.compile(r"\bcs1\.[0-9a-f-]{8,36}+(?:\.[0-9]{0,10}+)?+(?:\.[A-Za-z0-9_-]*+)?+"),
         "[REDACTED-TOKEN]",

@@ -16,8 +16,9 @@ Source). They are refused, except where a language or an emoji sequence needs th
 - U+200C (zero-width non-joiner) only between two letters (Persian and the Indic scripts need it);
 - a variation selector (U+FE00-U+FE0F, U+E0100-U+E01EF) only right after a visible character, one each.
 
-C0 and C1 controls are the request model's own pattern (chat.models). A message whose characters are
-all invisible (spaces, format characters, lone combining marks, Hangul fillers, the blank Braille
+C0 and C1 controls are the request model's own pattern (chatbot_security.conversation.models).
+A message whose characters are all invisible (spaces, format characters, lone combining marks,
+Hangul fillers, the blank Braille
 pattern) is blank.
 """
 

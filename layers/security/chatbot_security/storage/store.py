@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from chatbot_security.ratelimit import RateCharge
+    from chatbot_security.storage.ratelimit import RateCharge
 
 LIVE = "live"
 DELETED = "deleted"
@@ -480,7 +480,7 @@ class DynamoSessionStore:
 
         A cancellation caused only by another transaction touching the same items is retried; one that
         DynamoDB throttled, or that still conflicts after the retries, is raised as it is (no condition
-        was evaluated: see chatbot_security.transient_errors).
+        was evaluated: see chatbot_security.platform.transient_errors).
         """
         client = self._db()
         for attempt in range(MAX_TRANSACTION_ATTEMPTS):

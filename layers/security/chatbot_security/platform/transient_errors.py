@@ -16,7 +16,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chatbot_security.store import ConflictError
+from chatbot_security.storage.store import ConflictError
 
 THROTTLING_CODES = frozenset(
     {

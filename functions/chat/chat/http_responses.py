@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatbot_security.errors import ChatbotError
+from chatbot_security.conversation.errors import ChatbotError
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

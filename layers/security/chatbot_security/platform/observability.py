@@ -1,6 +1,6 @@
 """Logger, Tracer and Metrics, created once and shared by every function.
 
-The formatter redacts every field of every record (see :mod:`chatbot_security.redaction`); JSON
+The formatter redacts every field of every record (see :mod:`chatbot_security.privacy.redaction`); JSON
 encoding escapes CR/LF and quotes, so user-controlled text cannot forge a log line or a field.
 
 No setting may turn that off. The libraries' own loggers are held here at import, whatever
@@ -20,7 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from chatbot_security.redaction import redact_text, redact_value
+from chatbot_security.privacy.redaction import redact_text, redact_value
 
 METRICS_NAMESPACE = "Chatbot"
 # Keys Powertools fills itself from trusted sources; everything else is redacted.
@@ -96,6 +96,6 @@ metrics = Metrics(namespace=METRICS_NAMESPACE)
 # X-Ray: handlers are traced with capture_response=False and capture_error=False, so no request
 # body, response body or exception text ever lands in a trace; boto3 calls appear as subsegments
 # (service, operation, table name), never with their payloads. Only http.client is patched here:
-# patching botocore imports it, so chatbot_security.aws_clients does that when it builds the first
+# patching botocore imports it, so chatbot_security.platform.aws_clients does that when it builds the first
 # client (the authorizer's OIDC path never loads the SDK).
 tracer = Tracer(patch_modules=["httplib"])

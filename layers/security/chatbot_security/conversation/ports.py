@@ -1,6 +1,6 @@
 """What the chat logic needs from data access: the store and rate-limiter methods it really calls.
 
-The DynamoDB store and rate limiter (``chatbot_security.store``, ``chatbot_security.ratelimit``) and the
+The DynamoDB store and rate limiter (``chatbot_security.storage.store``, ``chatbot_security.storage.ratelimit``) and the
 in-memory fakes of the unit tests both satisfy these; tests/integration/test_store_contract.py and
 test_rate_limiter_contract.py run the same cases against both.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from chatbot_security.ratelimit import RateCharge
-from chatbot_security.store import MessageRecord, SessionRecord, TurnClaim, TurnRecord
+from chatbot_security.storage.ratelimit import RateCharge
+from chatbot_security.storage.store import MessageRecord, SessionRecord, TurnClaim, TurnRecord
 
 
 class ConversationStore(Protocol):

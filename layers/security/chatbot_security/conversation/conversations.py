@@ -9,12 +9,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from chat.cursors import decode_cursor, decode_session_cursor, encode_cursor, encode_session_cursor
-from chat.model_providers import ChatMessage, ModelProvider
-from chat.models import AnonymousSession, Message, MessagePage, MessageRequest, Session, SessionList, Turn
-from chat.ports import ConversationStore, RateLimits
-from chatbot_security import audit, crypto, pii, session_tokens
-from chatbot_security.errors import (
+from chatbot_security.conversation.cursors import (
+    decode_cursor,
+    decode_session_cursor,
+    encode_cursor,
+    encode_session_cursor,
+)
+from chatbot_security.conversation.errors import (
     ForbiddenError,
     IdempotencyConflictError,
     ModelTimeoutError,
@@ -24,12 +25,26 @@ from chatbot_security.errors import (
     SessionFullError,
     TooManySessionsError,
 )
-from chatbot_security.identity_keys import IdentityKeys
-from chatbot_security.observability import logger
-from chatbot_security.principal import Principal
-from chatbot_security.ratelimit import RateCharge
-from chatbot_security.settings import Settings
-from chatbot_security.store import (
+from chatbot_security.conversation.model_providers import ChatMessage, ModelProvider
+from chatbot_security.conversation.models import (
+    AnonymousSession,
+    Message,
+    MessagePage,
+    MessageRequest,
+    Session,
+    SessionList,
+    Turn,
+)
+from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.identity import session_tokens
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform import audit
+from chatbot_security.platform.observability import logger
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy import crypto, pii
+from chatbot_security.storage.ratelimit import RateCharge
+from chatbot_security.storage.store import (
     LIVE,
     ChargeRefused,
     ConflictError,

@@ -16,8 +16,8 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from chatbot_security.secrets import CURRENT, PREVIOUS, SecretCache
-from chatbot_security.settings import Settings, get_settings
+from chatbot_security.platform.secrets import CURRENT, PREVIOUS, SecretCache
+from chatbot_security.platform.settings import Settings, get_settings
 
 ORIGIN_HEADER = "x-origin-verify"
 VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot_security.errors import RateLimitedError
+from chatbot_security.conversation.errors import RateLimitedError
 
 
 @dataclass(frozen=True)

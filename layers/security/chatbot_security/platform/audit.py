@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from chatbot_security.observability import logger
+from chatbot_security.platform.observability import logger
 
 AUDIT_MESSAGE = "audit"
 Action = Literal["admin_erase_user", "delete_session"]

@@ -24,10 +24,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chatbot_security.aws_clients import build_client
-from chatbot_security.errors import ModelProviderError, ModelTimeoutError
-from chatbot_security.observability import logger, metrics
-from chatbot_security.settings import ModelSettings
+from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.platform.aws_clients import build_client
+from chatbot_security.platform.observability import logger, metrics
+from chatbot_security.platform.settings import ModelSettings
 
 
 @dataclass(frozen=True)

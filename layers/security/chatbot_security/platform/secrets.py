@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatbot_security.aws_clients import client
+from chatbot_security.platform.aws_clients import client
 
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"

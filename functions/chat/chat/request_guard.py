@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot_security.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from chatbot_security.conversation.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 JSON_MEDIA_TYPE = "application/json"
 MAX_JSON_DEPTH = 32

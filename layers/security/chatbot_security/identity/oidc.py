@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chatbot_security.jwks import JwksCache, is_valid_kid
-from chatbot_security.principal import MAX_ROLE_LENGTH, MAX_ROLES, MAX_SUBJECT_LENGTH, Principal
-from chatbot_security.settings import OidcSettings
-from chatbot_security.token_errors import TokenRejected
+from chatbot_security.identity.jwks import JwksCache, is_valid_kid
+from chatbot_security.identity.principal import MAX_ROLE_LENGTH, MAX_ROLES, MAX_SUBJECT_LENGTH, Principal
+from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.settings import OidcSettings
 
 MAX_TOKEN_BYTES = 8 * 1024
 # A protected header is a handful of short names; 1 KiB of base64url is generous.

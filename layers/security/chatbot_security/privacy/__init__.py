@@ -1,0 +1,1 @@
+"""What must not leak: field encryption, PII masking, log redaction and the text policy."""
