@@ -24,7 +24,7 @@ from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy.redaction import redact_value
-from chatbot_security.storage.store import SessionRecord
+from chatbot_security.storage.records import SessionRecord
 
 ISSUER = "https://issuer.example.test"
 CAROL = Principal(kind="user", subject="carol-raw-subject-4111", issuer=ISSUER)

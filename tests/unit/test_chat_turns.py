@@ -24,7 +24,7 @@ from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy import crypto
-from chatbot_security.storage.store import TurnClaim
+from chatbot_security.storage.records import TurnClaim
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)

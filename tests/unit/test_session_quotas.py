@@ -19,7 +19,7 @@ from chatbot_security.conversation.errors import (
 from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
-from chatbot_security.storage.store import SessionRecord
+from chatbot_security.storage.records import SessionRecord
 from session_cleanup.cleanup import purge_expired_sessions
 
 ISSUER = "https://issuer.example.test"
