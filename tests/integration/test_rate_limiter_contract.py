@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 from chatbot_security.storage.errors import RateLimitExceeded
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
+from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 START = 1_800_000_000  # the start of a window of 60 seconds (and of one of an hour)
 

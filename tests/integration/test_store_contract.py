@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 from chatbot_security.storage.errors import ChargeRefused, ConflictError, LiveLimitReached, TurnAlreadyClaimed
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
@@ -27,6 +26,7 @@ from chatbot_security.storage.records import (
     expiry_bucket,
 )
 from chatbot_security.storage.store import DynamoSessionStore, SessionStore
+from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 NOW = 1_800_000_000
 IDLE = 1800
