@@ -222,7 +222,7 @@ class Conversations:
         try:
             history = _readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
-            reply = self._mask(self.model.reply(history, content))
+            reply = self._mask(self.model.reply(history, content).text)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
             return self._store_turn(
                 principal, session, key, claim=claim, question=(content, received_ms), answer=(reply, replied_ms)
