@@ -77,9 +77,9 @@ class OpenAiStream:
         if len(line) > MAX_LINE_BYTES or self._read_bytes > MAX_STREAM_BYTES:
             self._release()
             raise ModelProviderError()
-        if not line:  # the connection ended without [DONE]
-            self._finished = True
-            return None
+        if not line:  # the connection ended without [DONE]: the answer may be cut anywhere
+            self._release()
+            raise ModelProviderError()
         data = line.strip()
         if not data.startswith(b"data:"):
             return None  # blank separators, comments, event names
@@ -96,6 +96,7 @@ class OpenAiStream:
             self._release()
             raise ModelProviderError() from error
         if not isinstance(event, dict):
+            self._release()
             raise ModelProviderError()
         if isinstance(event.get("usage"), dict):
             self._usage = event["usage"]
