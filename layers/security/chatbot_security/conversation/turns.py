@@ -19,7 +19,7 @@ from chatbot_security.conversation.errors import (
     SchemaError,
     SessionFullError,
 )
-from chatbot_security.conversation.model_providers import ChatMessage, ModelProvider
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelProvider
 from chatbot_security.conversation.models import Message, MessageRequest, Turn
 from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
@@ -35,8 +35,8 @@ MAX_WRITE_ATTEMPTS = 3
 RATE_WINDOW_SECONDS = 60
 POST_RATE_SCOPE = "post"
 
-#: (the readable history, the masked user text) -> the model's answer, unmasked
-ModelCall = Callable[[Sequence[ChatMessage], str], str]
+#: (the readable history, the masked user text) -> the model's answer (its text unmasked) and usage
+ModelCall = Callable[[Sequence[ChatMessage], str], ModelAnswer]
 
 
 @dataclass
@@ -98,7 +98,7 @@ class TurnEngine:
             session, recent, key = claimed.loaded or self._reload(claimed)
             history = readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
-            reply = self._mask(call(history, claimed.content))
+            reply = self._mask(call(history, claimed.content).text)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
             return self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
                                     answer=(reply, replied_ms))  # fmt: skip

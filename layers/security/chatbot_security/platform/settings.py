@@ -129,6 +129,8 @@ class ModelSettings(_EnvModel):
     model_system_prompt: OptionalStr = Field(default=None, alias="MODEL_SYSTEM_PROMPT", max_length=8000)
     # Base URL of the OpenAI-compatible endpoint (MODEL_PROVIDER=openai), such as https://api.example.com/v1.
     openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
+    # Pause between the words the local echo model streams, so that a developer sees an answer stream in.
+    echo_word_delay_ms: int = Field(default=60, alias="ECHO_WORD_DELAY_MS", ge=0, le=10_000)
 
 
 class ResourceSettings(_EnvModel):
