@@ -55,6 +55,7 @@ ROUTES_WITH_PARAMETERS = frozenset(
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
         "DELETE /v1/admin/users/{subject}",
+        "POST /v1/sessions/{session_id}/stream-tickets",
     }
 )
 _ERROR_DESCRIPTIONS = {
@@ -326,3 +327,7 @@ def handle_unknown_route(_not_found: RouteNotFound) -> Response[str]:
         parameter = "subject" if "{subject}" in route_key else "session_id"
         return _error(SchemaError(f"{parameter}: {UNROUTABLE_RULES[parameter]}"))
     return Response(404, content_types.APPLICATION_JSON, json.dumps({"message": "Not Found"}))
+
+
+# Routes kept in their own modules register on ``app`` here, once everything above is defined.
+from chat import stream_routes  # noqa: E402, F401
