@@ -11,8 +11,10 @@ def reset_caches() -> None:
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
     from chatbot_security.platform.aws_clients import client, sdk_session
+    from chatbot_security.platform.lean_settings import get_lean_settings
     from chatbot_security.platform.settings import get_settings
     from session_cleanup.handler import default_store
+    from stream_authorizer.handler import default_ticket_store as stream_ticket_store
 
     for cached in (
         get_settings,
@@ -26,5 +28,7 @@ def reset_caches() -> None:
         _bedrock_runtime,
         secrets.shared_secret_cache,
         edge.default_verifier,
+        stream_ticket_store,
+        get_lean_settings,
     ):
         cached.cache_clear()

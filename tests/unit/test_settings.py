@@ -122,3 +122,21 @@ def test_stream_url_may_be_plain_ws_on_loopback_in_local_runs() -> None:
     settings = Settings.model_validate({"STREAM_URL": "ws://127.0.0.1:3001", "ALLOW_LOOPBACK_ISSUER": "true"})
     assert settings.stream_url == "ws://127.0.0.1:3001"
     assert Settings.model_validate({"STREAM_URL": "wss://a.example.test/v1"}).stream_url == "wss://a.example.test/v1"
+
+
+def test_the_lean_settings_read_the_same_table_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatbot_security.platform.lean_settings import get_lean_settings
+
+    monkeypatch.setenv("TABLE_NAME", "stack-ChatTable-1A2B")
+    assert get_lean_settings().table_name == Settings.model_validate({"TABLE_NAME": "stack-ChatTable-1A2B"}).table_name
+
+
+@pytest.mark.parametrize("value", ["", "  ", "a", "bad name", "x" * 256])
+def test_the_lean_settings_refuse_a_missing_or_malformed_table_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from chatbot_security.platform.lean_settings import get_lean_settings
+
+    monkeypatch.setenv("TABLE_NAME", value)
+    with pytest.raises(RuntimeError, match="TABLE_NAME"):
+        get_lean_settings()
