@@ -174,7 +174,7 @@ def _start(
         write_state(options.state_dir, state)
         running.callback(clear_state, options.state_dir, state.pid)
 
-    web.start(static_handler(options.web_dir, api_url, api_origins))
+    web.start(static_handler(options.web_dir, api_url, api_origins, streaming=stream_api is not None))
     api.start(api_handler(gateway))
     sockets.start(stream_api, functions, {spec.function_name: spec.logical_id for spec in specs})
     # Stopping runs in reverse: stop listening first, then the rest (stop() is idempotent).
