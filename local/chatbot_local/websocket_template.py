@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatbot_local.cloudformation import Resolver, TemplateError
-from chatbot_local.template import Template, ThrottleSpec
+from chatbot_local.template import Template
 
 API_TYPE = "AWS::ApiGatewayV2::Api"
 ROUTE_TYPE = "AWS::ApiGatewayV2::Route"
@@ -61,7 +61,6 @@ class WebSocketApiSpec:
     stage: str
     selection_path: tuple[str, ...]  # `$request.body.action` -> ("action",)
     routes: Mapping[str, WebSocketRouteSpec]
-    throttle: ThrottleSpec | None = None
 
     @property
     def function_ids(self) -> set[str]:
@@ -80,7 +79,11 @@ class WebSocketApiSpec:
 
 def websocket_api(template: Template, resolver: Resolver) -> WebSocketApiSpec | None:
     """The template's WebSocket API, or None when it has none."""
-    api_ids = [i for i in template.logical_ids(API_TYPE) if _protocol(template, i) == "WEBSOCKET"]
+    api_ids = [
+        i
+        for i in _present(template, resolver, API_TYPE)
+        if template.properties(i, API_TYPE).get("ProtocolType") == "WEBSOCKET"
+    ]
     if not api_ids:
         return None
     if len(api_ids) > 1:
@@ -96,7 +99,7 @@ def websocket_api(template: Template, resolver: Resolver) -> WebSocketApiSpec | 
     if match is None:
         raise TemplateError(f"{api_id}: the local API supports `$request.body.<field>` route selection only")
     routes: dict[str, WebSocketRouteSpec] = {}
-    for route_id in template.logical_ids(ROUTE_TYPE):
+    for route_id in _present(template, resolver, ROUTE_TYPE):
         route = resolver.resolve(template.properties(route_id, ROUTE_TYPE))
         if route.get("ApiId") != api_id:
             continue
@@ -110,13 +113,13 @@ def websocket_api(template: Template, resolver: Resolver) -> WebSocketApiSpec | 
     for key, route in routes.items():
         if route.authorizer is not None and key != CONNECT:
             raise TemplateError(f"{api_id}: only $connect may have an authorizer (route {key})")
-    stage = _stage(template, resolver, api_id)
-    throttle = _stage_throttle(template, resolver, api_id)
-    return WebSocketApiSpec(api_id, stage, tuple(match["path"].split(".")), routes, throttle)
+    return WebSocketApiSpec(api_id, _stage(template, resolver, api_id), tuple(match["path"].split(".")), routes)
 
 
-def _protocol(template: Template, api_id: str) -> str:
-    return str(template.properties(api_id, API_TYPE).get("ProtocolType", ""))
+def _present(template: Template, resolver: Resolver, resource_type: str) -> list[str]:
+    """The resources of a type whose `Condition` (if any) holds with the local parameter values."""
+    ids = template.logical_ids(resource_type)
+    return [i for i in ids if (c := template.resources[i].get("Condition")) is None or resolver.condition(str(c))]
 
 
 def _function_of(uri: Any, where: str) -> str:
@@ -161,19 +164,10 @@ def _authorizer(
 
 
 def _stages(template: Template, resolver: Resolver, api_id: str) -> list[dict[str, Any]]:
-    stages = [resolver.resolve(template.properties(i, STAGE_TYPE)) for i in template.logical_ids(STAGE_TYPE)]
+    stages = [resolver.resolve(template.properties(i, STAGE_TYPE)) for i in _present(template, resolver, STAGE_TYPE)]
     return [stage for stage in stages if stage.get("ApiId") == api_id]
 
 
 def _stage(template: Template, resolver: Resolver, api_id: str) -> str:
     stages = _stages(template, resolver, api_id)
     return str(stages[0].get("StageName", "$default")) if stages else "$default"
-
-
-def _stage_throttle(template: Template, resolver: Resolver, api_id: str) -> ThrottleSpec | None:
-    stages = _stages(template, resolver, api_id)
-    settings = (stages[0].get("DefaultRouteSettings") or {}) if stages else {}
-    rate, burst = settings.get("ThrottlingRateLimit"), settings.get("ThrottlingBurstLimit")
-    if rate is None or burst is None:
-        return None
-    return ThrottleSpec(rate_limit=float(rate), burst_limit=int(burst))

@@ -49,6 +49,17 @@ def test_a_template_without_a_websocket_api_has_none(fixture_template: Template)
     assert websocket_api(fixture_template, fixture_template.resolver({}, REGION)) is None
 
 
+def test_a_websocket_api_switched_off_by_its_condition_is_not_served(tmp_path: Path) -> None:
+    changes = {
+        "Resources:\n  StreamApi:\n    Type: AWS::ApiGatewayV2::Api\n": (
+            "Conditions:\n  Streaming: !Equals [yes, no]\n\n"
+            "Resources:\n  StreamApi:\n    Type: AWS::ApiGatewayV2::Api\n    Condition: Streaming\n"
+        )
+    }
+
+    assert fixture_api(changes, tmp_path) is None
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
