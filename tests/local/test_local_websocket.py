@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from websocket_kit import RunningWebSocketApi, received, running_websocket_api, wait_for
+from support.websocket_api import RunningWebSocketApi, received, running_websocket_api, wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websocket_kit import RunningWebSocketApi, running_websocket_api
+from support.websocket_api import RunningWebSocketApi, running_websocket_api
 
 from tools.local_api import ROOT
 

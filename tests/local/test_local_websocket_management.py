@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from websocket_kit import RunningWebSocketApi, running_websocket_api, wait_for
+from support.websocket_api import RunningWebSocketApi, running_websocket_api, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websocket_kit import REGION, WEBSOCKET_TEMPLATE
+from support.websocket_api import REGION, WEBSOCKET_TEMPLATE
 
 from chatbot_local.cloudformation import TemplateError
 from chatbot_local.template import Template

@@ -1,5 +1,6 @@
 """The local WebSocket API of the fixture template (tests/local/fixtures/websocket-template.yaml),
-served on a free loopback port with its test handlers imported as the template says."""
+served in this process on a free loopback port with its test handlers imported as the template says
+(the local tests, and the browser tests of the demo page's streaming)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, Template
 from chatbot_local.websocket_server import ConnectionLimits, WebSocketServer
 from chatbot_local.websocket_template import websocket_api
 
-WEBSOCKET_TEMPLATE = Path(__file__).resolve().parent / "fixtures" / "websocket-template.yaml"
+WEBSOCKET_TEMPLATE = Path(__file__).resolve().parents[1] / "local" / "fixtures" / "websocket-template.yaml"
 REGION = "eu-west-1"
 # The AWS SDK of the test handlers: dummy credentials, and every endpoint but the local ones refused.
 SDK_ENVIRONMENT = {
