@@ -137,7 +137,14 @@ def _start(
     resources = provision(template, environ, endpoint, region)
     environment.apply_resources(environ, template, resources)
     aws_state = AwsState(
-        endpoint, region, resources.table_name, resources.key_id, resources.key_arn, resources.secret_arns, os.getpid()
+        endpoint,
+        region,
+        resources.table_name,
+        resources.key_id,
+        resources.key_arn,
+        resources.secret_arns,
+        os.getpid(),
+        ws_address=f"{_display_host(options.host)}:{sockets.port}",
     )
     write_aws_state(options.state_dir, aws_state)
     running.callback(clear_aws_state, options.state_dir, aws_state.pid)

@@ -19,14 +19,12 @@ import json
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 
 from chatbot_local.lambdas import InvocationError, Invoker
-
-if TYPE_CHECKING:
-    from chatbot_local.websocket_server import Connection
+from chatbot_local.websocket_connections import Connection
 
 MAX_POST_BYTES = 128 * 1024
 _SIGNED = "AWS4-HMAC-SHA256 "

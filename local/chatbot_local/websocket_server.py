@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -35,6 +35,7 @@ from chatbot_local.events import ApiIdentity
 from chatbot_local.gateway import INTERNAL_ERROR, new_request_id
 from chatbot_local.http_front import PortInUseError
 from chatbot_local.lambdas import InvocationError, Invoker
+from chatbot_local.websocket_connections import Connection, ConnectionLimits
 from chatbot_local.websocket_events import (
     Handshake,
     PolicyDecision,
@@ -48,35 +49,6 @@ from chatbot_local.websocket_management import ManagementApi, json_message
 from chatbot_local.websocket_template import CONNECT, DISCONNECT, WebSocketApiSpec, WebSocketAuthorizerSpec
 
 Log = Callable[[str], None]
-API_GATEWAY_MAX_MESSAGE_BYTES = 128 * 1024
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """API Gateway's quotas; shorter in tests."""
-
-    idle_seconds: float = 600.0
-    max_lifetime_seconds: float = 7200.0
-    max_message_bytes: int = API_GATEWAY_MAX_MESSAGE_BYTES
-
-
-@dataclass
-class Connection:
-    handshake: Handshake
-    socket: web.WebSocketResponse
-    started: float  # event-loop time
-    last_active: float
-    last_active_at: float = field(default_factory=time.time)  # wall clock, for GET @connections
-    close_code: int | None = None  # the code the server closed with, if it did
-    close_reason: str = ""
-
-    def touch(self, loop_time: float) -> None:
-        self.last_active, self.last_active_at = loop_time, time.time()
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
-        await self.socket.close(code=code, message=reason.encode())
 
 
 class WebSocketServer:

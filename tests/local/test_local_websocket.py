@@ -13,7 +13,7 @@ from support.websocket_api import RunningWebSocketApi, received, running_websock
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from chatbot_local.websocket_server import ConnectionLimits
+from chatbot_local.websocket_connections import ConnectionLimits
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from chatbot_local import environment
 from chatbot_local.events import ApiIdentity
 from chatbot_local.lambdas import LocalFunction, add_to_path, import_handler
 from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, Template
-from chatbot_local.websocket_server import ConnectionLimits, WebSocketServer
+from chatbot_local.websocket_connections import ConnectionLimits
+from chatbot_local.websocket_server import WebSocketServer
 from chatbot_local.websocket_template import websocket_api
 
 WEBSOCKET_TEMPLATE = Path(__file__).resolve().parents[1] / "local" / "fixtures" / "websocket-template.yaml"
