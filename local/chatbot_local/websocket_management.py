@@ -8,13 +8,15 @@ functions' AWS SDK calls them locally (`STREAM_CALLBACK_URL`, `AWS_ENDPOINT_URL_
     POST   /2015-03-31/functions/{name}/invocations   with X-Amz-Invocation-Type: Event: the
                                 function's handler runs in a thread of its own, 202 at once
 
-Requests must be SigV4-signed, as in AWS (a page cannot send frames to a connection); the
-signature itself is not checked locally. `/{stage}/@connections/{id}` is accepted too.
+Requests must be SigV4-signed, as in AWS (a page cannot send frames to a connection), and come
+from a loopback address: the signature itself is not checked locally, so nobody on the network may
+call them. `/{stage}/@connections/{id}` is accepted too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
@@ -64,7 +66,7 @@ class ManagementApi:
     # @connections -----------------------------------------------------------------------------
 
     async def _post(self, request: web.Request) -> web.Response:
-        refused = _unsigned(request, "ForbiddenException")
+        refused = refusal(request, "ForbiddenException")
         if refused is not None:
             return refused
         connection = self._live(request)
@@ -83,7 +85,7 @@ class ManagementApi:
         return web.Response(status=200)
 
     async def _get(self, request: web.Request) -> web.Response:
-        refused = _unsigned(request, "ForbiddenException")
+        refused = refusal(request, "ForbiddenException")
         if refused is not None:
             return refused
         connection = self._live(request)
@@ -98,7 +100,7 @@ class ManagementApi:
         return web.json_response(body)
 
     async def _delete(self, request: web.Request) -> web.Response:
-        refused = _unsigned(request, "ForbiddenException")
+        refused = refusal(request, "ForbiddenException")
         if refused is not None:
             return refused
         connection = self._live(request)
@@ -114,7 +116,7 @@ class ManagementApi:
     # Lambda Invoke ----------------------------------------------------------------------------
 
     async def _invoke(self, request: web.Request) -> web.Response:
-        refused = _unsigned(request, "MissingAuthenticationTokenException")
+        refused = refusal(request, "MissingAuthenticationTokenException")
         if refused is not None:
             return refused
         name = _function_name(request.match_info["function"])
@@ -142,10 +144,19 @@ class ManagementApi:
             self._log(f"{logical_id} (async): {error}")
 
 
-def _unsigned(request: web.Request, error_type: str) -> web.Response | None:
-    if request.headers.get("Authorization", "").startswith(_SIGNED):
+def refusal(request: web.Request, error_type: str) -> web.Response | None:
+    """403 unless the call is SigV4-signed and comes from this machine: the signature is not checked
+    locally, so a peer on the network (`--host 0.0.0.0`) must not run functions with events it wrote."""
+    if request.headers.get("Authorization", "").startswith(_SIGNED) and _loopback(request.remote):
         return None
     return json_message(403, "Missing Authentication Token", error_type)
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _gone() -> web.Response:

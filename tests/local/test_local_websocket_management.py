@@ -13,9 +13,12 @@ from typing import Any
 
 import boto3
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from support.websocket_api import RunningWebSocketApi, running_websocket_api, wait_for
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+
+from chatbot_local.websocket_management import refusal
 
 
 @pytest.fixture
@@ -151,3 +154,23 @@ def test_a_synchronous_invoke_is_refused(api: RunningWebSocketApi) -> None:
 
     with pytest.raises(client.exceptions.InvalidParameterValueException):
         client.invoke(FunctionName="StreamWorkerFunction", Payload=b"{}")
+
+
+class PeerTransport:
+    """The one thing a request asks its transport here: the peer's address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return (self.address, 40000) if name == "peername" else default
+
+
+@pytest.mark.parametrize(("peer", "allowed"), [("127.0.0.1", True), ("::1", True), ("192.0.2.7", False)])
+def test_management_and_invoke_answer_signed_calls_from_this_machine_only(peer: str, allowed: bool) -> None:
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/lambda/aws4_request"}
+    request = make_mocked_request("POST", "/@connections/x=", headers, transport=PeerTransport(peer))
+
+    answer = refusal(request, "ForbiddenException")
+
+    assert (answer is None) == allowed
