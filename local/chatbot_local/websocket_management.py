@@ -33,9 +33,11 @@ _SIGNED = "AWS4-HMAC-SHA256 "
 
 
 def json_message(status: int, message: str, error_type: str | None = None) -> web.Response:
-    """An answer of API Gateway or of an AWS API: `{"message": ...}`, the error's type in a header."""
+    """An answer of API Gateway (`{"message": ...}`) or an AWS API's error (its type in the
+    `x-amzn-ErrorType` header and in the body's `__type`, where the AWS SDKs look for it)."""
     headers = {"x-amzn-ErrorType": error_type} if error_type else {}
-    body = json.dumps({"message": message}, separators=(",", ":"))
+    fields = {"__type": error_type, "message": message} if error_type else {"message": message}
+    body = json.dumps(fields, separators=(",", ":"))
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 

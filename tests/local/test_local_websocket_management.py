@@ -56,6 +56,18 @@ def test_post_to_a_closed_connection_is_410_gone(api: RunningWebSocketApi) -> No
         client.post_to_connection(ConnectionId=connection_id, Data=b"late")
 
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 410
+    assert raised.value.response["Error"]["Code"] == "GoneException"
+
+
+def test_a_gone_answer_names_gone_exception_in_its_body(api: RunningWebSocketApi) -> None:
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/execute-api/aws4_request"}
+    request = urllib.request.Request(f"{api.http}/@connections/Gone0000000000=", data=b"x", headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+
+    assert raised.value.code == 410
+    assert raised.value.headers["x-amzn-ErrorType"] == "GoneException"
+    assert json.loads(raised.value.read())["__type"] == "GoneException"
 
 
 def test_post_to_an_unknown_connection_is_410_gone(api: RunningWebSocketApi) -> None:
