@@ -19,6 +19,8 @@ DESIGN_ROUTES = {
     "POST /v1/sessions/{session_id}/messages",
     "GET /v1/sessions/{session_id}/messages",
     "DELETE /v1/admin/users/{subject}",
+    "GET /v1/me/export",
+    "DELETE /v1/me",
 }
 
 

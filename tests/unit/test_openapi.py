@@ -19,6 +19,8 @@ ROUTES = {
     ("post", "/v1/sessions/{session_id}/messages"),
     ("get", "/v1/sessions/{session_id}/messages"),
     ("delete", "/v1/admin/users/{subject}"),
+    ("get", "/v1/me/export"),
+    ("delete", "/v1/me"),
 }
 
 
@@ -70,7 +72,9 @@ def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
         "createAnonymousSession",
         "createSession",
         "deleteSession",
+        "eraseMyData",
         "eraseUser",
+        "exportMyData",
         "getSession",
         "listMessages",
         "listSessions",

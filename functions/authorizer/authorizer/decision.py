@@ -24,6 +24,8 @@ ANONYMOUS_ROUTES = frozenset(
         "DELETE /v1/sessions/{session_id}",
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
+        "GET /v1/me/export",
+        "DELETE /v1/me",
     }
 )
 ADMIN_ROUTE_PREFIX = "/v1/admin/"

@@ -1,0 +1,214 @@
+"""The caller's own data rights: a copy of everything held about them (export), and its erasure.
+
+No HTTP and no boto3 here. See docs/privacy.md for what is held and why the counters outlive an erasure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from chatbot_security.conversation.conversations import Conversations
+from chatbot_security.conversation.cursors import decode_export_cursor, encode_export_cursor
+from chatbot_security.conversation.errors import NotFoundError, ServiceUnavailableError
+from chatbot_security.conversation.models import Message, Session
+from chatbot_security.conversation.ports import ConversationStore
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.identity.principal import Principal
+from chatbot_security.platform import audit
+from chatbot_security.platform.observability import logger
+from chatbot_security.privacy import crypto
+from chatbot_security.storage.store import ConflictError, SessionRecord
+
+DEFAULT_EXPORT_PAGE = 50
+# What one page's messages may add to the function's response, measured as the Lambda runtime writes it
+# (the body is a JSON string inside the response document, escaped once more). Lambda refuses a response
+# over 6 MB; one message is at most MAX_MESSAGE_CHARS (100,000 at most) characters of 12 bytes each once
+# escaped twice, so a page of this budget plus the sessions' fields and the envelope stays well under.
+EXPORT_PAGE_BYTES = 4 * 1024 * 1024
+
+
+class ExportedSession(Session):
+    messages: list[Message] = Field(description="Oldest first; a session split across pages continues on the next")
+
+
+class ExportPage(BaseModel):
+    sessions: list[ExportedSession] = Field(
+        description="Your live sessions, oldest first, each with this page's share of its messages"
+    )
+    next_cursor: str | None = Field(description="Opaque; valid for your export only. null on the last page")
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a page starts: in ``session_id`` after message ``after_seq``, then the sessions after it."""
+
+    created_ms: int
+    session_id: str
+    after_seq: int
+
+
+@dataclass
+class DataRights:
+    store: ConversationStore
+    data_keys: crypto.DataKeys
+    identity: IdentityKeys
+    clock: Callable[[], float] = time.time
+    page_bytes: int = EXPORT_PAGE_BYTES
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, principal: Principal, limit: int = DEFAULT_EXPORT_PAGE, cursor: str | None = None) -> ExportPage:
+        """One page of everything held about the caller: their live sessions, oldest first, with their
+        messages decrypted. A page holds at most ``limit`` messages, visits at most ``limit`` sessions and
+        stays within :data:`EXPORT_PAGE_BYTES`; a cursor only pages the export of the owner it was minted for.
+        An anonymous token exports its own session, and is refused (404) once that session is gone."""
+        owner = self.identity.owner_of(principal)
+        start = _Position(*decode_export_cursor(self.identity.cursor_key, owner, cursor)) if cursor else None
+        if principal.kind == "anonymous":
+            own = self._usable(principal.session_id or "", owner)
+            if own is None:
+                raise NotFoundError()
+            positions: Iterator[tuple[SessionRecord, int]] = iter([(own, 0)] if start is None else [])
+            if start is not None and start.session_id == own.session_id:
+                positions = iter([(own, start.after_seq)])
+        else:
+            positions = self._positions(owner, start)
+        return self._page(owner, positions, limit)
+
+    def _page(self, owner: str, positions: Iterator[tuple[SessionRecord, int]], limit: int) -> ExportPage:
+        sessions: list[ExportedSession] = []
+        messages_left, bytes_left = limit, self.page_bytes
+        for record, after_seq in positions:
+            if messages_left == 0 or len(sessions) == limit or bytes_left <= 0:
+                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, record, after_seq))
+            records, has_more = self.store.messages(record.session_id, after_seq, messages_left)
+            key = self.data_keys.unwrap(record.session_id, record.wrapped_key) if records else b""
+            taken: list[Message] = []
+            last_seq = after_seq
+            for message_record in records:
+                message = Conversations._message_view(key, message_record)
+                size = _payload_bytes(message)
+                if size > bytes_left and (taken or sessions):
+                    has_more = True  # the rest of this session goes on the next page
+                    break
+                taken.append(message)
+                bytes_left -= size
+                last_seq = message_record.seq
+            if taken or after_seq == 0:
+                view = Conversations._session_view(record)
+                sessions.append(ExportedSession(**view.model_dump(), messages=taken))
+            messages_left -= len(taken)
+            if has_more:
+                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, record, last_seq))
+        return ExportPage(sessions=sessions, next_cursor=None)
+
+    def _positions(self, owner: str, start: _Position | None) -> Iterator[tuple[SessionRecord, int]]:
+        """The owner's usable sessions from ``start`` on, oldest first, each with the last message already
+        given (0: none). The owner index lists them; each is read again from the table (its data key, and
+        its owner and state as they are now)."""
+        now = int(self.clock())
+        after: tuple[int, str] | None = None
+        if start is not None:
+            resumed = self._usable(start.session_id, owner)
+            if resumed is not None:
+                yield resumed, start.after_seq
+            after = (start.created_ms, start.session_id)
+        while True:
+            listed, has_more = self.store.session_page(owner, now, after, DEFAULT_EXPORT_PAGE)
+            for entry in listed:
+                record = self._usable(entry.session_id, owner)
+                if record is not None:
+                    yield record, 0
+            if not has_more or not listed:
+                return
+            after = (_created_ms(listed[-1]), listed[-1].session_id)
+
+    def _usable(self, session_id: str, owner: str) -> SessionRecord | None:
+        record = self.store.get_session(session_id) if session_id else None
+        if record is None or not record.is_usable(int(self.clock())):
+            return None
+        return record if hmac.compare_digest(record.owner_key, owner) else None
+
+    def _cursor(self, owner: str, record: SessionRecord, after_seq: int) -> str:
+        return encode_export_cursor(self.identity.cursor_key, owner, _created_ms(record), record.session_id, after_seq)
+
+    # -- erasure ----------------------------------------------------------------------------
+    def erase(self, principal: Principal) -> int:
+        """Erase every session of the caller (an anonymous token: its session), their messages and
+        idempotency records; the number of sessions erased. Audited like the admin erasure.
+
+        The rate and token counters are kept until they expire (docs/privacy.md): erasing must not reset
+        a budget. Like the admin erasure, it keeps going when one session cannot be erased now, and then
+        answers 503 (``Retry-After``); repeating the call finishes the job. An anonymous token whose
+        session is gone is refused (404).
+        """
+        owner = self.identity.owner_of(principal)
+        if principal.kind == "anonymous":
+            record = self.store.get_session(principal.session_id or "")
+            if record is None or not hmac.compare_digest(record.owner_key, owner):
+                raise NotFoundError()
+            records = [record]
+        else:
+            try:
+                records = self.store.sessions_of(owner)
+            except Exception:
+                audit.record("erase_own_data", actor=owner, target=owner, count=0, outcome="incomplete")
+                raise
+        erased, complete = erase_sessions(self, records)
+        if principal.kind == "user":
+            complete = _attempt(self._drop_live_counter, owner) and complete
+        outcome: audit.Outcome = "erased" if complete else "incomplete"
+        audit.record("erase_own_data", actor=owner, target=owner, count=erased, outcome=outcome)
+        if not complete:
+            raise ServiceUnavailableError()
+        return erased
+
+    def _drop_live_counter(self, owner: str) -> None:
+        # The owner index may not list a session created just before: the live counter (strongly
+        # consistent) says whether one is still counted. A retry, once the index lists it, erases it.
+        if not self.store.drop_live_counter(owner):
+            raise ConflictError("a session of the owner is not in the owner index yet")
+
+    def erase_for_good(self, record: SessionRecord) -> None:
+        """Erase a session whatever state it is in; one already gone is erased (its leftovers swept)."""
+        now = int(self.clock())
+        # A ConflictError: purged meanwhile (the user's own delete, the cleanup); nothing left to end.
+        with contextlib.suppress(ConflictError):
+            self.store.mark_deleted(record, now)
+        self.data_keys.forget(record.session_id)
+        if self.store.claim_for_purge(record.session_id, now):
+            self.store.purge_session(record.session_id)
+        elif self.store.get_session(record.session_id) is None:
+            self.store.purge_session(record.session_id)  # items a crashed purge may have left behind
+
+
+def erase_sessions(rights: DataRights, records: list[SessionRecord]) -> tuple[int, bool]:
+    """Erase each session, going on past one that fails; (how many were erased, whether all were)."""
+    erased = sum(_attempt(rights.erase_for_good, record) for record in records)
+    return erased, erased == len(records)
+
+
+def _attempt(step: Callable[..., object], *args: object) -> bool:
+    """Run one step of an erasure; False (logged) when it failed, so that the others still run."""
+    try:
+        step(*args)
+    except Exception as error:  # a retry of the whole erasure finishes this step
+        logger.warning("erasure step failed", extra={"error_type": type(error).__name__})
+        return False
+    return True
+
+
+def _payload_bytes(message: Message) -> int:
+    """An upper bound of what ``message`` adds to the function's response: its JSON, escaped again as a
+    string of the response document, every non-ASCII character as ``\\uXXXX``."""
+    return len(json.dumps(message.model_dump_json())) + 1
+
+
+def _created_ms(record: SessionRecord) -> int:
+    return record.created_ms or record.created_at * 1000
