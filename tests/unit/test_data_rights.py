@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.cursors import encode_cursor
-from chatbot_security.conversation.data_rights import DataRights, ExportPage
+from chatbot_security.conversation.data_rights import DataRights, ExportPage, UsageReport
 from chatbot_security.conversation.errors import NotFoundError, SchemaError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.conversation.models import MessageRequest
@@ -308,3 +308,19 @@ def test_erasure_is_audited_with_the_callers_hash_only(log_output: Any) -> None:
     owner = audit.pseudonym(chat.identity.owner_of(ALICE))
     assert event == {"action": "erase_own_data", "actor": owner, "target": owner, "count": 2, "outcome": "erased"}
     assert "alice" not in log_output.getvalue()
+
+
+def test_each_export_page_carries_todays_usage_from_the_usage_source() -> None:
+    chat = service()
+    seed(chat, ALICE, [2])
+    asked: list[tuple[Principal, str]] = []
+
+    def usage(principal: Principal, owner: str) -> UsageReport:
+        asked.append((principal, owner))
+        return UsageReport(period="2026-11-29", tokens_used=42, tokens_limit=200_000)
+
+    _, pages = export_all(rights_of(chat, usage=usage), ALICE, 1)
+
+    assert all(page.usage == UsageReport(period="2026-11-29", tokens_used=42, tokens_limit=200_000) for page in pages)
+    assert asked[0] == (ALICE, chat.identity.owner_of(ALICE))
+    assert json.loads(pages[0].model_dump_json())["usage"]["tokens_used"] == 42

@@ -38,11 +38,26 @@ class ExportedSession(Session):
     messages: list[Message] = Field(description="Oldest first; a session split across pages continues on the next")
 
 
+class UsageReport(BaseModel):
+    period: str = Field(description="The UTC day, YYYY-MM-DD")
+    tokens_used: int = Field(description="Model tokens (input + output) counted for you today")
+    tokens_limit: int = Field(description="The daily limit that binds you today")
+
+
 class ExportPage(BaseModel):
     sessions: list[ExportedSession] = Field(
         description="Your live sessions, oldest first, each with this page's share of its messages"
     )
     next_cursor: str | None = Field(description="Opaque; valid for your export only. null on the last page")
+    usage: UsageReport | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Today's token usage, as GET /v1/usage reports it (absent where tokens are not counted)",
+    )
+
+
+# Today's usage of a caller: (the caller, their owner key) -> what GET /v1/usage reports.
+UsageSource = Callable[[Principal, str], UsageReport]
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class DataRights:
     identity: IdentityKeys
     clock: Callable[[], float] = time.time
     page_bytes: int = EXPORT_PAGE_BYTES
+    usage: UsageSource | None = None
 
     # -- export -----------------------------------------------------------------------------
     def export(self, principal: Principal, limit: int = DEFAULT_EXPORT_PAGE, cursor: str | None = None) -> ExportPage:
@@ -79,7 +95,8 @@ class DataRights:
                 positions = iter([(own, start.after_seq)])
         else:
             positions = self._positions(owner, start)
-        return self._page(owner, positions, limit)
+        page = self._page(owner, positions, limit)
+        return page if self.usage is None else page.model_copy(update={"usage": self.usage(principal, owner)})
 
     def _page(self, owner: str, positions: Iterator[tuple[SessionRecord, int]], limit: int) -> ExportPage:
         sessions: list[ExportedSession] = []
