@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, Field
 
@@ -86,28 +86,32 @@ class DataRights:
         An anonymous token exports its own session, and is refused (404) once that session is gone."""
         owner = self.identity.owner_of(principal)
         start = _Position(*decode_export_cursor(self.identity.cursor_key, owner, cursor)) if cursor else None
+        positions: Iterator[_Position]
         if principal.kind == "anonymous":
             own = self._usable(principal.session_id or "", owner)
             if own is None:
                 raise NotFoundError()
-            positions: Iterator[tuple[SessionRecord, int]] = iter([(own, 0)] if start is None else [])
-            if start is not None and start.session_id == own.session_id:
-                positions = iter([(own, start.after_seq)])
+            first = _Position(_created_ms(own), own.session_id, 0)
+            positions = iter([first] if start is None else [start] if start.session_id == own.session_id else [])
         else:
             positions = self._positions(owner, start)
         page = self._page(owner, positions, limit)
         return page if self.usage is None else page.model_copy(update={"usage": self.usage(principal, owner)})
 
-    def _page(self, owner: str, positions: Iterator[tuple[SessionRecord, int]], limit: int) -> ExportPage:
+    def _page(self, owner: str, positions: Iterator[_Position], limit: int) -> ExportPage:
         sessions: list[ExportedSession] = []
-        messages_left, bytes_left = limit, self.page_bytes
-        for record, after_seq in positions:
-            if messages_left == 0 or len(sessions) == limit or bytes_left <= 0:
-                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, record, after_seq))
-            records, has_more = self.store.messages(record.session_id, after_seq, messages_left)
+        messages_left, sessions_left, bytes_left = limit, limit, self.page_bytes
+        for position in positions:
+            if messages_left == 0 or sessions_left == 0 or bytes_left <= 0:
+                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, position))
+            sessions_left -= 1
+            record = self._usable(position.session_id, owner)  # as it is now: ended or deleted meanwhile, skipped
+            if record is None:
+                continue
+            records, has_more = self.store.messages(record.session_id, position.after_seq, messages_left)
             key = self.data_keys.unwrap(record.session_id, record.wrapped_key) if records else b""
             taken: list[Message] = []
-            last_seq = after_seq
+            last_seq = position.after_seq
             for message_record in records:
                 message = Conversations._message_view(key, message_record)
                 size = _payload_bytes(message)
@@ -117,31 +121,27 @@ class DataRights:
                 taken.append(message)
                 bytes_left -= size
                 last_seq = message_record.seq
-            if taken or after_seq == 0:
+            if taken or position.after_seq == 0:
                 view = Conversations._session_view(record)
                 sessions.append(ExportedSession(**view.model_dump(), messages=taken))
             messages_left -= len(taken)
             if has_more:
-                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, record, last_seq))
+                return ExportPage(
+                    sessions=sessions, next_cursor=self._cursor(owner, replace(position, after_seq=last_seq))
+                )
         return ExportPage(sessions=sessions, next_cursor=None)
 
-    def _positions(self, owner: str, start: _Position | None) -> Iterator[tuple[SessionRecord, int]]:
-        """The owner's usable sessions from ``start`` on, oldest first, each with the last message already
-        given (0: none). The owner index lists them; each is read again from the table (its data key, and
-        its owner and state as they are now)."""
+    def _positions(self, owner: str, start: _Position | None) -> Iterator[_Position]:
+        """Where each of the owner's sessions starts, from ``start`` on, oldest first: the owner index
+        lists them (eventually consistent), and the page reads each again from the table."""
         now = int(self.clock())
         after: tuple[int, str] | None = None
         if start is not None:
-            resumed = self._usable(start.session_id, owner)
-            if resumed is not None:
-                yield resumed, start.after_seq
+            yield start
             after = (start.created_ms, start.session_id)
         while True:
             listed, has_more = self.store.session_page(owner, now, after, DEFAULT_EXPORT_PAGE)
-            for entry in listed:
-                record = self._usable(entry.session_id, owner)
-                if record is not None:
-                    yield record, 0
+            yield from (_Position(_created_ms(entry), entry.session_id, 0) for entry in listed)
             if not has_more or not listed:
                 return
             after = (_created_ms(listed[-1]), listed[-1].session_id)
@@ -152,8 +152,10 @@ class DataRights:
             return None
         return record if hmac.compare_digest(record.owner_key, owner) else None
 
-    def _cursor(self, owner: str, record: SessionRecord, after_seq: int) -> str:
-        return encode_export_cursor(self.identity.cursor_key, owner, _created_ms(record), record.session_id, after_seq)
+    def _cursor(self, owner: str, position: _Position) -> str:
+        return encode_export_cursor(
+            self.identity.cursor_key, owner, position.created_ms, position.session_id, position.after_seq
+        )
 
     # -- erasure ----------------------------------------------------------------------------
     def erase(self, principal: Principal) -> int:
