@@ -170,7 +170,8 @@ class Conversations:
             audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="incomplete")
             raise
         erased = sum(_attempt(self._erase_for_good, record) for record in records)
-        complete = _attempt(self.rate_limiter.forget, POST_RATE_SCOPE, target) and erased == len(records)
+        # The rate counters stay until they expire (docs/privacy.md): erasing must not reset a budget.
+        complete = erased == len(records)
         # The index may not list a session created just before: the live counter (strongly consistent)
         # says whether any session of the user is still counted, and goes once none is. A retry, once the
         # index lists that session, erases it.
