@@ -170,8 +170,9 @@ def test_an_anonymous_erasure_removes_its_session_and_its_token_is_refused_after
 
     left = items_of(all_items(aws.table_name), owner, {session_id})
     assert all(item["pk"]["S"].startswith(COUNTER_PREFIXES) for item in left)
-    for route in (EXPORT, ERASE_ME, "GET /v1/sessions/{session_id}", HISTORY):
-        assert api.call(route, token, session_id=session_id).status == 404, route
+    for route in (EXPORT, ERASE_ME, "GET /v1/sessions", "GET /v1/sessions/{session_id}", HISTORY, MESSAGES):
+        body = {"content": "again"} if route == MESSAGES else None
+        assert api.call(route, token, body, session_id=session_id).status == 404, route
     assert joined(export_pages(api, alice, 100)) == alices
 
 

@@ -128,10 +128,9 @@ class Conversations:
         now = int(self.clock())
         owner = self.identity.owner_of(principal)
         after = decode_session_cursor(self.identity.cursor_key, owner, cursor) if cursor else None
-        if principal.kind == "anonymous":
-            record = self.store.get_session(principal.session_id or "")
-            owned = record is not None and self._owns(principal, record) and record.is_usable(now) and after is None
-            return SessionList(sessions=[self._session_view(record)] if owned and record else [], next_cursor=None)
+        if principal.kind == "anonymous":  # its one session; once that has ended or been erased, refused
+            record = self._owned_session(principal, principal.session_id or "")
+            return SessionList(sessions=[self._session_view(record)] if after is None else [], next_cursor=None)
         records, has_more = self.store.session_page(owner, now, after, limit)
         next_cursor = None
         if has_more:
@@ -428,9 +427,6 @@ class Conversations:
         """An anonymous token opens its own session only: nothing else is even looked up."""
         if principal.kind == "anonymous" and principal.session_id != session_id:
             raise NotFoundError()
-
-    def _owns(self, principal: Principal, record: SessionRecord) -> bool:
-        return hmac.compare_digest(record.owner_key, self.identity.owner_of(principal))
 
     def _erase(self, record: SessionRecord) -> None:
         now = int(self.clock())
