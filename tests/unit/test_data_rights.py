@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.cursors import encode_cursor
 from chatbot_security.conversation.data_rights import DataRights, ExportPage, UsageReport
 from chatbot_security.conversation.errors import NotFoundError, SchemaError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.conversation.models import MessageRequest
+from chatbot_security.conversation.owner import Owner
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
 from chatbot_security.platform.settings import Settings
-from chatbot_security.storage.store import SessionRecord
+from chatbot_security.storage.records import SessionRecord
+from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)
@@ -36,8 +38,22 @@ def service(store: InMemorySessionStore | None = None) -> Any:
     return in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore())
 
 
-def rights_of(chat: Any, **overrides: Any) -> DataRights:
-    return DataRights(store=chat.store, data_keys=chat.data_keys, identity=chat.identity, **overrides)
+@dataclass
+class Rights:
+    """The data-rights logic, called with the caller's principal as the front door does."""
+
+    chat: Any
+    logic: DataRights
+
+    def export(self, principal: Principal, limit: int = 50, cursor: str | None = None) -> ExportPage:
+        return self.logic.export(self.chat.owner(principal), limit, cursor)
+
+    def erase(self, principal: Principal) -> int:
+        return self.logic.erase(self.chat.owner(principal))
+
+
+def rights_of(chat: Any, **overrides: Any) -> Rights:
+    return Rights(chat, DataRights(chat.store, chat.data_keys, chat.identity, chat.erasure, **overrides))
 
 
 def seed(chat: Any, principal: Principal, turns_per_session: list[int], text: str = "words of") -> dict[str, list[str]]:
@@ -52,7 +68,7 @@ def seed(chat: Any, principal: Principal, turns_per_session: list[int], text: st
     return held
 
 
-def export_all(rights: DataRights, principal: Principal, limit: int) -> tuple[dict[str, list[str]], list[ExportPage]]:
+def export_all(rights: Rights, principal: Principal, limit: int) -> tuple[dict[str, list[str]], list[ExportPage]]:
     """Every page of the export; {session id: its contents} joined across pages, and the pages."""
     pages: list[ExportPage] = []
     cursor: str | None = None
@@ -313,14 +329,14 @@ def test_erasure_is_audited_with_the_callers_hash_only(log_output: Any) -> None:
 def test_each_export_page_carries_todays_usage_from_the_usage_source() -> None:
     chat = service()
     seed(chat, ALICE, [2])
-    asked: list[tuple[Principal, str]] = []
+    asked: list[Owner] = []
 
-    def usage(principal: Principal, owner: str) -> UsageReport:
-        asked.append((principal, owner))
+    def usage(owner: Owner) -> UsageReport:
+        asked.append(owner)
         return UsageReport(period="2026-11-29", tokens_used=42, tokens_limit=200_000)
 
     _, pages = export_all(rights_of(chat, usage=usage), ALICE, 1)
 
     assert all(page.usage == UsageReport(period="2026-11-29", tokens_used=42, tokens_limit=200_000) for page in pages)
-    assert asked[0] == (ALICE, chat.identity.owner_of(ALICE))
+    assert asked[0] == chat.owner(ALICE)
     assert json.loads(pages[0].model_dump_json())["usage"]["tokens_used"] == 42

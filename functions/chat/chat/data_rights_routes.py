@@ -11,18 +11,23 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from chat.api import BEARER, Cursor, app, conversations, json_response, principal, responses
+from chat.api import app, conversations, json_response, principal
+from chat.routes import AUTHORIZED, BEARER, Cursor, responses
 from chatbot_security.conversation.data_rights import DEFAULT_EXPORT_PAGE, DataRights, ExportPage
+from chatbot_security.conversation.owner import Owner
 
 ExportPageSize = Annotated[
     int, Query(ge=1, le=100, description="Messages per page (a page also visits at most this many sessions)")
 ]
-_AUTHORIZED = (401, 403)
 
 
 def data_rights() -> DataRights:
     service = conversations()
-    return DataRights(store=service.store, data_keys=service.data_keys, identity=service.identity, clock=service.clock)
+    return DataRights(service.store, service.data_keys, service.identity, service.erasure, service.clock)
+
+
+def owner() -> Owner:
+    return conversations().owner(principal())
 
 
 @app.get(
@@ -35,10 +40,10 @@ def data_rights() -> DataRights:
         "`next_cursor` until it is null."
     ),
     security=BEARER,
-    responses=responses(200, "One page of your data", ExportPage, *_AUTHORIZED, 404),
+    responses=responses(200, "One page of your data", ExportPage, *AUTHORIZED, 404),
 )
 def handle_export_my_data(limit: ExportPageSize = DEFAULT_EXPORT_PAGE, cursor: Cursor = None) -> Response[str]:
-    return json_response(200, data_rights().export(principal(), limit, cursor))
+    return json_response(200, data_rights().export(owner(), limit, cursor))
 
 
 @app.delete(
@@ -51,7 +56,7 @@ def handle_export_my_data(limit: ExportPageSize = DEFAULT_EXPORT_PAGE, cursor: C
         "part of the erasure could not be done now: repeating the call finishes it."
     ),
     security=BEARER,
-    responses=responses(204, "Erased", None, *_AUTHORIZED, 404),
+    responses=responses(204, "Erased", None, *AUTHORIZED, 404),
 )
 def handle_erase_my_data() -> None:
-    data_rights().erase(principal())  # audited by the logic, whatever the outcome
+    data_rights().erase(owner())  # audited by the logic, whatever the outcome

@@ -5,8 +5,6 @@ No HTTP and no boto3 here. See docs/privacy.md for what is held and why the coun
 
 from __future__ import annotations
 
-import contextlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -14,17 +12,17 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, Field
 
-from chatbot_security.conversation.conversations import Conversations
 from chatbot_security.conversation.cursors import decode_export_cursor, encode_export_cursor
+from chatbot_security.conversation.erasure import Erasure
 from chatbot_security.conversation.errors import NotFoundError, ServiceUnavailableError
 from chatbot_security.conversation.models import Message, Session
+from chatbot_security.conversation.owner import Owner, owns
 from chatbot_security.conversation.ports import ConversationStore
+from chatbot_security.conversation.views import created_ms, message_view, session_view
 from chatbot_security.identity.identity_keys import IdentityKeys
-from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
-from chatbot_security.platform.observability import logger
 from chatbot_security.privacy import crypto
-from chatbot_security.storage.store import ConflictError, SessionRecord
+from chatbot_security.storage.records import SessionRecord
 
 DEFAULT_EXPORT_PAGE = 50
 # What one page's messages may add to the function's response, measured as the Lambda runtime writes it
@@ -56,8 +54,8 @@ class ExportPage(BaseModel):
     )
 
 
-# Today's usage of a caller: (the caller, their owner key) -> what GET /v1/usage reports.
-UsageSource = Callable[[Principal, str], UsageReport]
+# Today's usage of a caller, as GET /v1/usage reports it.
+UsageSource = Callable[[Owner], UsageReport]
 
 
 @dataclass(frozen=True)
@@ -74,31 +72,31 @@ class DataRights:
     store: ConversationStore
     data_keys: crypto.DataKeys
     identity: IdentityKeys
+    erasure: Erasure
     clock: Callable[[], float] = time.time
     page_bytes: int = EXPORT_PAGE_BYTES
     usage: UsageSource | None = None
 
     # -- export -----------------------------------------------------------------------------
-    def export(self, principal: Principal, limit: int = DEFAULT_EXPORT_PAGE, cursor: str | None = None) -> ExportPage:
-        """One page of everything held about the caller: their live sessions, oldest first, with their
+    def export(self, owner: Owner, limit: int = DEFAULT_EXPORT_PAGE, cursor: str | None = None) -> ExportPage:
+        """One page of everything held about the owner: their live sessions, oldest first, with their
         messages decrypted. A page holds at most ``limit`` messages, visits at most ``limit`` sessions and
         stays within :data:`EXPORT_PAGE_BYTES`; a cursor only pages the export of the owner it was minted for.
-        An anonymous token exports its own session, and is refused (404) once that session is gone."""
-        owner = self.identity.owner_of(principal)
-        start = _Position(*decode_export_cursor(self.identity.cursor_key, owner, cursor)) if cursor else None
+        An anonymous owner exports its own session, and is refused (404) once that session is gone."""
+        start = _Position(*decode_export_cursor(self.identity.cursor_key, owner.key, cursor)) if cursor else None
         positions: Iterator[_Position]
-        if principal.kind == "anonymous":
-            own = self._usable(principal.session_id or "", owner)
+        if owner.kind == "anonymous":
+            own = self._usable(owner.session_id or "", owner)
             if own is None:
                 raise NotFoundError()
-            first = _Position(_created_ms(own), own.session_id, 0)
+            first = _Position(created_ms(own), own.session_id, 0)
             positions = iter([first] if start is None else [start] if start.session_id == own.session_id else [])
         else:
             positions = self._positions(owner, start)
         page = self._page(owner, positions, limit)
-        return page if self.usage is None else page.model_copy(update={"usage": self.usage(principal, owner)})
+        return page if self.usage is None else page.model_copy(update={"usage": self.usage(owner)})
 
-    def _page(self, owner: str, positions: Iterator[_Position], limit: int) -> ExportPage:
+    def _page(self, owner: Owner, positions: Iterator[_Position], limit: int) -> ExportPage:
         sessions: list[ExportedSession] = []
         messages_left, sessions_left, bytes_left = limit, limit, self.page_bytes
         for position in positions:
@@ -113,7 +111,7 @@ class DataRights:
             taken: list[Message] = []
             last_seq = position.after_seq
             for message_record in records:
-                message = Conversations._message_view(key, message_record)
+                message = message_view(key, message_record)
                 size = _payload_bytes(message)
                 if size > bytes_left and (taken or sessions):
                     has_more = True  # the rest of this session goes on the next page
@@ -122,16 +120,14 @@ class DataRights:
                 bytes_left -= size
                 last_seq = message_record.seq
             if taken or position.after_seq == 0:
-                view = Conversations._session_view(record)
-                sessions.append(ExportedSession(**view.model_dump(), messages=taken))
+                sessions.append(ExportedSession(**session_view(record).model_dump(), messages=taken))
             messages_left -= len(taken)
             if has_more:
-                return ExportPage(
-                    sessions=sessions, next_cursor=self._cursor(owner, replace(position, after_seq=last_seq))
-                )
+                resume = replace(position, after_seq=last_seq)
+                return ExportPage(sessions=sessions, next_cursor=self._cursor(owner, resume))
         return ExportPage(sessions=sessions, next_cursor=None)
 
-    def _positions(self, owner: str, start: _Position | None) -> Iterator[_Position]:
+    def _positions(self, owner: Owner, start: _Position | None) -> Iterator[_Position]:
         """Where each of the owner's sessions starts, from ``start`` on, oldest first: the owner index
         lists them (eventually consistent), and the page reads each again from the table."""
         now = int(self.clock())
@@ -140,94 +136,54 @@ class DataRights:
             yield start
             after = (start.created_ms, start.session_id)
         while True:
-            listed, has_more = self.store.session_page(owner, now, after, DEFAULT_EXPORT_PAGE)
-            yield from (_Position(_created_ms(entry), entry.session_id, 0) for entry in listed)
+            listed, has_more = self.store.session_page(owner.key, now, after, DEFAULT_EXPORT_PAGE)
+            yield from (_Position(created_ms(entry), entry.session_id, 0) for entry in listed)
             if not has_more or not listed:
                 return
-            after = (_created_ms(listed[-1]), listed[-1].session_id)
+            after = (created_ms(listed[-1]), listed[-1].session_id)
 
-    def _usable(self, session_id: str, owner: str) -> SessionRecord | None:
+    def _usable(self, session_id: str, owner: Owner) -> SessionRecord | None:
         record = self.store.get_session(session_id) if session_id else None
         if record is None or not record.is_usable(int(self.clock())):
             return None
-        return record if hmac.compare_digest(record.owner_key, owner) else None
+        return record if owns(owner, record) else None
 
-    def _cursor(self, owner: str, position: _Position) -> str:
+    def _cursor(self, owner: Owner, position: _Position) -> str:
         return encode_export_cursor(
-            self.identity.cursor_key, owner, position.created_ms, position.session_id, position.after_seq
+            self.identity.cursor_key, owner.key, position.created_ms, position.session_id, position.after_seq
         )
 
     # -- erasure ----------------------------------------------------------------------------
-    def erase(self, principal: Principal) -> int:
-        """Erase every session of the caller (an anonymous token: its session), their messages and
-        idempotency records; the number of sessions erased. Audited like the admin erasure.
+    def erase(self, owner: Owner) -> int:
+        """Erase every session of the owner (an anonymous owner: its session), their messages and
+        idempotency records; the number of sessions erased. The admin erasure's path, audited like it.
 
         The rate and token counters are kept until they expire (docs/privacy.md): erasing must not reset
-        a budget. Like the admin erasure, it keeps going when one session cannot be erased now, and then
-        answers 503 (``Retry-After``); repeating the call finishes the job. An anonymous token whose
-        session is gone is refused (404).
+        a budget. It keeps going when one session cannot be erased now, and then answers 503
+        (``Retry-After``); repeating the call finishes the job. An anonymous owner whose session is gone
+        is refused (404).
         """
-        owner = self.identity.owner_of(principal)
-        if principal.kind == "anonymous":
-            record = self.store.get_session(principal.session_id or "")
-            if record is None or not hmac.compare_digest(record.owner_key, owner):
+        if owner.kind == "anonymous":
+            record = self.store.get_session(owner.session_id or "")
+            if record is None or not owns(owner, record):
                 raise NotFoundError()
             records = [record]
         else:
             try:
-                records = self.store.sessions_of(owner)
+                records = self.store.sessions_of(owner.key)
             except Exception:
-                audit.record("erase_own_data", actor=owner, target=owner, count=0, outcome="incomplete")
+                audit.record("erase_own_data", actor=owner.key, target=owner.key, count=0, outcome="incomplete")
                 raise
-        erased, complete = erase_sessions(self, records)
-        if principal.kind == "user":
-            complete = _attempt(self._drop_live_counter, owner) and complete
+        # An anonymous owner has no live-session counter (its one session is not counted).
+        erased, complete = self.erasure.erase_sessions(owner.key, records, counted=owner.kind == "user")
         outcome: audit.Outcome = "erased" if complete else "incomplete"
-        audit.record("erase_own_data", actor=owner, target=owner, count=erased, outcome=outcome)
+        audit.record("erase_own_data", actor=owner.key, target=owner.key, count=erased, outcome=outcome)
         if not complete:
             raise ServiceUnavailableError()
         return erased
-
-    def _drop_live_counter(self, owner: str) -> None:
-        # The owner index may not list a session created just before: the live counter (strongly
-        # consistent) says whether one is still counted. A retry, once the index lists it, erases it.
-        if not self.store.drop_live_counter(owner):
-            raise ConflictError("a session of the owner is not in the owner index yet")
-
-    def erase_for_good(self, record: SessionRecord) -> None:
-        """Erase a session whatever state it is in; one already gone is erased (its leftovers swept)."""
-        now = int(self.clock())
-        # A ConflictError: purged meanwhile (the user's own delete, the cleanup); nothing left to end.
-        with contextlib.suppress(ConflictError):
-            self.store.mark_deleted(record, now)
-        self.data_keys.forget(record.session_id)
-        if self.store.claim_for_purge(record.session_id, now):
-            self.store.purge_session(record.session_id)
-        elif self.store.get_session(record.session_id) is None:
-            self.store.purge_session(record.session_id)  # items a crashed purge may have left behind
-
-
-def erase_sessions(rights: DataRights, records: list[SessionRecord]) -> tuple[int, bool]:
-    """Erase each session, going on past one that fails; (how many were erased, whether all were)."""
-    erased = sum(_attempt(rights.erase_for_good, record) for record in records)
-    return erased, erased == len(records)
-
-
-def _attempt(step: Callable[..., object], *args: object) -> bool:
-    """Run one step of an erasure; False (logged) when it failed, so that the others still run."""
-    try:
-        step(*args)
-    except Exception as error:  # a retry of the whole erasure finishes this step
-        logger.warning("erasure step failed", extra={"error_type": type(error).__name__})
-        return False
-    return True
 
 
 def _payload_bytes(message: Message) -> int:
     """An upper bound of what ``message`` adds to the function's response: its JSON, escaped again as a
     string of the response document, every non-ASCII character as ``\\uXXXX``."""
     return len(json.dumps(message.model_dump_json())) + 1
-
-
-def _created_ms(record: SessionRecord) -> int:
-    return record.created_ms or record.created_at * 1000

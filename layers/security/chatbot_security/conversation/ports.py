@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatbot_security.storage.ratelimit import RateCharge
-from chatbot_security.storage.store import MessageRecord, SessionRecord, TurnClaim, TurnRecord
+from chatbot_security.storage.records import MessageRecord, SessionRecord, TurnClaim, TurnRecord
 
 
 class ConversationStore(Protocol):
@@ -44,4 +44,3 @@ class RateLimits(Protocol):
     def charge(self, scope: str, key: str, limit: int, window_seconds: int) -> RateCharge: ...
     def apply(self, charge: RateCharge) -> None: ...
     def hit(self, scope: str, key: str, limit: int, window_seconds: int) -> None: ...
-    def forget(self, scope: str, key: str) -> int: ...
