@@ -356,8 +356,18 @@ class ApiFuzzer:
             self._replace(slot)
         if label == "DELETE /v1/admin/users/{subject}" and response.status_code == 204:
             self._victim_sessions()
+        if label == "DELETE /v1/me" and response.status_code == 204:
+            self._after_own_erasure(case.headers.get("Authorization") if case.headers else None)
 
     # -- pools ------------------------------------------------------------------------------
+    def _after_own_erasure(self, authorization: str | None) -> None:
+        """The caller erased everything of theirs: every session of the user, or the anonymous slot's."""
+        erased = [slot for slot in self.anonymous_slots if slot.authorization == authorization]
+        if authorization == f"Bearer {self.user_token}":
+            erased = self.user_slots
+        for slot in erased:
+            self._replace(slot)
+
     def _replace(self, slot: Slot) -> None:
         if slot in self.anonymous_slots:
             fresh = self._new_anonymous_slot()

@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from chat.api import app
+from chat.data_rights_routes import handle_export_my_data  # noqa: F401  (registers the data-rights routes)
 from chatbot_security.conversation.models import HARD_MAX_MESSAGE_CHARS
 from chatbot_security.platform.settings import LimitSettings
 
@@ -38,6 +39,8 @@ OPERATIONS = {
     ("get", "/v1/sessions/{session_id}/messages"): ("listMessages", "messages"),
     ("delete", "/v1/admin/users/{subject}"): ("eraseUser", "admin"),
     ("post", "/v1/sessions/{session_id}/stream-tickets"): ("createStreamTicket", "streaming"),
+    ("get", "/v1/me/export"): ("exportMyData", "me"),
+    ("delete", "/v1/me"): ("eraseMyData", "me"),
 }
 TAGS = [
     {"name": "anonymous-sessions", "description": "Sessions without an account (when the deployment allows them)"},
@@ -45,6 +48,7 @@ TAGS = [
     {"name": "messages", "description": "The turns of a conversation"},
     {"name": "admin", "description": "Erasure on request (admin role, MFA)"},
     {"name": "streaming", "description": "Tickets for the WebSocket API that streams answers (docs/streaming.md)"},
+    {"name": "me", "description": "Your own data: a copy of everything held about you, and its erasure"},
 ]
 _MESSAGE_CHARS = LimitSettings.model_fields["max_message_chars"]
 

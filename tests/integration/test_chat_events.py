@@ -29,10 +29,12 @@ SAMPLES = [
     ("chat-list-messages.json", 200),
     ("chat-get-session.json", 200),
     ("chat-list-sessions.json", 200),
+    ("chat-export-my-data.json", 200),
     ("chat-delete-session.json", 204),
     ("chat-get-session.json", 404),
     ("chat-create-anonymous-session.json", 201),
     ("chat-admin-erase-user.json", 204),
+    ("chat-erase-my-data.json", 204),
 ]
 
 
@@ -70,3 +72,6 @@ def test_the_samples_walk_through_every_route(lambda_context: Any, monkeypatch: 
     first, repeat = answers[2][2], answers[3][2]
     assert repeat == first
     assert [m["content"] for m in answers[4][2]["messages"]][:2] == ["Hello there", "You said: Hello there"]
+    [exported] = answers[7][2]["sessions"]
+    assert exported["session_id"] == SAMPLE_SESSION_ID
+    assert exported["messages"] == answers[4][2]["messages"]

@@ -22,6 +22,8 @@ EVERY_ROUTE = (
     "GET /v1/sessions",
     *SESSION_ROUTES,
     "DELETE /v1/admin/users/{subject}",
+    "GET /v1/me/export",
+    "DELETE /v1/me",
 )
 ATTACKER_NAME = "evil_<script>_name"
 

@@ -37,5 +37,7 @@ def test_the_fuzzer_reaches_past_the_front_door(report: FuzzReport) -> None:
     assert statuses["GET /v1/sessions/{session_id}/messages"][200] > 0
     assert statuses["DELETE /v1/sessions/{session_id}"][204] > 0
     assert statuses["DELETE /v1/admin/users/{subject}"][204] > 0
+    assert statuses["GET /v1/me/export"][200] > 0
+    assert statuses["DELETE /v1/me"][204] > 0
     assert {operation for operation, _ in report.cases} == set(report.by_operation)
-    assert len(report.by_operation) == 8
+    assert len(report.by_operation) == 10

@@ -27,6 +27,8 @@ EXPECTED = {
     "js-oidc": ["You said: Hello!", "live sessions: 1", "deleted"],
     "python-anonymous": ["You said: Hello!", "user: Hello!", "assistant: You said: Hello!", "deleted"],
     "python-oidc": ["You said: Hello!", "live sessions: 1", "deleted"],
+    "curl-my-data": ['"sessions":[{"session_id":', '"content":"Hello!"', "erased: 204"],
+    "python-my-data": ["exported messages: 2", "erased; live sessions: 0"],
 }
 
 
@@ -70,7 +72,7 @@ def test_the_documented_example_works(name: str, api: RunningApi, tmp_path: Path
     language, code = found[name]
     program = found[HELPERS[language]][1] + "\n\n" + code
     environ = {**api.environ, "API": api.base, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    if name.endswith("-oidc") and language != "bash":  # the shell example mints its own token
+    if name.endswith(("-oidc", "-my-data")) and language != "bash":  # the shell example mints its own token
         environ["TOKEN"] = api.token(f"clients-{name}")
 
     finished = subprocess.run(

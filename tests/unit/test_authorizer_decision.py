@@ -38,6 +38,8 @@ ROUTES = [
     "GET /v1/sessions/{session_id}/messages",
     "POST /v1/sessions/{session_id}/stream-tickets",
     "DELETE /v1/admin/users/{subject}",
+    "GET /v1/me/export",
+    "DELETE /v1/me",
 ]
 SETTINGS = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE, "ALLOW_ANONYMOUS": "true"})
 

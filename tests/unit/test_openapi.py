@@ -20,6 +20,8 @@ ROUTES = {
     ("get", "/v1/sessions/{session_id}/messages"),
     ("post", "/v1/sessions/{session_id}/stream-tickets"),
     ("delete", "/v1/admin/users/{subject}"),
+    ("get", "/v1/me/export"),
+    ("delete", "/v1/me"),
 }
 
 
@@ -72,7 +74,9 @@ def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
         "createSession",
         "createStreamTicket",
         "deleteSession",
+        "eraseMyData",
         "eraseUser",
+        "exportMyData",
         "getSession",
         "listMessages",
         "listSessions",

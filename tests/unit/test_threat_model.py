@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "threat-model.md"
 RULES = (
     [str(number) for number in range(1, 14)]
-    + ["LLM01", "LLM02", "LLM05", "LLM07", "LLM10", "NET", "AUDIT"]
+    + ["LLM01", "LLM02", "LLM05", "LLM07", "LLM10", "NET", "AUDIT", "PRIV"]
     + ["STREAM-TICKET", "STREAM-CONNECT"]
 )
 TICKED = re.compile(r"`([^`]+)`")

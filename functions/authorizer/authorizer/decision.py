@@ -25,6 +25,8 @@ ANONYMOUS_ROUTES = frozenset(
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
         "POST /v1/sessions/{session_id}/stream-tickets",
+        "GET /v1/me/export",
+        "DELETE /v1/me",
     }
 )
 ADMIN_ROUTE_PREFIX = "/v1/admin/"

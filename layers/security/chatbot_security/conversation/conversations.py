@@ -58,7 +58,7 @@ class Conversations:
 
     @property
     def erasure(self) -> Erasure:
-        return Erasure(self.settings, self.store, self.data_keys, self.identity, self.rate_limiter, self.clock)
+        return Erasure(self.settings, self.store, self.data_keys, self.identity, self.clock)
 
     def owner(self, principal: Principal) -> Owner:
         return Owner.of(principal, self.identity)

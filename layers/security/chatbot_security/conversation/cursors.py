@@ -63,3 +63,32 @@ def decode_session_cursor(key: bytes, owner_key: str, cursor: str) -> tuple[int,
         raise SchemaError(NOT_A_CURSOR)
     created_ms, session_id = _SESSION_PAYLOAD.unpack(payload)
     return int(created_ms), str(uuid.UUID(bytes=session_id))
+
+
+_EXPORT = b"export\x00"
+_EXPORT_PAYLOAD = struct.Struct(">Q16sI")  # creation time in ms and id of the session to resume, last seq given
+
+
+def encode_export_cursor(key: bytes, owner_key: str, created_ms: int, session_id: str, after_seq: int) -> str:
+    """A cursor into ``owner_key``'s export: resume in the session (``created_ms``, ``session_id``) after
+    message ``after_seq``, then go on with the sessions created after it."""
+    payload = _EXPORT_PAYLOAD.pack(created_ms, uuid.UUID(session_id).bytes, after_seq)
+    mac = hmac.digest(key, _EXPORT + owner_key.encode() + b"\x00" + payload, hashlib.sha256)[:_MAC_BYTES]
+    return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+
+
+def decode_export_cursor(key: bytes, owner_key: str, cursor: str) -> tuple[int, str, int]:
+    """(creation time in ms, session id, last sequence number given) of an export cursor; 422 for anything
+    not minted for this owner's export."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise SchemaError(NOT_A_CURSOR) from error
+    if len(raw) != _EXPORT_PAYLOAD.size + _MAC_BYTES:
+        raise SchemaError(NOT_A_CURSOR)
+    payload, mac = raw[: _EXPORT_PAYLOAD.size], raw[_EXPORT_PAYLOAD.size :]
+    expected = hmac.digest(key, _EXPORT + owner_key.encode() + b"\x00" + payload, hashlib.sha256)[:_MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise SchemaError(NOT_A_CURSOR)
+    created_ms, session_id, after_seq = _EXPORT_PAYLOAD.unpack(payload)
+    return int(created_ms), str(uuid.UUID(bytes=session_id)), int(after_seq)

@@ -1,4 +1,9 @@
-"""Erasure of everything a user owns, that keeps going when one step fails (docs/security.md)."""
+"""Erasure of everything a user owns, that keeps going when one step fails (docs/privacy.md).
+
+One path for the admin's erasure of a user and for the caller's own (:mod:`.data_rights`): every session
+with its messages and idempotency records, then the live-session counter once it counts nothing. The
+rate and token counters stay until they expire: erasing must not reset a budget.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot_security.conversation.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
-from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.conversation.ports import ConversationStore
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
@@ -18,8 +23,6 @@ from chatbot_security.privacy import crypto
 from chatbot_security.storage.errors import ConflictError
 from chatbot_security.storage.records import SessionRecord
 
-POST_RATE_SCOPE = "post"
-
 
 @dataclass
 class Erasure:
@@ -27,7 +30,6 @@ class Erasure:
     store: ConversationStore
     data_keys: crypto.DataKeys
     identity: IdentityKeys
-    rate_limiter: RateLimits
     clock: Callable[[], float] = time.time
 
     def erase_user(self, principal: Principal, subject: str) -> int:
@@ -52,17 +54,24 @@ class Erasure:
         except Exception:
             audit.record("admin_erase_user", actor=actor, target=target, count=0, outcome="incomplete")
             raise
-        erased = sum(_attempt(self.erase_for_good, record) for record in records)
-        complete = _attempt(self.rate_limiter.forget, POST_RATE_SCOPE, target) and erased == len(records)
-        # The index may not list a session created just before: the live counter (strongly consistent)
-        # says whether any session of the user is still counted, and goes once none is. A retry, once the
-        # index lists that session, erases it.
-        complete = complete and _attempt(self._drop_live_counter, target)
+        erased, complete = self.erase_sessions(target, records)
         outcome: audit.Outcome = "erased" if complete else "incomplete"
         audit.record("admin_erase_user", actor=actor, target=target, count=erased, outcome=outcome)
         if not complete:
             raise ServiceUnavailableError()
         return erased
+
+    def erase_sessions(self, owner_key: str, records: list[SessionRecord], counted: bool = True) -> tuple[int, bool]:
+        """Erase each of the owner's ``records``, going on past one that fails, then (``counted``: an owner
+        with a live-session counter) that counter; (sessions erased, whether everything was)."""
+        erased = sum(_attempt(self.erase_for_good, record) for record in records)
+        complete = erased == len(records)
+        # The index may not list a session created just before: the live counter (strongly consistent)
+        # says whether any session of the owner is still counted, and goes once none is. A retry, once the
+        # index lists that session, erases it.
+        if counted:
+            complete = complete and _attempt(self._drop_live_counter, owner_key)
+        return erased, complete
 
     def erase_for_good(self, record: SessionRecord) -> None:
         """Erase a session whatever state it is in; one already gone is erased (its leftovers swept)."""

@@ -15,7 +15,7 @@ from chatbot_security.conversation.cursors import (
 )
 from chatbot_security.conversation.errors import ForbiddenError, NotFoundError, RateLimitedError, TooManySessionsError
 from chatbot_security.conversation.models import AnonymousSession, MessagePage, Session, SessionList
-from chatbot_security.conversation.owner import Owner, Ownership, owns
+from chatbot_security.conversation.owner import Owner, Ownership
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
 from chatbot_security.conversation.views import created_ms, message_view, session_view
 from chatbot_security.identity import session_tokens
@@ -84,10 +84,9 @@ class Sessions:
         of the owner it was minted for."""
         now = int(self.clock())
         after = decode_session_cursor(self.identity.cursor_key, owner.key, cursor) if cursor else None
-        if owner.kind == "anonymous":
-            record = self.store.get_session(owner.session_id or "")
-            shown = record is not None and owns(owner, record) and record.is_usable(now) and after is None
-            return SessionList(sessions=[session_view(record)] if shown and record else [], next_cursor=None)
+        if owner.kind == "anonymous":  # its one session; once that has ended or been erased, refused (404)
+            record = self.ownership.owned_session(owner, owner.session_id or "")
+            return SessionList(sessions=[session_view(record)] if after is None else [], next_cursor=None)
         records, has_more = self.store.session_page(owner.key, now, after, limit)
         next_cursor = None
         if has_more:

@@ -14,7 +14,7 @@ from typing import Literal
 from chatbot_security.platform.observability import logger
 
 AUDIT_MESSAGE = "audit"
-Action = Literal["admin_erase_user", "delete_session"]
+Action = Literal["admin_erase_user", "delete_session", "erase_own_data"]
 Outcome = Literal["erased", "incomplete", "denied", "not_found"]
 
 _LETTERS = str.maketrans("0123456789", "ghijklmnop")
