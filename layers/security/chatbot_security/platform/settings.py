@@ -135,6 +135,30 @@ class ModelSettings(_EnvModel):
     openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
 
 
+#: Stored and returned in place of an answer the guardrail blocks (the template sets the same text).
+DEFAULT_REFUSAL_TEXT = "Sorry, I can't share that answer."
+
+
+class ModerationSettings(_EnvModel):
+    """docs/security.md "Moderation": every turn through an Amazon Bedrock guardrail, or none.
+
+    ``guardrail`` needs ``BEDROCK_GUARDRAIL_ID`` (the template gives the guardrail it creates, or the one
+    configured), whatever the provider: Bedrock applies it to the user's text and in Converse, the others
+    through ApplyGuardrail on the text and on the answer. Locally, ``LOCAL_FAKE_GUARDRAIL`` stands in for it.
+    """
+
+    moderation: Literal["guardrail", "off"] = Field(default="off", alias="MODERATION")
+    moderation_refusal_text: str = Field(
+        default=DEFAULT_REFUSAL_TEXT, alias="MODERATION_REFUSAL_TEXT", min_length=1, max_length=500
+    )
+    # chatbot-local only (with ALLOW_LOOPBACK_ISSUER): a small deterministic guardrail instead of Bedrock.
+    local_fake_guardrail: bool = Field(default=False, alias="LOCAL_FAKE_GUARDRAIL")
+
+    @property
+    def moderation_enabled(self) -> bool:
+        return self.moderation == "guardrail"
+
+
 class ResourceSettings(_EnvModel):
     table_name: OptionalStr = Field(default=None, alias="TABLE_NAME")
     kms_key_id: OptionalStr = Field(default=None, alias="KMS_KEY_ID")
@@ -163,7 +187,7 @@ class EdgeSettings(_EnvModel):
         return self.edge_protection == "waf"
 
 
-class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, EdgeSettings):
+class Settings(OidcSettings, LimitSettings, ModelSettings, ModerationSettings, ResourceSettings, EdgeSettings):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
@@ -173,6 +197,18 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, Edg
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
             _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
+        return self
+
+    @model_validator(mode="after")
+    def _check_moderation(self) -> Settings:
+        if self.local_fake_guardrail:
+            if not self.loopback_http_allowed:
+                raise ValueError("LOCAL_FAKE_GUARDRAIL is for local runs only")
+            if not self.moderation_enabled:
+                raise ValueError("LOCAL_FAKE_GUARDRAIL needs MODERATION=guardrail")
+        elif self.moderation_enabled and self.bedrock_guardrail_id is None:
+            # Fail closed: moderation asked for and no guardrail to apply would let every turn through.
+            raise ValueError(f"MODERATION=guardrail needs BEDROCK_GUARDRAIL_ID (MODEL_PROVIDER={self.model_provider})")
         return self
 
     @model_validator(mode="after")
