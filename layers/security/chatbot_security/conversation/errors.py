@@ -71,6 +71,14 @@ class SchemaError(ChatbotError):
             self.message = message
 
 
+class ContentBlockedError(ChatbotError):
+    """The moderation guardrail refused the user's message: nothing is stored and no model is called."""
+
+    status = 422
+    code = "content_blocked"
+    message = "The message was refused by content moderation."
+
+
 class RateLimitedError(ChatbotError):
     status = 429
     code = "rate_limited"

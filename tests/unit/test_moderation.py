@@ -1,0 +1,297 @@
+"""Moderation through ApplyGuardrail, at the SDK boundary (botocore Stubber with the API's response shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.stub import Stubber
+
+from chatbot_security.conversation.errors import (
+    ContentBlockedError,
+    ModelProviderError,
+    ModelTimeoutError,
+    ServiceUnavailableError,
+)
+from chatbot_security.conversation.fake_guardrail import FakeGuardrail
+from chatbot_security.conversation.moderation import (
+    BedrockGuardrail,
+    NoModeration,
+    build_moderator,
+    read_verdict,
+)
+from chatbot_security.platform.settings import Settings
+
+GUARDRAIL = {"MODERATION": "guardrail", "BEDROCK_GUARDRAIL_ID": "abc123def456", "BEDROCK_GUARDRAIL_VERSION": "3"}
+REFUSAL = "Sorry, I can't share that answer."
+BLOCKED_INPUT_MESSAGE = "Sorry, I can't help with that request."
+
+# ------------------------------------------------------------------ ApplyGuardrail responses
+# As the Bedrock runtime API reference describes them (ApplyGuardrail: action NONE | GUARDRAIL_INTERVENED,
+# outputs[].text, assessments[] per policy); the Stubber checks every one against botocore's model.
+USAGE = {
+    "topicPolicyUnits": 1,
+    "contentPolicyUnits": 1,
+    "wordPolicyUnits": 1,
+    "sensitiveInformationPolicyUnits": 1,
+    "sensitiveInformationPolicyFreeUnits": 0,
+    "contextualGroundingPolicyUnits": 0,
+}
+COVERAGE = {"textCharacters": {"guarded": 48, "total": 48}}
+METRICS = {"guardrailProcessingLatency": 212, "usage": USAGE, "guardrailCoverage": COVERAGE}
+
+PASSED = {"usage": USAGE, "action": "NONE", "outputs": [], "assessments": [{"invocationMetrics": METRICS}]}
+
+INSULT_BLOCKED = {
+    "usage": USAGE,
+    "action": "GUARDRAIL_INTERVENED",
+    "actionReason": "Guardrail blocked.",
+    "outputs": [{"text": BLOCKED_INPUT_MESSAGE}],
+    "assessments": [
+        {
+            "contentPolicy": {
+                "filters": [
+                    {
+                        "type": "INSULTS",
+                        "confidence": "HIGH",
+                        "filterStrength": "HIGH",
+                        "action": "BLOCKED",
+                        "detected": True,
+                    }
+                ]
+            },
+            "invocationMetrics": METRICS,
+        }
+    ],
+    "guardrailCoverage": COVERAGE,
+}
+
+NAMES_ANONYMISED = {
+    "usage": USAGE,
+    "action": "GUARDRAIL_INTERVENED",
+    "actionReason": "Guardrail masked.",
+    "outputs": [{"text": "My name is {NAME} and I live at {ADDRESS}."}],
+    "assessments": [
+        {
+            "sensitiveInformationPolicy": {
+                "piiEntities": [
+                    {"match": "Jane Doe", "type": "NAME", "action": "ANONYMIZED", "detected": True},
+                    {"match": "12 Rue de la Paix", "type": "ADDRESS", "action": "ANONYMIZED", "detected": True},
+                ],
+                "regexes": [],
+            },
+            "invocationMetrics": METRICS,
+        }
+    ],
+    "guardrailCoverage": COVERAGE,
+}
+
+ACCESS_KEY_BLOCKED_WITH_A_NAME = {
+    "usage": USAGE,
+    "action": "GUARDRAIL_INTERVENED",
+    "actionReason": "Guardrail blocked.",
+    "outputs": [{"text": BLOCKED_INPUT_MESSAGE}],
+    "assessments": [
+        {
+            "sensitiveInformationPolicy": {
+                "piiEntities": [
+                    {"match": "Jane Doe", "type": "NAME", "action": "ANONYMIZED", "detected": True},
+                    {"match": "AKIAIOSFODNN7EXAMPLE", "type": "AWS_ACCESS_KEY", "action": "BLOCKED", "detected": True},
+                ],
+                "regexes": [],
+            },
+            "invocationMetrics": METRICS,
+        }
+    ],
+    "guardrailCoverage": COVERAGE,
+}
+
+DENIED_TOPIC_IN_ANSWER = {
+    "usage": USAGE,
+    "action": "GUARDRAIL_INTERVENED",
+    "actionReason": "Guardrail blocked.",
+    "outputs": [{"text": "Sorry, I can't share that answer."}],
+    "assessments": [
+        {
+            "topicPolicy": {
+                "topics": [{"name": "investment advice", "type": "DENY", "action": "BLOCKED", "detected": True}]
+            },
+            "invocationMetrics": METRICS,
+        }
+    ],
+    "guardrailCoverage": COVERAGE,
+}
+
+
+@pytest.fixture
+def runtime() -> Any:
+    return boto3.client("bedrock-runtime", region_name="eu-west-1")
+
+
+def guardrail(runtime: Any, **env: str) -> BedrockGuardrail:
+    settings = Settings.model_validate({**GUARDRAIL, **env})
+    return BedrockGuardrail(settings, runtime=lambda _timeout: runtime)
+
+
+def expected_call(source: str, text: str) -> dict[str, Any]:
+    return {
+        "guardrailIdentifier": "abc123def456",
+        "guardrailVersion": "3",
+        "source": source,
+        "content": [{"text": {"text": text}}],
+    }
+
+
+# ------------------------------------------------------------------ the user's message
+
+
+def test_a_message_the_guardrail_lets_through_is_sent_unchanged(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", PASSED, expected_call("INPUT", "What is DynamoDB?"))
+        assert guardrail(runtime).check_input("What is DynamoDB?") == "What is DynamoDB?"
+        stub.assert_no_pending_responses()
+
+
+def test_a_blocked_message_is_refused_as_content_blocked(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", INSULT_BLOCKED, expected_call("INPUT", "you are an idiot"))
+        with pytest.raises(ContentBlockedError) as refused:
+            guardrail(runtime).check_input("you are an idiot")
+    assert (refused.value.status, refused.value.code) == (422, "content_blocked")
+    assert "idiot" not in refused.value.message
+
+
+def test_names_and_addresses_in_a_message_are_anonymised(runtime: Any) -> None:
+    text = "My name is Jane Doe and I live at 12 Rue de la Paix."
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", NAMES_ANONYMISED, expected_call("INPUT", text))
+        assert guardrail(runtime).check_input(text) == "My name is {NAME} and I live at {ADDRESS}."
+
+
+def test_a_credential_blocks_the_message_even_when_a_name_was_anonymised(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", ACCESS_KEY_BLOCKED_WITH_A_NAME)
+        with pytest.raises(ContentBlockedError):
+            guardrail(runtime).check_input("Jane Doe's key is AKIAIOSFODNN7EXAMPLE")
+
+
+# ------------------------------------------------------------------ the model's answer
+
+
+def test_a_blocked_answer_becomes_the_refusal_text_marked_moderated(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", DENIED_TOPIC_IN_ANSWER, expected_call("OUTPUT", "Buy these shares."))
+        assert guardrail(runtime).check_output("Buy these shares.") == (REFUSAL, True)
+
+
+def test_the_refusal_text_is_the_configured_one(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", INSULT_BLOCKED)
+        moderator = guardrail(runtime, MODERATION_REFUSAL_TEXT="Not here.")
+        assert moderator.check_output("rude") == ("Not here.", True)
+
+
+def test_names_in_an_answer_are_anonymised_without_marking_it_moderated(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", NAMES_ANONYMISED, expected_call("OUTPUT", "Jane Doe, 12 Rue de la Paix"))
+        text, moderated = guardrail(runtime).check_output("Jane Doe, 12 Rue de la Paix")
+    assert text == "My name is {NAME} and I live at {ADDRESS}."
+    assert moderated is False
+
+
+def test_an_answer_the_guardrail_lets_through_is_unchanged(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", PASSED, expected_call("OUTPUT", "DynamoDB is a database."))
+        assert guardrail(runtime).check_output("DynamoDB is a database.") == ("DynamoDB is a database.", False)
+
+
+# ------------------------------------------------------------------ failing closed
+
+
+def test_an_intervention_for_a_reason_this_code_does_not_know_is_a_block() -> None:
+    response = {**INSULT_BLOCKED, "assessments": [{"invocationMetrics": METRICS}]}
+    assert read_verdict(response, "text").blocked
+
+
+def test_an_anonymisation_without_its_text_is_a_block() -> None:
+    response = {**NAMES_ANONYMISED, "outputs": []}
+    assert read_verdict(response, "Jane Doe").blocked
+
+
+def test_a_guardrail_that_refuses_the_call_fails_the_turn(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_client_error("apply_guardrail", "AccessDeniedException", http_status_code=403)
+        with pytest.raises(ModelProviderError):
+            guardrail(runtime).check_input("hello")
+
+
+def test_a_throttled_guardrail_is_a_temporary_failure(runtime: Any) -> None:
+    with Stubber(runtime) as stub:
+        stub.add_client_error("apply_guardrail", "ThrottlingException", http_status_code=429)
+        with pytest.raises(ServiceUnavailableError):
+            guardrail(runtime).check_output("hello")
+
+
+def test_a_guardrail_that_does_not_answer_in_time_is_a_timeout(runtime: Any) -> None:
+    def time_out(**kwargs: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://bedrock-runtime.eu-west-1.amazonaws.com")
+
+    runtime.meta.events.register("before-send.bedrock-runtime.ApplyGuardrail", time_out)
+    with pytest.raises(ModelTimeoutError):
+        guardrail(runtime).check_input("hello")
+
+
+def test_no_call_is_made_when_the_turn_has_no_time_left() -> None:
+    calls: list[float] = []
+
+    def runtime(timeout: float) -> Any:
+        calls.append(timeout)
+        raise AssertionError("no client should be needed")
+
+    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime, time_left=lambda: 0.2)
+    with pytest.raises(ModelTimeoutError):
+        moderator.check_input("hello")
+    assert calls == []
+
+
+def test_a_call_never_reads_longer_than_the_turn_has_left(runtime: Any) -> None:
+    timeouts: list[float] = []
+
+    def runtime_for(timeout: float) -> Any:
+        timeouts.append(timeout)
+        return runtime
+
+    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime_for, time_left=lambda: 2.7)
+    with Stubber(runtime) as stub:
+        stub.add_response("apply_guardrail", PASSED)
+        moderator.check_input("hello")
+    assert timeouts == [2.0]
+
+
+def test_the_client_is_built_on_the_first_check_not_before() -> None:
+    built: list[float] = []
+    BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=built.append)
+    assert built == []
+
+
+# ------------------------------------------------------------------ which moderator
+
+
+def test_moderation_off_changes_nothing() -> None:
+    moderator = build_moderator(Settings.model_validate({}))
+    assert isinstance(moderator, NoModeration)
+    assert moderator.check_input("Jane Doe, fake-guardrail:block-question") == "Jane Doe, fake-guardrail:block-question"
+    assert moderator.check_output("anything") == ("anything", False)
+
+
+def test_moderation_on_uses_the_configured_bedrock_guardrail() -> None:
+    assert isinstance(build_moderator(Settings.model_validate(GUARDRAIL)), BedrockGuardrail)
+
+
+def test_the_local_fake_is_used_only_when_asked_for() -> None:
+    settings = Settings.model_validate(
+        {"MODERATION": "guardrail", "LOCAL_FAKE_GUARDRAIL": "true", "ALLOW_LOOPBACK_ISSUER": "true"}
+    )
+    assert isinstance(build_moderator(settings), FakeGuardrail)
