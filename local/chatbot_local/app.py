@@ -65,6 +65,8 @@ class ServeOptions:
     aws_port: int = 0
     # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
     issuer_port: int = 0
+    # `--moderation fake`: MODERATION=guardrail with the local fake guardrail (docs/local-development.md).
+    fake_guardrail: bool = False
 
 
 def _say(line: str) -> None:
@@ -123,6 +125,8 @@ def _start(
     web = BackgroundServer(options.host, options.web_port, "demo page")
     running.callback(web.stop)
 
+    if options.fake_guardrail:
+        environment.use_fake_guardrail(environ)
     environment.apply_local_defaults(environ, web.port)
     environment.check(environ)
     dev_issuer = environment.uses_dev_issuer(environ)

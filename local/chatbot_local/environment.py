@@ -108,6 +108,14 @@ def apply_local_defaults(environ: MutableMapping[str, str], web_port: int) -> No
         environ.setdefault("AUTHORIZER_CACHE_TTL_SECONDS", environ["AUTHORIZER_CACHE_TTL"])
 
 
+def use_fake_guardrail(environ: MutableMapping[str, str]) -> None:
+    """`--moderation fake`: moderation on, with the fake guardrail whatever guardrail id was exported."""
+    environ["MODERATION"] = "guardrail"
+    environ["LOCAL_FAKE_GUARDRAIL"] = "true"
+    for name in GUARDRAIL_VARIABLES:
+        environ.pop(name, None)
+
+
 def check(environ: Mapping[str, str]) -> None:
     """The mistakes worth catching before starting anything (the full check runs on the settings)."""
     provider = environ.get("MODEL_PROVIDER", "")

@@ -263,3 +263,14 @@ def test_the_guardrail_the_template_creates_never_reaches_the_local_environment(
     assert "BEDROCK_GUARDRAIL_ID" not in environ
     assert "BEDROCK_GUARDRAIL_VERSION" not in environ
     assert environ["MODERATION_REFUSAL_TEXT"] == "Sorry, I can't share that answer."
+
+
+def test_the_moderation_flag_runs_the_fake_whatever_was_exported() -> None:
+    environ = {"MODERATION": "off", "BEDROCK_GUARDRAIL_ID": "abc123def456"}
+
+    environment.use_fake_guardrail(environ)
+    environment.apply_local_defaults(environ, 8123)
+
+    assert environ["MODERATION"] == "guardrail"
+    assert environ["LOCAL_FAKE_GUARDRAIL"] == "true"
+    assert "BEDROCK_GUARDRAIL_ID" not in environ
