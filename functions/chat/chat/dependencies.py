@@ -33,7 +33,7 @@ def _kms() -> object:
 
 def build_model_provider(settings: Settings) -> ModelProvider:
     if settings.model_provider == "echo":
-        return EchoModel()
+        return EchoModel(word_delay_seconds=settings.echo_word_delay_ms / 1000)
     if settings.model_provider == "bedrock":
         return BedrockConverseModel(settings)
     return OpenAiCompatibleModel(
