@@ -250,9 +250,9 @@ def test_no_call_is_made_when_the_turn_has_no_time_left() -> None:
         calls.append(timeout)
         raise AssertionError("no client should be needed")
 
-    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime, time_left=lambda: 0.2)
+    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime)
     with pytest.raises(ModelTimeoutError):
-        moderator.check_input("hello")
+        moderator.check_input("hello", time_left=0.2)
     assert calls == []
 
 
@@ -263,10 +263,10 @@ def test_a_call_never_reads_longer_than_the_turn_has_left(runtime: Any) -> None:
         timeouts.append(timeout)
         return runtime
 
-    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime_for, time_left=lambda: 2.7)
+    moderator = BedrockGuardrail(Settings.model_validate(GUARDRAIL), runtime=runtime_for)
     with Stubber(runtime) as stub:
         stub.add_response("apply_guardrail", PASSED)
-        moderator.check_input("hello")
+        moderator.check_input("hello", time_left=2.7)
     assert timeouts == [2.0]
 
 
@@ -288,6 +288,17 @@ def test_moderation_off_changes_nothing() -> None:
 
 def test_moderation_on_uses_the_configured_bedrock_guardrail() -> None:
     assert isinstance(build_moderator(Settings.model_validate(GUARDRAIL)), BedrockGuardrail)
+
+
+def test_with_bedrock_as_the_provider_only_the_input_goes_through_apply_guardrail() -> None:
+    def runtime(timeout: float) -> Any:
+        raise AssertionError("Converse already applied the guardrail to the answer")
+
+    settings = Settings.model_validate({**GUARDRAIL, "MODEL_PROVIDER": "bedrock"})
+    moderator = build_moderator(settings)
+    assert isinstance(moderator, BedrockGuardrail)
+    moderator._runtime = runtime
+    assert moderator.check_output("Jane Doe lives here") == ("Jane Doe lives here", False)
 
 
 def test_the_local_fake_is_used_only_when_asked_for() -> None:

@@ -32,12 +32,12 @@ class FakeGuardrail:
     def __init__(self, refusal_text: str) -> None:
         self._refusal = refusal_text
 
-    def check_input(self, text: str) -> str:
+    def check_input(self, text: str, time_left: float | None = None) -> str:
         if BLOCK_QUESTION in text.lower() or _CREDENTIAL.search(text):
             raise ContentBlockedError()
         return _anonymise(text)
 
-    def check_output(self, text: str) -> tuple[str, bool]:
+    def check_output(self, text: str, time_left: float | None = None) -> tuple[str, bool]:
         lowered = text.lower()
         if BLOCK_ANSWER in lowered or BLOCK_QUESTION in lowered or _CREDENTIAL.search(text):
             return self._refusal, True

@@ -40,11 +40,13 @@ _TEMPORARY = frozenset({"ThrottlingException", "ServiceUnavailableException", "I
 
 
 class Moderator(Protocol):
-    def check_input(self, text: str) -> str:
+    """``time_left`` is what remains of the turn, in seconds (None: no bound but the call's own)."""
+
+    def check_input(self, text: str, time_left: float | None = None) -> str:
         """The text to store and send (anonymised); raises ContentBlockedError when refused."""
         ...
 
-    def check_output(self, text: str) -> tuple[str, bool]:
+    def check_output(self, text: str, time_left: float | None = None) -> tuple[str, bool]:
         """The answer to store and return, and whether moderation replaced it."""
         ...
 
@@ -52,10 +54,10 @@ class Moderator(Protocol):
 class NoModeration:
     """MODERATION=off."""
 
-    def check_input(self, text: str) -> str:
+    def check_input(self, text: str, time_left: float | None = None) -> str:
         return text
 
-    def check_output(self, text: str) -> tuple[str, bool]:
+    def check_output(self, text: str, time_left: float | None = None) -> tuple[str, bool]:
         return text, False
 
 
@@ -97,43 +99,47 @@ class BedrockGuardrail:
     """The configured Amazon Bedrock guardrail through ApplyGuardrail.
 
     ``runtime(read_timeout)`` gives the bedrock-runtime client of one call (built on the first call, never
-    at import or construction); ``time_left()`` is what remains of the turn, in seconds, when known.
+    at import or construction). ``check_answers`` is False when the model provider applies the guardrail
+    to its answer itself (Bedrock's Converse): the answer is then not checked a second time.
     """
 
     def __init__(
         self,
         settings: Settings,
         runtime: Callable[[float], Any] | None = None,
-        time_left: Callable[[], float] | None = None,
+        *,
+        check_answers: bool = True,
     ) -> None:
         self._identifier = settings.require("bedrock_guardrail_id")
         self._version = settings.bedrock_guardrail_version or "DRAFT"
         self._refusal = settings.moderation_refusal_text
         self._runtime = runtime or _guardrail_runtime
-        self._time_left = time_left
+        self._check_answers = check_answers
 
-    def check_input(self, text: str) -> str:
-        verdict = self._apply("INPUT", text)
+    def check_input(self, text: str, time_left: float | None = None) -> str:
+        verdict = self._apply("INPUT", text, time_left)
         if verdict.blocked:
             _count("ModerationBlockedInput")
             logger.info("user message refused by the guardrail")
             raise ContentBlockedError()
         return verdict.text
 
-    def check_output(self, text: str) -> tuple[str, bool]:
-        verdict = self._apply("OUTPUT", text)
+    def check_output(self, text: str, time_left: float | None = None) -> tuple[str, bool]:
+        if not self._check_answers:
+            return text, False
+        verdict = self._apply("OUTPUT", text, time_left)
         if verdict.blocked:
             _count("ModerationBlockedOutput")
             logger.info("model answer replaced by the refusal text")
             return self._refusal, True
         return verdict.text, False
 
-    def _apply(self, source: Source, text: str) -> Verdict:
+    def _apply(self, source: Source, text: str, time_left: float | None) -> Verdict:
         from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
         timeout = APPLY_GUARDRAIL_TIMEOUT_SECONDS
-        if self._time_left is not None:
-            timeout = min(timeout, self._time_left())
+        if time_left is not None:
+            timeout = min(timeout, time_left)
         if timeout < MIN_CALL_SECONDS:
             raise ModelTimeoutError()
         try:
@@ -182,12 +188,14 @@ def _guardrail_runtime(timeout_seconds: float) -> Any:
     return build_client("bedrock-runtime", config)
 
 
-def build_moderator(settings: Settings, time_left: Callable[[], float] | None = None) -> Moderator:
-    """The moderator the settings ask for; no client is created until the first turn."""
+def build_moderator(settings: Settings) -> Moderator:
+    """The moderator the settings ask for; no client is created until the first turn. With Bedrock as the
+    model provider, Converse applies the guardrail to the answer (``ModelAnswer.moderated``): only the
+    input goes through ApplyGuardrail."""
     if not settings.moderation_enabled:
         return NoModeration()
     if settings.local_fake_guardrail:
         from chatbot_security.conversation.fake_guardrail import FakeGuardrail
 
         return FakeGuardrail(settings.moderation_refusal_text)
-    return BedrockGuardrail(settings, time_left=time_left)
+    return BedrockGuardrail(settings, check_answers=settings.model_provider != "bedrock")

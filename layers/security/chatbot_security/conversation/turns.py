@@ -21,6 +21,7 @@ from chatbot_security.conversation.errors import (
 )
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelProvider
 from chatbot_security.conversation.models import Message, MessageRequest, Turn
+from chatbot_security.conversation.moderation import Moderator, NoModeration
 from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
 from chatbot_security.conversation.sealing import readable_history, sealed_record
@@ -50,6 +51,7 @@ class TurnEngine:
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
+    moderator: Moderator = field(default_factory=NoModeration)
 
     def post(self, owner: Owner, session_id: str, request: MessageRequest) -> Turn:
         """The HTTP turn: claim, then answer with the configured model.
@@ -92,15 +94,21 @@ class TurnEngine:
         return ClaimedTurn(owner, session_id, content, claim=claimed, loaded=loaded)
 
     def answer(self, claimed: ClaimedTurn, call: ModelCall) -> Turn:
-        """Call the model on the readable history, mask its answer, seal and store the turn in one
-        transaction. If anything fails before the write, the claim is released and nothing is stored."""
+        """Moderate the (masked) message, call the model on the readable history, mask and moderate its
+        answer, seal and store the turn in one transaction. If anything fails before the write (a message
+        moderation refuses included), the claim is released and nothing is stored.
+
+        The moderated text (names anonymised) is what the model sees and what is stored. The turn's time,
+        which bounds each moderation call, is ``MODEL_TIMEOUT_SECONDS`` from here."""
         try:
+            deadline = self.clock() + self.settings.model_timeout_seconds
             session, recent, key = claimed.loaded or self._reload(claimed)
+            question = self.moderator.check_input(claimed.content, time_left=deadline - self.clock())
             history = readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
-            reply = self._mask(call(history, claimed.content).text)
+            reply, _moderated = self._moderated_reply(call(history, question), deadline)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
-            return self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
+            return self._store_turn(claimed, session, key, question=(question, received_ms),
                                     answer=(reply, replied_ms))  # fmt: skip
         except BaseException:
             if claimed.claim is not None:
@@ -162,6 +170,14 @@ class TurnEngine:
     def _require_room(self, session: SessionRecord) -> None:
         if session.message_count + 2 > self.settings.max_messages_per_session:
             raise SessionFullError()
+
+    def _moderated_reply(self, answer: ModelAnswer, deadline: float) -> tuple[str, bool]:
+        """The answer to store, masked, and whether moderation replaced it: by the provider's own guardrail
+        (Converse) or content filter, or by the moderator's check of the answer."""
+        if answer.moderated:
+            return self.settings.moderation_refusal_text, True
+        text, moderated = self.moderator.check_output(self._mask(answer.text), time_left=deadline - self.clock())
+        return self._mask(text), moderated
 
     def _mask(self, text: str) -> str:
         return pii.mask_pii(text) if self.settings.pii_masking else text

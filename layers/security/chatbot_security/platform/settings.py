@@ -124,6 +124,8 @@ class ModelSettings(_EnvModel):
     model_timeout_seconds: float = Field(default=30, alias="MODEL_TIMEOUT_SECONDS", gt=0, le=900)
     bedrock_guardrail_id: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_ID")
     bedrock_guardrail_version: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_VERSION")
+    # A model setting too: the Bedrock provider passes the guardrail to Converse only when moderation is on.
+    moderation: Literal["guardrail", "off"] = Field(default="off", alias="MODERATION")
     # Instructions given to the model ahead of every conversation; empty means the built-in prompt.
     # Configuration, not a secret: it must never hold one (rule 10).
     model_system_prompt: OptionalStr = Field(default=None, alias="MODEL_SYSTEM_PROMPT", max_length=8000)
@@ -131,6 +133,10 @@ class ModelSettings(_EnvModel):
     openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
     # Pause between the words the local echo model streams, so that a developer sees an answer stream in.
     echo_word_delay_ms: int = Field(default=60, alias="ECHO_WORD_DELAY_MS", ge=0, le=10_000)
+
+    @property
+    def moderation_enabled(self) -> bool:
+        return self.moderation == "guardrail"
 
 
 #: Stored and returned in place of an answer the guardrail blocks (the template sets the same text).
@@ -145,16 +151,11 @@ class ModerationSettings(_EnvModel):
     through ApplyGuardrail on the text and on the answer. Locally, ``LOCAL_FAKE_GUARDRAIL`` stands in for it.
     """
 
-    moderation: Literal["guardrail", "off"] = Field(default="off", alias="MODERATION")
     moderation_refusal_text: str = Field(
         default=DEFAULT_REFUSAL_TEXT, alias="MODERATION_REFUSAL_TEXT", min_length=1, max_length=500
     )
     # chatbot-local only (with ALLOW_LOOPBACK_ISSUER): a small deterministic guardrail instead of Bedrock.
     local_fake_guardrail: bool = Field(default=False, alias="LOCAL_FAKE_GUARDRAIL")
-
-    @property
-    def moderation_enabled(self) -> bool:
-        return self.moderation == "guardrail"
 
 
 class ResourceSettings(_EnvModel):
