@@ -4,6 +4,7 @@ refusal text, and every moderation call is bounded by what is left of the turn."
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -169,3 +170,66 @@ def test_an_answer_that_leaves_no_time_to_check_it_stores_nothing() -> None:
     with pytest.raises(ModelTimeoutError):
         service.post_message(ALICE, session_id, request("hello"))
     assert store.message_items.get(session_id, {}) == {}
+
+
+def test_a_replaced_answer_is_marked_moderated_in_the_turn_the_listing_and_a_replay() -> None:
+    service = moderated_service(RecordingModel(answer=f"here: {BLOCK_ANSWER}"))
+    session_id = service.create_session(ALICE).session_id
+    client_message_id = str(uuid.uuid4())
+
+    turn = service.post_message(ALICE, session_id, request("tell me", client_message_id))
+    replayed = service.post_message(ALICE, session_id, request("tell me", client_message_id))
+    listed = service.list_messages(ALICE, session_id, 10, None).messages
+
+    assert turn.assistant_message.moderated
+    assert replayed == turn
+    assert [message.model_dump() for message in listed] == [
+        turn.user_message.model_dump(),
+        turn.assistant_message.model_dump(),
+    ]
+    assert turn.assistant_message.model_dump()["moderated"] is True
+    assert "moderated" not in turn.user_message.model_dump()
+
+
+def test_an_ordinary_answer_carries_no_mark() -> None:
+    service = moderated_service(RecordingModel(answer="fine"))
+    session_id = service.create_session(ALICE).session_id
+
+    shown = service.post_message(ALICE, session_id, request("hello")).assistant_message.model_dump()
+
+    assert "moderated" not in shown
+    assert "interrupted" not in shown
+
+
+def test_an_answer_cut_short_is_stored_marked_interrupted() -> None:
+    class CutShort(RecordingModel):
+        def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
+            return ModelAnswer("half an ans", 3, 2, interrupted=True)
+
+    service = moderated_service(CutShort())
+    session_id = service.create_session(ALICE).session_id
+
+    turn = service.post_message(ALICE, session_id, request("hello"))
+
+    listed = service.list_messages(ALICE, session_id, 10, None).messages
+    assert turn.assistant_message.interrupted
+    assert listed[1].interrupted
+    assert listed[1].content == "half an ans"
+    assert not listed[1].moderated
+
+
+@pytest.mark.parametrize("change", [{"moderated": True}, {"moderated": False}])
+def test_a_mark_rewritten_in_the_table_makes_the_message_unreadable_not_relabelled(change: dict[str, bool]) -> None:
+    store = InMemorySessionStore()
+    answer = f"here: {BLOCK_ANSWER}" if change["moderated"] is False else "an ordinary answer"
+    service = moderated_service(RecordingModel(answer=answer), store=store)
+    session_id = service.create_session(ALICE).session_id
+    service.post_message(ALICE, session_id, request("tell me"))
+
+    stored = store.message_items[session_id][2]
+    store.message_items[session_id][2] = dataclasses.replace(stored, moderated=change["moderated"])
+
+    shown = service.list_messages(ALICE, session_id, 10, None).messages[1]
+    assert shown.unreadable
+    assert shown.content == ""
+    assert not shown.moderated

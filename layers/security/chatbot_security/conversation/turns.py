@@ -106,10 +106,11 @@ class TurnEngine:
             question = self.moderator.check_input(claimed.content, time_left=deadline - self.clock())
             history = readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
-            reply, _moderated = self._moderated_reply(call(history, question), deadline)
+            answered = call(history, question)
+            reply, moderated = self._moderated_reply(answered, deadline)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
             return self._store_turn(claimed, session, key, question=(question, received_ms),
-                                    answer=(reply, replied_ms))  # fmt: skip
+                                    answer=(reply, replied_ms), marks=(moderated, answered.interrupted))  # fmt: skip
         except BaseException:
             if claimed.claim is not None:
                 self._replays.release(claimed.claim)
@@ -133,8 +134,9 @@ class TurnEngine:
 
     def _store_turn(
         self, claimed: ClaimedTurn, session: SessionRecord, key: bytes, *, question: tuple[str, int],
-        answer: tuple[str, int],
+        answer: tuple[str, int], marks: tuple[bool, bool] = (False, False),
     ) -> Turn:  # fmt: skip
+        """``marks``: the answer's (moderated, interrupted), bound to its ciphertext like its role."""
         session_id, claim = claimed.session_id, claimed.claim
         user_id, assistant_id = self.new_id(), self.new_id()
         for _attempt in range(MAX_WRITE_ATTEMPTS):
@@ -142,8 +144,8 @@ class TurnEngine:
             messages = [
                 sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
                               question[0]),
-                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1]),
-                              answer[0]),
+                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1],
+                                                         *marks), answer[0]),
             ]  # fmt: skip
             try:
                 self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
@@ -163,7 +165,8 @@ class TurnEngine:
                 user_message=Message(message_id=user_id, role="user", content=question[0],
                                      created_at=rfc3339(question[1] / 1000)),
                 assistant_message=Message(message_id=assistant_id, role="assistant", content=answer[0],
-                                          created_at=rfc3339(answer[1] / 1000)),
+                                          created_at=rfc3339(answer[1] / 1000), moderated=marks[0],
+                                          interrupted=marks[1]),
             )  # fmt: skip
         raise ConflictError("session kept changing")
 
