@@ -8,6 +8,14 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
+from support.guardrail_responses import (
+    ACCESS_KEY_BLOCKED_WITH_A_NAME,
+    DENIED_TOPIC_IN_ANSWER,
+    INSULT_BLOCKED,
+    METRICS,
+    NAMES_ANONYMISED,
+    PASSED,
+)
 
 from chatbot_security.conversation.errors import (
     ContentBlockedError,
@@ -26,103 +34,6 @@ from chatbot_security.platform.settings import Settings
 
 GUARDRAIL = {"MODERATION": "guardrail", "BEDROCK_GUARDRAIL_ID": "abc123def456", "BEDROCK_GUARDRAIL_VERSION": "3"}
 REFUSAL = "Sorry, I can't share that answer."
-BLOCKED_INPUT_MESSAGE = "Sorry, I can't help with that request."
-
-# ------------------------------------------------------------------ ApplyGuardrail responses
-# As the Bedrock runtime API reference describes them (ApplyGuardrail: action NONE | GUARDRAIL_INTERVENED,
-# outputs[].text, assessments[] per policy); the Stubber checks every one against botocore's model.
-USAGE = {
-    "topicPolicyUnits": 1,
-    "contentPolicyUnits": 1,
-    "wordPolicyUnits": 1,
-    "sensitiveInformationPolicyUnits": 1,
-    "sensitiveInformationPolicyFreeUnits": 0,
-    "contextualGroundingPolicyUnits": 0,
-}
-COVERAGE = {"textCharacters": {"guarded": 48, "total": 48}}
-METRICS = {"guardrailProcessingLatency": 212, "usage": USAGE, "guardrailCoverage": COVERAGE}
-
-PASSED = {"usage": USAGE, "action": "NONE", "outputs": [], "assessments": [{"invocationMetrics": METRICS}]}
-
-INSULT_BLOCKED = {
-    "usage": USAGE,
-    "action": "GUARDRAIL_INTERVENED",
-    "actionReason": "Guardrail blocked.",
-    "outputs": [{"text": BLOCKED_INPUT_MESSAGE}],
-    "assessments": [
-        {
-            "contentPolicy": {
-                "filters": [
-                    {
-                        "type": "INSULTS",
-                        "confidence": "HIGH",
-                        "filterStrength": "HIGH",
-                        "action": "BLOCKED",
-                        "detected": True,
-                    }
-                ]
-            },
-            "invocationMetrics": METRICS,
-        }
-    ],
-    "guardrailCoverage": COVERAGE,
-}
-
-NAMES_ANONYMISED = {
-    "usage": USAGE,
-    "action": "GUARDRAIL_INTERVENED",
-    "actionReason": "Guardrail masked.",
-    "outputs": [{"text": "My name is {NAME} and I live at {ADDRESS}."}],
-    "assessments": [
-        {
-            "sensitiveInformationPolicy": {
-                "piiEntities": [
-                    {"match": "Jane Doe", "type": "NAME", "action": "ANONYMIZED", "detected": True},
-                    {"match": "12 Rue de la Paix", "type": "ADDRESS", "action": "ANONYMIZED", "detected": True},
-                ],
-                "regexes": [],
-            },
-            "invocationMetrics": METRICS,
-        }
-    ],
-    "guardrailCoverage": COVERAGE,
-}
-
-ACCESS_KEY_BLOCKED_WITH_A_NAME = {
-    "usage": USAGE,
-    "action": "GUARDRAIL_INTERVENED",
-    "actionReason": "Guardrail blocked.",
-    "outputs": [{"text": BLOCKED_INPUT_MESSAGE}],
-    "assessments": [
-        {
-            "sensitiveInformationPolicy": {
-                "piiEntities": [
-                    {"match": "Jane Doe", "type": "NAME", "action": "ANONYMIZED", "detected": True},
-                    {"match": "AKIAIOSFODNN7EXAMPLE", "type": "AWS_ACCESS_KEY", "action": "BLOCKED", "detected": True},
-                ],
-                "regexes": [],
-            },
-            "invocationMetrics": METRICS,
-        }
-    ],
-    "guardrailCoverage": COVERAGE,
-}
-
-DENIED_TOPIC_IN_ANSWER = {
-    "usage": USAGE,
-    "action": "GUARDRAIL_INTERVENED",
-    "actionReason": "Guardrail blocked.",
-    "outputs": [{"text": "Sorry, I can't share that answer."}],
-    "assessments": [
-        {
-            "topicPolicy": {
-                "topics": [{"name": "investment advice", "type": "DENY", "action": "BLOCKED", "detected": True}]
-            },
-            "invocationMetrics": METRICS,
-        }
-    ],
-    "guardrailCoverage": COVERAGE,
-}
 
 
 @pytest.fixture
