@@ -3,8 +3,8 @@
 Both front doors use it: the HTTP route calls :meth:`TurnEngine.post`; the streaming route claims
 the turn (:meth:`TurnEngine.claim`) and a worker answers it (:meth:`TurnEngine.answer`) with a
 model call that streams. The steps and their order are the same on both: validation, ownership,
-session expiry, rate limit, idempotency by ``client_message_id``, PII masking of the input, the
-model call, masking of the output, sealing and the one transactional write.
+session expiry, rate limit, idempotency by ``client_message_id``, PII masking of the input, its
+moderation, the model call, masking and moderation of the output, sealing and the one transactional write.
 """
 
 from __future__ import annotations
