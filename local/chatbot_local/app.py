@@ -69,6 +69,8 @@ class ServeOptions:
     issuer_port: int = 0
     # The WebSocket API (streaming), its management API and Lambda's async invoke.
     ws_port: int = 3001
+    # `--moderation fake`: MODERATION=guardrail with the local fake guardrail (docs/local-development.md).
+    fake_guardrail: bool = False
 
 
 def _say(line: str) -> None:
@@ -125,29 +127,13 @@ def _start(
     template = Template.load(options.template_path)
     api, sockets, web = _bind(options, region_of(environ), running, log)
 
+    if options.fake_guardrail:
+        environment.use_fake_guardrail(environ)
     environment.apply_local_defaults(environ, web.port)
     environment.check(environ)
     dev_issuer = environment.uses_dev_issuer(environ)
 
-    moto = MotoService(options.aws_host, options.aws_port)
-    endpoint = moto.start()
-    running.callback(moto.stop)
-    region = environment.region_of(environ)
-    environment.isolate_aws(environ, endpoint, region)
-    resources = provision(template, environ, endpoint, region)
-    environment.apply_resources(environ, template, resources)
-    aws_state = AwsState(
-        endpoint,
-        region,
-        resources.table_name,
-        resources.key_id,
-        resources.key_arn,
-        resources.secret_arns,
-        os.getpid(),
-        ws_address=f"{_display_host(options.host)}:{sockets.port}",
-    )
-    write_aws_state(options.state_dir, aws_state)
-    running.callback(clear_aws_state, options.state_dir, aws_state.pid)
+    endpoint, region, resources = _provision_aws(options, template, environ, running, sockets.port)
 
     issuer: DevIssuer | None = None
     if dev_issuer:
@@ -193,6 +179,36 @@ def _start(
         if options.cleanup_interval > 0:
             _schedule(functions[logical_id], options.cleanup_interval, region, stop, log)
     return api_url, web_url, issuer is not None, endpoint, _stream_line(ws_url, stream_api)
+
+
+def _provision_aws(
+    options: ServeOptions,
+    template: Template,
+    environ: MutableMapping[str, str],
+    running: contextlib.ExitStack,
+    ws_port: int,
+) -> tuple[str, str, LocalResources]:
+    """Start the local AWS endpoint, create the template's resources in it and record where it listens."""
+    moto = MotoService(options.aws_host, options.aws_port)
+    endpoint = moto.start()
+    running.callback(moto.stop)
+    region = environment.region_of(environ)
+    environment.isolate_aws(environ, endpoint, region)
+    resources = provision(template, environ, endpoint, region)
+    environment.apply_resources(environ, template, resources)
+    aws_state = AwsState(
+        endpoint,
+        region,
+        resources.table_name,
+        resources.key_id,
+        resources.key_arn,
+        resources.secret_arns,
+        os.getpid(),
+        ws_address=f"{_display_host(options.host)}:{ws_port}",
+    )
+    write_aws_state(options.state_dir, aws_state)
+    running.callback(clear_aws_state, options.state_dir, aws_state.pid)
+    return endpoint, region, resources
 
 
 def _stream_line(ws_url: str, stream_api: WebSocketApiSpec | None) -> str:

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="port of the development issuer on 127.0.0.1 (default: a free port)",
     )
+    serve_parser.add_argument(
+        "--moderation",
+        choices=["fake"],
+        help="fake: moderate every turn with the local fake guardrail (same as MODERATION=guardrail)",
+    )
     token_parser = commands.add_parser("token", help="print an access token of the development issuer")
     token_parser.add_argument("--sub", required=True, help="subject (user id) of the token")
     token_parser.add_argument("--roles", default="", help="comma-separated roles, e.g. admin")
@@ -147,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 aws_host=options.aws_host,
                 aws_port=options.aws_port,
                 issuer_port=options.issuer_port,
+                fake_guardrail=options.moderation == "fake",
             )
         )
     except USER_ERRORS as error:

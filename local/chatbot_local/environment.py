@@ -35,6 +35,9 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_DEFAULTS = {
     "ALLOW_ANONYMOUS": "true",
     "MODEL_PROVIDER": "echo",
+    # No guardrail by default (the deployed default is MODERATION=guardrail). MODERATION=guardrail without a
+    # BEDROCK_GUARDRAIL_ID runs the local fake guardrail (docs/local-development.md).
+    "MODERATION": "off",
     # Sized for a developer reloading the demo page (deployed default: 10 per source IP and hour).
     # Only the default is raised: loopback addresses are counted like any other.
     "ANON_SESSIONS_PER_HOUR": "500",
@@ -48,6 +51,9 @@ LOCAL_DEFAULTS = {
 
 ORIGIN_SECRET_ID = "EdgeOriginSecret"  # noqa: S105 - a logical id  # nosec B105
 ORIGIN_HEADER = "X-Origin-Verify"
+
+# The guardrail the template creates does not exist locally: its id and version are never taken from it.
+GUARDRAIL_VARIABLES = ("BEDROCK_GUARDRAIL_ID", "BEDROCK_GUARDRAIL_VERSION")
 
 # (environment variable, logical id of the resource it names)
 RESOURCE_VARIABLES = (
@@ -95,9 +101,20 @@ def apply_local_defaults(environ: MutableMapping[str, str], web_port: int) -> No
     """Layer 2 of the precedence: only fills what the user did not set."""
     for name, value in {**LOCAL_DEFAULTS, "ALLOWED_ORIGINS": local_origins(web_port)}.items():
         environ.setdefault(name, value)
+    # Moderation asked for without a guardrail of the user's: the deterministic fake stands in for Bedrock.
+    if environ.get("MODERATION", "").strip() == "guardrail" and not environ.get("BEDROCK_GUARDRAIL_ID", "").strip():
+        environ.setdefault("LOCAL_FAKE_GUARDRAIL", "true")
     # The template's parameter is AuthorizerCacheTtlSeconds; accept the shorter name as well.
     if "AUTHORIZER_CACHE_TTL" in environ:
         environ.setdefault("AUTHORIZER_CACHE_TTL_SECONDS", environ["AUTHORIZER_CACHE_TTL"])
+
+
+def use_fake_guardrail(environ: MutableMapping[str, str]) -> None:
+    """`--moderation fake`: moderation on, with the fake guardrail whatever guardrail id was exported."""
+    environ["MODERATION"] = "guardrail"
+    environ["LOCAL_FAKE_GUARDRAIL"] = "true"
+    for name in GUARDRAIL_VARIABLES:
+        environ.pop(name, None)
 
 
 def check(environ: Mapping[str, str]) -> None:
@@ -171,6 +188,8 @@ def apply_resources(environ: MutableMapping[str, str], template: Template, resou
     globals_function = (template.document.get("Globals") or {}).get("Function") or {}
     variables = resolver.resolve((globals_function.get("Environment") or {}).get("Variables") or {})
     for name, value in variables.items():
+        if name in GUARDRAIL_VARIABLES:
+            continue
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) != "":
             environ.setdefault(name, str(value))
     for name, logical_id in RESOURCE_VARIABLES:

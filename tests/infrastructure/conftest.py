@@ -108,6 +108,8 @@ def _scalar(node: Any, params: dict[str, str]) -> Any:
             return str(_scalar(args[1], params)).split(args[0])
         if name == "Fn::Select":
             return _scalar(args[1], params)[int(_scalar(args[0], params))]
+        if name == "Fn::Join":
+            return str(args[0]).join(str(_scalar(item, params)) for item in args[1])
     raise ValueError(f"not a static expression: {node!r}")
 
 

@@ -84,3 +84,16 @@ def test_the_policy_allows_the_vended_access_log_group(policy: dict[str, Any], s
     patterns = by_sid["LogGroups"]["Resource"]
     arn = f"arn:aws:logs:eu-west-1:123456789012:log-group:{name}"
     assert any(re.fullmatch(pattern.replace("*", ".*"), arn) for pattern in patterns)
+
+
+def test_the_policy_lets_the_deployer_create_and_version_the_guardrail(policy: dict[str, Any]) -> None:
+    # Moderation=guardrail (the default) creates ChatGuardrail, encrypted with the stack key, and publishes
+    # ChatGuardrailVersion; Bedrock needs a grant on the key to encrypt it.
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+    guardrail = by_sid["ModerationGuardrail"]
+    assert {"bedrock:CreateGuardrail", "bedrock:UpdateGuardrail", "bedrock:DeleteGuardrail"} <= set(guardrail["Action"])
+    assert "bedrock:CreateGuardrailVersion" in guardrail["Action"]
+    assert guardrail["Resource"] == "arn:aws:bedrock:*:*:guardrail/*"
+    key = by_sid["GuardrailEncryptedWithTheStackKey"]
+    assert {"kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt"} == set(key["Action"])
+    assert key["Condition"]["StringLike"]["kms:ViaService"] == "bedrock.*.amazonaws.com"

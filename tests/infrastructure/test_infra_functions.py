@@ -80,6 +80,10 @@ def test_every_design_variable_reaches_the_function_from_a_parameter(stack, func
             # An empty ModelId selects the default model of this Region (test_infra_default_model.py).
             assert value["Fn::FindInMap"][0] == "DefaultBedrockModel", value
             continue
+        if name.startswith("BEDROCK_GUARDRAIL_") and "Fn::GetAtt" in value:
+            # Without BedrockGuardrailId, the guardrail the stack creates (test_infra_guardrail.py).
+            assert value["Fn::GetAtt"][0] in ("ChatGuardrail", "ChatGuardrailVersion"), value
+            continue
         assert set(value) == {"Ref"}, (name, value)
         assert value["Ref"] in stack.raw["Parameters"], (name, value)
 
@@ -93,8 +97,11 @@ def test_architecture_variables_are_set(stack, function_id: str) -> None:
 
 
 def test_each_design_variable_has_its_own_parameter(make_stack) -> None:
-    # With an explicit ModelId, every variable (MODEL_ID included) is a plain parameter reference.
-    environment = make_stack(ModelId="amazon.nova-lite-v1:0").function_env("ChatFunction")
+    # With an explicit ModelId and an existing guardrail, every variable (MODEL_ID included) is a plain
+    # parameter reference.
+    environment = make_stack(
+        ModelId="amazon.nova-lite-v1:0", BedrockGuardrailId="abc123def456", BedrockGuardrailVersion="1"
+    ).function_env("ChatFunction")
     parameters = [environment[name]["Ref"] for name in DESIGN_ENV_VARS]
     assert len(set(parameters)) == len(parameters)
 

@@ -373,11 +373,18 @@ def test_bedrock_invoke_of_a_bare_model_id_is_scoped_to_that_model(make_stack: C
     ]
 
 
-def test_no_bedrock_permission_without_the_bedrock_provider(make_stack: Callable) -> None:
+def test_no_bedrock_permission_without_the_bedrock_provider_and_without_moderation(make_stack: Callable) -> None:
     for provider in ("echo", "openai"):
-        stack = make_stack(ModelProvider=provider)
+        stack = make_stack(ModelProvider=provider, Moderation="off")
         for statement in stack.statements():
             assert not any(action.startswith("bedrock:") for action in statement.actions), (provider, statement)
+
+
+def test_another_provider_with_moderation_may_only_apply_the_guardrail(make_stack: Callable) -> None:
+    for provider in ("echo", "openai"):
+        stack = make_stack(ModelProvider=provider)
+        actions = {a for s in stack.statements() for a in s.actions if a.startswith("bedrock:")}
+        assert actions == {"bedrock:ApplyGuardrail"}, provider
 
 
 def test_default_model_is_invoked_through_this_regions_inference_profile_only(stack) -> None:
@@ -411,8 +418,8 @@ def test_inference_profile_grants_only_for_a_profile_id(make_stack: Callable) ->
     assert routed.body["Condition"] == {"StringEquals": {"bedrock:InferenceProfileArn": profile_arn}}
 
 
-def test_guardrail_permission_only_when_a_guardrail_is_configured(make_stack: Callable) -> None:
-    assert make_stack().allowed("ChatFunction", "bedrock:ApplyGuardrail") == []
+def test_guardrail_permission_only_when_moderation_is_on(make_stack: Callable) -> None:
+    assert make_stack(Moderation="off").allowed("ChatFunction", "bedrock:ApplyGuardrail") == []
     guarded = make_stack(BedrockGuardrailId="abc123def456", BedrockGuardrailVersion="1")
     assert guarded.allowed("ChatFunction", "bedrock:ApplyGuardrail") == [
         {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${BedrockGuardrailId}"}

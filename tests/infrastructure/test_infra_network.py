@@ -319,9 +319,22 @@ def test_the_open_ai_key_secret_is_guarded_too(make_stack) -> None:
         ModelProvider="openai",
         OpenAiBaseUrl="https://llm.example.com/v1",
         ModelId="gpt-4o-mini",
+        Moderation="off",
     )
     assert stack.props("ModelApiKeySecretPolicy")["SecretId"] == {"Ref": "ModelApiKeySecret"}
     assert "BedrockRuntimeInterfaceEndpoint" not in stack.resources
+
+
+def test_the_openai_provider_with_moderation_reaches_only_the_guardrail_through_the_endpoint(make_stack) -> None:
+    stack = make_stack(
+        **NETWORK_VARIANTS["vpc-nat"],
+        ModelProvider="openai",
+        OpenAiBaseUrl="https://llm.example.com/v1",
+        ModelId="gpt-4o-mini",
+    )
+    statements = stack.props("BedrockRuntimeInterfaceEndpoint")["PolicyDocument"]["Statement"]
+    assert [(s["Sid"], s["Action"]) for s in statements] == [("OnlyTheConfiguredGuardrail", "bedrock:ApplyGuardrail")]
+    assert statements[0]["Resource"] == {"Fn::GetAtt": ["ChatGuardrail", "GuardrailArn"]}
 
 
 def test_function_roles_carry_the_path_the_deny_statements_name(stack) -> None:

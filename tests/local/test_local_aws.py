@@ -226,3 +226,51 @@ def test_the_aws_endpoint_can_take_a_fixed_port_on_every_interface_and_is_reache
         assert client("sts", endpoint, REGION).get_caller_identity()["Account"]
     finally:
         moto.stop()
+
+
+def test_moderation_is_off_locally_unless_asked_for() -> None:
+    environ: dict[str, str] = {}
+
+    environment.apply_local_defaults(environ, 8123)
+
+    assert environ["MODERATION"] == "off"
+    assert "LOCAL_FAKE_GUARDRAIL" not in environ
+
+
+def test_moderation_without_a_guardrail_of_ones_own_runs_the_local_fake() -> None:
+    environ = {"MODERATION": "guardrail"}
+
+    environment.apply_local_defaults(environ, 8123)
+
+    assert environ["LOCAL_FAKE_GUARDRAIL"] == "true"
+
+
+def test_a_guardrail_of_ones_own_is_not_replaced_by_the_fake() -> None:
+    environ = {"MODERATION": "guardrail", "BEDROCK_GUARDRAIL_ID": "abc123def456", "BEDROCK_GUARDRAIL_VERSION": "2"}
+
+    environment.apply_local_defaults(environ, 8123)
+
+    assert "LOCAL_FAKE_GUARDRAIL" not in environ
+
+
+def test_the_guardrail_the_template_creates_never_reaches_the_local_environment(
+    project_template: Template, resources: LocalResources
+) -> None:
+    environ = {"MODEL_PROVIDER": "echo", "MODERATION": "guardrail", "LOCAL_FAKE_GUARDRAIL": "true"}
+
+    environment.apply_resources(environ, project_template, resources)
+
+    assert "BEDROCK_GUARDRAIL_ID" not in environ
+    assert "BEDROCK_GUARDRAIL_VERSION" not in environ
+    assert environ["MODERATION_REFUSAL_TEXT"] == "Sorry, I can't share that answer."
+
+
+def test_the_moderation_flag_runs_the_fake_whatever_was_exported() -> None:
+    environ = {"MODERATION": "off", "BEDROCK_GUARDRAIL_ID": "abc123def456"}
+
+    environment.use_fake_guardrail(environ)
+    environment.apply_local_defaults(environ, 8123)
+
+    assert environ["MODERATION"] == "guardrail"
+    assert environ["LOCAL_FAKE_GUARDRAIL"] == "true"
+    assert "BEDROCK_GUARDRAIL_ID" not in environ

@@ -22,6 +22,9 @@ from chatbot_security.conversation.model_providers import (
 )
 from chatbot_security.platform.settings import Settings
 
+#: Moderation on with guardrail gr-1 (without MODERATION=guardrail, Converse gets no guardrail).
+GUARDED = {"MODERATION": "guardrail", "BEDROCK_GUARDRAIL_ID": "gr-1"}
+
 
 @pytest.fixture
 def runtime() -> Any:
@@ -67,8 +70,26 @@ def test_guardrail_is_passed_when_configured(runtime: Any) -> None:
             {"modelId": ANY, "system": ANY, "messages": ANY, "inferenceConfig": ANY,
              "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "3", "trace": "enabled"}},
         )  # fmt: skip
-        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
+        text = model(runtime, **GUARDED, BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
         assert text == "blocked by policy"
+
+
+def test_the_guardrail_is_not_passed_when_moderation_is_off(runtime: Any) -> None:
+    # A guardrail id left over from another configuration must not moderate silently what MODERATION=off says
+    # is not moderated (and whose answers would then never be marked).
+    bedrock = model(runtime, MODERATION="off", BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3")
+
+    assert "guardrailConfig" not in bedrock.request([], "x")
+    assert "guardrailConfig" not in bedrock.request([], "x", streaming=True)
+
+
+def test_an_answer_the_guardrail_only_anonymised_is_not_moderated(runtime: Any) -> None:
+    anonymised = {**reply_of("Ask {NAME} at the front desk."), "stopReason": "guardrail_intervened",
+                  "trace": guardrail_trace(output_action="ANONYMIZED")}  # fmt: skip
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", anonymised)
+        answer = model(runtime, **GUARDED).reply([], "x")
+    assert answer == ModelAnswer("Ask {NAME} at the front desk.", 10, 5, moderated=False)
 
 
 def test_the_system_prompt_comes_from_configuration(runtime: Any) -> None:
@@ -110,7 +131,7 @@ def test_guardrail_intervention_returns_the_guardrails_message(runtime: Any) -> 
     blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
-        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
+        text = model(runtime, **GUARDED, BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
     assert text == "Sorry, the model cannot answer this."
 
 
@@ -118,7 +139,7 @@ def test_guardrail_intervention_without_a_message_gets_a_fixed_refusal(runtime: 
     blocked = {**reply_of(""), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
-        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x").text == GUARDRAIL_FALLBACK
+        assert model(runtime, **GUARDED).reply([], "x").text == GUARDRAIL_FALLBACK
 
 
 def test_a_connection_failure_is_retried() -> None:
@@ -282,7 +303,7 @@ def test_an_output_the_guardrail_replaced_is_moderated(runtime: Any) -> None:
                "trace": guardrail_trace(output_action="BLOCKED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
-        answer = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x")
+        answer = model(runtime, **GUARDED).reply([], "x")
     assert answer.moderated
     assert answer.text == "Sorry, the model cannot answer this."
     assert (answer.input_tokens, answer.output_tokens) == (10, 5)
@@ -294,7 +315,7 @@ def test_an_input_the_guardrail_blocked_is_content_blocked(runtime: Any) -> None
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
         with pytest.raises(ContentBlockedError) as raised:
-            model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x")
+            model(runtime, **GUARDED).reply([], "x")
     assert (raised.value.status, raised.value.code) == (422, "content_blocked")
 
 
@@ -303,4 +324,4 @@ def test_an_input_the_guardrail_only_anonymised_is_not_blocked(runtime: Any) -> 
                 "trace": guardrail_trace(input_action="ANONYMIZED", output_action="BLOCKED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", replaced)
-        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x").moderated
+        assert model(runtime, **GUARDED).reply([], "x").moderated

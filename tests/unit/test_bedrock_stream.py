@@ -23,6 +23,9 @@ from chatbot_security.conversation.errors import ContentBlockedError, ModelProvi
 from chatbot_security.conversation.model_providers import BedrockConverseModel, ChatMessage, ModelAnswer
 from chatbot_security.platform.settings import Settings
 
+#: Moderation on with guardrail gr-1 (without MODERATION=guardrail, Converse gets no guardrail).
+GUARDED = {"MODERATION": "guardrail", "BEDROCK_GUARDRAIL_ID": "gr-1"}
+
 
 @pytest.fixture
 def server() -> Iterator[BedrockStreamServer]:
@@ -64,7 +67,7 @@ def test_converse_stream_yields_the_text_chunks_then_the_answer_with_usage(serve
 
 def test_a_streamed_guardrail_checks_each_chunk_before_it_is_sent_and_traces(server: BedrockStreamServer) -> None:
     server.script.append(ScriptedStream(answer_events("fine")))
-    list(model(server, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="2").stream([], "x"))
+    list(model(server, **GUARDED, BEDROCK_GUARDRAIL_VERSION="2").stream([], "x"))
     assert server.requests[0]["json"]["guardrailConfig"] == {
         "guardrailIdentifier": "gr-1",
         "guardrailVersion": "2",
@@ -77,7 +80,7 @@ def test_a_streamed_answer_the_guardrail_replaced_is_moderated(server: BedrockSt
     events = answer_events("Sorry, I can't answer that.", stop_reason="guardrail_intervened",
                            trace=trace(output_action="BLOCKED"))  # fmt: skip
     server.script.append(ScriptedStream(events))
-    stream = model(server, BEDROCK_GUARDRAIL_ID="gr-1").stream([], "x")
+    stream = model(server, **GUARDED).stream([], "x")
     assert "".join(stream) == "Sorry, I can't answer that."
     assert stream.result().moderated
 
@@ -85,7 +88,7 @@ def test_a_streamed_answer_the_guardrail_replaced_is_moderated(server: BedrockSt
 def test_a_streamed_input_the_guardrail_blocked_is_content_blocked(server: BedrockStreamServer) -> None:
     events = answer_events("Sorry.", stop_reason="guardrail_intervened", trace=trace(input_action="BLOCKED"))
     server.script.append(ScriptedStream(events))
-    stream = model(server, BEDROCK_GUARDRAIL_ID="gr-1").stream([], "x")
+    stream = model(server, **GUARDED).stream([], "x")
     list(stream)
     with pytest.raises(ContentBlockedError):
         stream.result()

@@ -81,3 +81,21 @@ def test_a_version_2_ciphertext_relabelled_as_version_1_does_not_open() -> None:
     blob = crypto.seal(KEY, BINDING, "x")
     with pytest.raises(crypto.DecryptionError):
         crypto.open_sealed(KEY, BINDING, b"\x01" + blob[1:])
+
+
+@pytest.mark.parametrize(
+    "marks", [{"moderated": True}, {"interrupted": True}, {"moderated": True, "interrupted": True}]
+)
+def test_a_mark_added_to_a_message_does_not_open(marks: dict[str, bool]) -> None:
+    # Someone with write access to the table cannot make a normal answer look "moderated" (or cut short)
+    blob = crypto.seal(KEY, BINDING, "an ordinary answer")
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_sealed(KEY, dataclasses.replace(BINDING, **marks), blob)  # type: ignore[arg-type]
+
+
+def test_a_mark_removed_from_a_message_does_not_open() -> None:
+    marked = dataclasses.replace(BINDING, moderated=True)
+    blob = crypto.seal(KEY, marked, "the refusal text")
+    assert crypto.open_sealed(KEY, marked, blob) == "the refusal text"
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_sealed(KEY, BINDING, blob)

@@ -140,3 +140,64 @@ def test_the_lean_settings_refuse_a_missing_or_malformed_table_name(
     monkeypatch.setenv("TABLE_NAME", value)
     with pytest.raises(RuntimeError, match="TABLE_NAME"):
         get_lean_settings()
+
+
+# ------------------------------------------------------------------ moderation
+
+
+def test_moderation_is_off_by_default_outside_the_template() -> None:
+    # The template sets MODERATION=guardrail; a bare environment (tests, local runs) has none.
+    settings = Settings.model_validate({})
+    assert settings.moderation == "off"
+    assert settings.moderation_enabled is False
+    assert settings.moderation_refusal_text == "Sorry, I can't share that answer."
+
+
+@pytest.mark.parametrize("provider", ["bedrock", "openai", "echo"])
+def test_guardrail_moderation_without_a_guardrail_is_refused(provider: str) -> None:
+    with pytest.raises(ValidationError, match="MODERATION=guardrail needs BEDROCK_GUARDRAIL_ID"):
+        Settings.model_validate({"MODERATION": "guardrail", "MODEL_PROVIDER": provider})
+
+
+@pytest.mark.parametrize("provider", ["bedrock", "openai"])
+def test_guardrail_moderation_takes_the_configured_guardrail(provider: str) -> None:
+    settings = Settings.model_validate(
+        {
+            "MODERATION": "guardrail",
+            "MODEL_PROVIDER": provider,
+            "BEDROCK_GUARDRAIL_ID": "abc123def456",
+            "BEDROCK_GUARDRAIL_VERSION": "3",
+        }
+    )
+    assert settings.moderation_enabled
+    assert (settings.bedrock_guardrail_id, settings.bedrock_guardrail_version) == ("abc123def456", "3")
+
+
+@pytest.mark.parametrize("mode", ["fake", "on", "GUARDRAIL", ""])
+def test_an_unknown_moderation_mode_is_refused(mode: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"MODERATION": mode})
+
+
+@pytest.mark.parametrize("text", ["", "x" * 501])
+def test_the_refusal_text_is_one_to_500_characters(text: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"MODERATION_REFUSAL_TEXT": text})
+
+
+def test_the_local_fake_guardrail_is_refused_outside_local_runs() -> None:
+    with pytest.raises(ValidationError, match="local runs only"):
+        Settings.model_validate({"MODERATION": "guardrail", "LOCAL_FAKE_GUARDRAIL": "true"})
+
+
+def test_the_local_fake_guardrail_needs_moderation_on() -> None:
+    with pytest.raises(ValidationError, match="needs MODERATION=guardrail"):
+        Settings.model_validate({"LOCAL_FAKE_GUARDRAIL": "true", "ALLOW_LOOPBACK_ISSUER": "true"})
+
+
+def test_the_local_fake_guardrail_stands_in_for_bedrock_locally() -> None:
+    settings = Settings.model_validate(
+        {"MODERATION": "guardrail", "LOCAL_FAKE_GUARDRAIL": "true", "ALLOW_LOOPBACK_ISSUER": "true"}
+    )
+    assert settings.moderation_enabled
+    assert settings.local_fake_guardrail

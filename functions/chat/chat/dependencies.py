@@ -13,6 +13,7 @@ from chatbot_security.conversation.model_providers import (
     ModelProvider,
     OpenAiCompatibleModel,
 )
+from chatbot_security.conversation.moderation import build_moderator
 from chatbot_security.identity import session_tokens
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.aws_clients import client
@@ -85,6 +86,7 @@ def default_conversations() -> Conversations:
         model=LazyModel(functools.partial(build_model_provider, settings)),
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
+        moderator=build_moderator(settings),
     )
 
 

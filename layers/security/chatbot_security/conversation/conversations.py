@@ -22,6 +22,7 @@ from chatbot_security.conversation.models import (
     SessionList,
     Turn,
 )
+from chatbot_security.conversation.moderation import Moderator, NoModeration
 from chatbot_security.conversation.owner import Owner
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
 from chatbot_security.conversation.sessions import DEFAULT_PAGE_SIZE, Sessions
@@ -45,6 +46,7 @@ class Conversations:
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
+    moderator: Moderator = field(default_factory=NoModeration)
 
     @property
     def sessions(self) -> Sessions:
@@ -54,7 +56,7 @@ class Conversations:
     @property
     def turns(self) -> TurnEngine:
         return TurnEngine(self.settings, self.store, self.data_keys, self.identity, self.model, self.rate_limiter,
-                          self.clock, self.new_id, self.sleep)  # fmt: skip
+                          self.clock, self.new_id, self.sleep, self.moderator)  # fmt: skip
 
     @property
     def erasure(self) -> Erasure:

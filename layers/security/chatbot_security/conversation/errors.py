@@ -72,11 +72,11 @@ class SchemaError(ChatbotError):
 
 
 class ContentBlockedError(ChatbotError):
-    """Moderation refused the input: nothing is stored and no answer is given."""
+    """The moderation guardrail refused the user's message: nothing is stored and no model is called."""
 
     status = 422
     code = "content_blocked"
-    message = "The message was blocked by content moderation."
+    message = "The message was refused by content moderation."
 
 
 class RateLimitedError(ChatbotError):

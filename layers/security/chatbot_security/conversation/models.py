@@ -86,6 +86,23 @@ class Message(BaseModel):
         ),
     )
 
+    moderated: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description=(
+            "Present, and true, only on an assistant message whose answer moderation replaced: its content is "
+            "then the configured refusal text. Absent otherwise."
+        ),
+    )
+    interrupted: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description=(
+            "Present, and true, only on an assistant message whose streamed answer was cut short (the client "
+            "went away): its content is what had been written until then. Absent otherwise."
+        ),
+    )
+
 
 class Turn(BaseModel):
     user_message: Message

@@ -11,7 +11,8 @@ MESSAGE_ROLES = ("user", "assistant")
 
 
 def binding_of(record: MessageRecord) -> crypto.MessageBinding:
-    return crypto.MessageBinding(record.session_id, record.message_id, record.role, record.seq, record.created_at)
+    return crypto.MessageBinding(record.session_id, record.message_id, record.role, record.seq, record.created_at,
+                                 record.moderated, record.interrupted)  # fmt: skip
 
 
 def sealed_record(key: bytes, binding: crypto.MessageBinding, text: str) -> MessageRecord:
@@ -23,6 +24,8 @@ def sealed_record(key: bytes, binding: crypto.MessageBinding, text: str) -> Mess
         binding.role,
         binding.created_ms,
         crypto.seal(key, binding, text),
+        moderated=binding.moderated,
+        interrupted=binding.interrupted,
     )
 
 

@@ -3,8 +3,8 @@
 Both front doors use it: the HTTP route calls :meth:`TurnEngine.post`; the streaming route claims
 the turn (:meth:`TurnEngine.claim`) and a worker answers it (:meth:`TurnEngine.answer`) with a
 model call that streams. The steps and their order are the same on both: validation, ownership,
-session expiry, rate limit, idempotency by ``client_message_id``, PII masking of the input, the
-model call, masking of the output, sealing and the one transactional write.
+session expiry, rate limit, idempotency by ``client_message_id``, PII masking of the input, its
+moderation, the model call, masking and moderation of the output, sealing and the one transactional write.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from chatbot_security.conversation.errors import (
 )
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelProvider
 from chatbot_security.conversation.models import Message, MessageRequest, Turn
+from chatbot_security.conversation.moderation import Moderator, NoModeration
 from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
 from chatbot_security.conversation.sealing import readable_history, sealed_record
@@ -50,6 +51,7 @@ class TurnEngine:
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
+    moderator: Moderator = field(default_factory=NoModeration)
 
     def post(self, owner: Owner, session_id: str, request: MessageRequest) -> Turn:
         """The HTTP turn: claim, then answer with the configured model.
@@ -92,16 +94,23 @@ class TurnEngine:
         return ClaimedTurn(owner, session_id, content, claim=claimed, loaded=loaded)
 
     def answer(self, claimed: ClaimedTurn, call: ModelCall) -> Turn:
-        """Call the model on the readable history, mask its answer, seal and store the turn in one
-        transaction. If anything fails before the write, the claim is released and nothing is stored."""
+        """Moderate the (masked) message, call the model on the readable history, mask and moderate its
+        answer, seal and store the turn in one transaction. If anything fails before the write (a message
+        moderation refuses included), the claim is released and nothing is stored.
+
+        The moderated text (names anonymised) is what the model sees and what is stored. The turn's time,
+        which bounds each moderation call, is ``MODEL_TIMEOUT_SECONDS`` from here."""
         try:
+            deadline = self.clock() + self.settings.model_timeout_seconds
             session, recent, key = claimed.loaded or self._reload(claimed)
+            question = self.moderator.check_input(claimed.content, time_left=deadline - self.clock())
             history = readable_history(key, recent)
             received_ms = int(self.clock() * 1000)
-            reply = self._mask(call(history, claimed.content).text)
+            answered = call(history, question)
+            reply, moderated = self._moderated_reply(answered, deadline)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
-            return self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
-                                    answer=(reply, replied_ms))  # fmt: skip
+            return self._store_turn(claimed, session, key, question=(question, received_ms),
+                                    answer=(reply, replied_ms), marks=(moderated, answered.interrupted))  # fmt: skip
         except BaseException:
             if claimed.claim is not None:
                 self._replays.release(claimed.claim)
@@ -125,8 +134,9 @@ class TurnEngine:
 
     def _store_turn(
         self, claimed: ClaimedTurn, session: SessionRecord, key: bytes, *, question: tuple[str, int],
-        answer: tuple[str, int],
+        answer: tuple[str, int], marks: tuple[bool, bool] = (False, False),
     ) -> Turn:  # fmt: skip
+        """``marks``: the answer's (moderated, interrupted), bound to its ciphertext like its role."""
         session_id, claim = claimed.session_id, claimed.claim
         user_id, assistant_id = self.new_id(), self.new_id()
         for _attempt in range(MAX_WRITE_ATTEMPTS):
@@ -134,8 +144,8 @@ class TurnEngine:
             messages = [
                 sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
                               question[0]),
-                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1]),
-                              answer[0]),
+                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1],
+                                                         *marks), answer[0]),
             ]  # fmt: skip
             try:
                 self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
@@ -155,13 +165,22 @@ class TurnEngine:
                 user_message=Message(message_id=user_id, role="user", content=question[0],
                                      created_at=rfc3339(question[1] / 1000)),
                 assistant_message=Message(message_id=assistant_id, role="assistant", content=answer[0],
-                                          created_at=rfc3339(answer[1] / 1000)),
+                                          created_at=rfc3339(answer[1] / 1000), moderated=marks[0],
+                                          interrupted=marks[1]),
             )  # fmt: skip
         raise ConflictError("session kept changing")
 
     def _require_room(self, session: SessionRecord) -> None:
         if session.message_count + 2 > self.settings.max_messages_per_session:
             raise SessionFullError()
+
+    def _moderated_reply(self, answer: ModelAnswer, deadline: float) -> tuple[str, bool]:
+        """The answer to store, masked, and whether moderation replaced it: by the provider's own guardrail
+        (Converse) or content filter, or by the moderator's check of the answer."""
+        if answer.moderated:
+            return self.settings.moderation_refusal_text, True
+        text, moderated = self.moderator.check_output(self._mask(answer.text), time_left=deadline - self.clock())
+        return self._mask(text), moderated
 
     def _mask(self, text: str) -> str:
         return pii.mask_pii(text) if self.settings.pii_masking else text

@@ -34,6 +34,8 @@ def message_view(key: bytes, record: MessageRecord) -> Message:
         role=record.role,  # type: ignore[arg-type]
         content=content,
         created_at=created_at(record),
+        moderated=record.moderated,  # verified: the marks are bound to the ciphertext that just opened
+        interrupted=record.interrupted,
     )
 
 

@@ -133,6 +133,8 @@ class ModelSettings(_EnvModel):
     model_timeout_seconds: float = Field(default=30, alias="MODEL_TIMEOUT_SECONDS", gt=0, le=900)
     bedrock_guardrail_id: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_ID")
     bedrock_guardrail_version: OptionalStr = Field(default=None, alias="BEDROCK_GUARDRAIL_VERSION")
+    # A model setting too: the Bedrock provider passes the guardrail to Converse only when moderation is on.
+    moderation: Literal["guardrail", "off"] = Field(default="off", alias="MODERATION")
     # Instructions given to the model ahead of every conversation; empty means the built-in prompt.
     # Configuration, not a secret: it must never hold one (rule 10).
     model_system_prompt: OptionalStr = Field(default=None, alias="MODEL_SYSTEM_PROMPT", max_length=8000)
@@ -140,6 +142,29 @@ class ModelSettings(_EnvModel):
     openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
     # Pause between the words the local echo model streams, so that a developer sees an answer stream in.
     echo_word_delay_ms: int = Field(default=60, alias="ECHO_WORD_DELAY_MS", ge=0, le=10_000)
+
+    @property
+    def moderation_enabled(self) -> bool:
+        return self.moderation == "guardrail"
+
+
+#: Stored and returned in place of an answer the guardrail blocks (the template sets the same text).
+DEFAULT_REFUSAL_TEXT = "Sorry, I can't share that answer."
+
+
+class ModerationSettings(_EnvModel):
+    """docs/security.md "Moderation": every turn through an Amazon Bedrock guardrail, or none.
+
+    ``guardrail`` needs ``BEDROCK_GUARDRAIL_ID`` (the template gives the guardrail it creates, or the one
+    configured), whatever the provider: Bedrock applies it to the user's text and in Converse, the others
+    through ApplyGuardrail on the text and on the answer. Locally, ``LOCAL_FAKE_GUARDRAIL`` stands in for it.
+    """
+
+    moderation_refusal_text: str = Field(
+        default=DEFAULT_REFUSAL_TEXT, alias="MODERATION_REFUSAL_TEXT", min_length=1, max_length=500
+    )
+    # chatbot-local only (with ALLOW_LOOPBACK_ISSUER): a small deterministic guardrail instead of Bedrock.
+    local_fake_guardrail: bool = Field(default=False, alias="LOCAL_FAKE_GUARDRAIL")
 
 
 class ResourceSettings(_EnvModel):
@@ -170,7 +195,7 @@ class EdgeSettings(_EnvModel):
         return self.edge_protection == "waf"
 
 
-class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, EdgeSettings):
+class Settings(OidcSettings, LimitSettings, ModelSettings, ModerationSettings, ResourceSettings, EdgeSettings):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
@@ -189,6 +214,18 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, Edg
     def _check_stream_url(self) -> Settings:
         if self.stream_url is not None:
             _require_websocket_url(self.stream_url, allow_loopback_ws=self.loopback_http_allowed)
+        return self
+
+    @model_validator(mode="after")
+    def _check_moderation(self) -> Settings:
+        if self.local_fake_guardrail:
+            if not self.loopback_http_allowed:
+                raise ValueError("LOCAL_FAKE_GUARDRAIL is for local runs only")
+            if not self.moderation_enabled:
+                raise ValueError("LOCAL_FAKE_GUARDRAIL needs MODERATION=guardrail")
+        elif self.moderation_enabled and self.bedrock_guardrail_id is None:
+            # Fail closed: moderation asked for and no guardrail to apply would let every turn through.
+            raise ValueError(f"MODERATION=guardrail needs BEDROCK_GUARDRAIL_ID (MODEL_PROVIDER={self.model_provider})")
         return self
 
     @model_validator(mode="after")

@@ -60,6 +60,12 @@ class MessageBinding:
     role: str
     seq: int
     created_ms: int
+    # Marks an assistant message may carry: the answer was replaced by moderation, or a stream was cut short.
+    moderated: bool = False
+    interrupted: bool = False
+
+    def flags(self) -> list[str]:
+        return [name for name, value in (("interrupted", self.interrupted), ("moderated", self.moderated)) if value]
 
 
 def _aad_v1(binding: MessageBinding) -> bytes:
@@ -67,7 +73,9 @@ def _aad_v1(binding: MessageBinding) -> bytes:
 
 
 def _aad_v2(binding: MessageBinding) -> bytes:
-    fields = [binding.session_id, binding.message_id, binding.role, binding.seq, binding.created_ms]
+    fields: list[object] = [binding.session_id, binding.message_id, binding.role, binding.seq, binding.created_ms]
+    if binding.flags():  # a message without marks keeps the associated data it always had
+        fields.append(binding.flags())
     return b"chatbot/content/v2\x00" + json.dumps(fields, separators=(",", ":")).encode()
 
 

@@ -22,6 +22,9 @@ from chatbot_security.storage.records import (
     turn_sk,
 )
 
+#: Boolean marks of a message item, bound to its ciphertext (docs/data-protection.md).
+MESSAGE_FLAGS = ("moderated", "interrupted")
+
 
 def session_item(session: SessionRecord) -> dict[str, Any]:
     return {
@@ -65,7 +68,7 @@ def epoch_ms(timestamp: str) -> int:
 
 
 def message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
-    return {
+    item = {
         "pk": {"S": session_pk(message.session_id)},
         "sk": {"S": message_sk(message.seq)},
         "message_id": {"S": message.message_id},
@@ -74,6 +77,10 @@ def message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
         "content": {"B": message.content},
         "ttl": {"N": str(ttl)},
     }
+    for flag in MESSAGE_FLAGS:  # present only when true
+        if getattr(message, flag):
+            item[flag] = {"BOOL": True}
+    return item
 
 
 def turn_item(claim: TurnClaim) -> dict[str, Any]:
@@ -107,4 +114,8 @@ def message_from_item(session_id: str, item: dict[str, Any]) -> MessageRecord:
         role=item["role"]["S"],
         created_at=int(item["created_ms"]["N"]),
         content=bytes(item["content"]["B"]),
+        # Anything but a true boolean reads as a mark, so that the ciphertext (bound to the marks) refuses
+        # an item whose mark was rewritten rather than the mark being dropped unnoticed.
+        moderated="moderated" in item and item["moderated"] != {"BOOL": False},
+        interrupted="interrupted" in item and item["interrupted"] != {"BOOL": False},
     )

@@ -58,6 +58,8 @@ class MessageRecord:
     role: str
     created_at: int  # epoch milliseconds
     content: bytes  # ciphertext
+    moderated: bool = False  # bound to the ciphertext like the fields above
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class BedrockConverseModel:
             ],
             "inferenceConfig": {"maxTokens": settings.model_max_tokens},
         }
-        if settings.bedrock_guardrail_id:
+        if settings.moderation_enabled and settings.bedrock_guardrail_id:
             guardrail = {
                 "guardrailIdentifier": settings.bedrock_guardrail_id,
                 "guardrailVersion": settings.bedrock_guardrail_version or "DRAFT",
@@ -86,8 +86,9 @@ class BedrockConverseModel:
         input_tokens, output_tokens = usage_of(response)
         if response.get("stopReason") == "guardrail_intervened":
             check_input_not_blocked(response)
-            logger.info("model answer replaced by the guardrail")
-            return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
+            if output_replaced(response, text):
+                logger.info("model answer replaced by the guardrail")
+                return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
         if not text:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens)
@@ -145,6 +146,25 @@ def check_input_not_blocked(response: dict[str, Any]) -> None:
     if any(_blocked(assessment) for assessment in (trace.get("inputAssessment") or {}).values()):
         logger.info("model input blocked by the guardrail")
         raise ContentBlockedError()
+
+
+def output_replaced(response: dict[str, Any], text: str) -> bool:
+    """Whether a ``guardrail_intervened`` answer was replaced. An answer whose every finding was only
+    anonymised (names, addresses) is the answer itself; anything else (a block, a reason this code does not
+    know, no trace at all, no text) counts as replaced: it fails closed."""
+    trace = (response.get("trace") or {}).get("guardrail") or {}
+    actions = set(_actions(trace.get("outputAssessments") or {}))
+    return not text or "ANONYMIZED" not in actions or not actions <= {"ANONYMIZED", "NONE"}
+
+
+def _actions(node: Any) -> list[str]:
+    """Every policy finding's ``action`` in a guardrail assessment."""
+    if isinstance(node, dict):
+        own = [node["action"]] if isinstance(node.get("action"), str) else []
+        return own + [action for value in node.values() for action in _actions(value)]
+    if isinstance(node, list):
+        return [action for value in node for action in _actions(value)]
+    return []
 
 
 def _blocked(node: Any) -> bool:

@@ -16,7 +16,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer, estimate_tokens
-from chatbot_security.conversation.model_providers.bedrock import check_input_not_blocked, usage_of
+from chatbot_security.conversation.model_providers.bedrock import check_input_not_blocked, output_replaced, usage_of
 from chatbot_security.platform.observability import logger
 
 if TYPE_CHECKING:
@@ -100,8 +100,9 @@ class BedrockStream:
             output_tokens = max(output_tokens, estimate_tokens(text))
         if self._stop_reason == "guardrail_intervened":
             check_input_not_blocked(self._metadata)
-            logger.info("model answer replaced by the guardrail")
-            return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
+            if output_replaced(self._metadata, text):
+                logger.info("model answer replaced by the guardrail")
+                return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
         if not text and not interrupted:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens, interrupted=interrupted)
