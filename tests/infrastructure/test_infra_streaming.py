@@ -248,3 +248,10 @@ def test_the_parameter_caps_keep_a_done_frame_within_32_kb(raw) -> None:
     assert 512 + 4 * max_chars + 8 * max_tokens <= WEBSOCKET_FRAME_BYTES
     for name in ("MaxMessageChars", "ModelMaxTokens"):
         assert raw["Parameters"][name]["Default"] <= raw["Parameters"][name]["MaxValue"]
+
+
+def test_reserved_concurrency_caps_the_stream_function_and_worker_but_not_the_authorizer(make_stack: Callable) -> None:
+    capped = make_stack(ReservedConcurrency="20")
+    for function_id in ("StreamFunction", "StreamWorkerFunction"):
+        assert capped.props(function_id)["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert "ReservedConcurrentExecutions" not in capped.props("StreamAuthorizerFunction")
