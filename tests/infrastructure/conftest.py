@@ -272,7 +272,8 @@ class Stack:
         ]
 
     def api_body(self) -> dict[str, Any]:
-        (api,) = self.of_type("AWS::ApiGatewayV2::Api").values()
+        """The HTTP API's OpenAPI body (the WebSocket API has routes of its own: ``websocket_routes``)."""
+        (api,) = (api for api in self.of_type("AWS::ApiGatewayV2::Api").values() if "Body" in api["Properties"])
         return dict(api["Properties"]["Body"])
 
     def routes(self) -> dict[str, dict[str, Any]]:
@@ -287,8 +288,17 @@ class Stack:
         return dict(schemes["LambdaAuthorizer"]["x-amazon-apigateway-authorizer"])
 
     def stage(self) -> dict[str, Any]:
-        (stage,) = self.of_type("AWS::ApiGatewayV2::Stage").values()
+        """The HTTP API's stage (the WebSocket API's is ``StreamStage``)."""
+        (stage,) = (stage for lid, stage in self.of_type("AWS::ApiGatewayV2::Stage").items() if lid != "StreamStage")
         return dict(stage["Properties"])
+
+    def websocket_routes(self) -> dict[str, dict[str, Any]]:
+        """The WebSocket API's routes by route key."""
+        return {
+            str(route["Properties"]["RouteKey"]): dict(route["Properties"])
+            for route in self.of_type("AWS::ApiGatewayV2::Route").values()
+            if route["Properties"]["ApiId"] == {"Ref": "StreamApi"}
+        }
 
 
 def _if_true_branch(node: Any) -> Any:
@@ -407,7 +417,7 @@ def all_stacks(make_stack: Callable[..., Stack]) -> list[Stack]:
             AllowedOrigins="https://app.example.com",
             AlarmEmail="ops@example.com",
         ),
-        make_stack(ModelProvider="echo", ReservedConcurrency="5"),
+        make_stack(ModelProvider="echo", ReservedConcurrency="5", CreateApiGatewayAccountRole="true"),
         make_stack(ModelId="eu.anthropic.claude-haiku-5-5", BedrockGuardrailId="abc123def456"),
         make_stack(
             CreateCognitoUserPool="true",

@@ -10,7 +10,14 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+FUNCTIONS = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+)
 SERVICE_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
 
 
@@ -57,7 +64,7 @@ def test_custom_metric_alarms_watch_the_namespace_the_code_publishes_to(stack) -
         assert stack.function_env(function_id)["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
 
 
-@pytest.mark.parametrize("metric", ["AuthorizerDenied", "RateLimited", "CleanupFailures"])
+@pytest.mark.parametrize("metric", ["AuthorizerDenied", "RateLimited", "CleanupFailures", "StreamAuthorizerDenied"])
 def test_custom_metric_alarm_watches_a_metric_the_code_emits(stack, metric: str) -> None:
     # An alarm on a metric nobody publishes never fires: a silent monitoring hole.
     assert _find(stack, "Chatbot", metric, SERVICE_DIMENSION)

@@ -13,7 +13,14 @@ from deploy import command_parameters, parse_overrides
 from tools.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+FUNCTIONS = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+)
 
 # The binding configuration names
 DESIGN_ENV_VARS = CONFIGURATION_NAMES
@@ -61,6 +68,9 @@ HANDLERS = {
     "AuthorizerFunction": ("functions/authorizer", "authorizer.handler.lambda_handler"),
     "ChatFunction": ("functions/chat", "chat.handler.lambda_handler"),
     "SessionCleanupFunction": ("functions/session_cleanup", "session_cleanup.handler.lambda_handler"),
+    "StreamAuthorizerFunction": ("functions/stream_authorizer", "stream_authorizer.handler.handler"),
+    "StreamFunction": ("functions/stream", "stream.handler.handler"),
+    "StreamWorkerFunction": ("functions/stream", "stream.worker.handler"),
 }
 
 
@@ -266,8 +276,23 @@ def test_cleanup_runs_on_the_schedule_parameter(stack) -> None:
 
 
 def test_cleanup_async_retries_are_bounded(stack) -> None:
-    (config,) = stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+    (config,) = (
+        config
+        for config in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": "SessionCleanupFunction"}
+    )
     assert config["Properties"]["MaximumRetryAttempts"] <= 2
+
+
+def test_a_failed_stream_worker_invocation_is_never_retried(stack) -> None:
+    # A retried turn would call the model twice; the client retries with its client_message_id instead.
+    (config,) = (
+        config
+        for config in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": "StreamWorkerFunction"}
+    )
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
+    assert config["Properties"]["MaximumEventAgeInSeconds"] <= 60
 
 
 # ------------------------------------------------------------------ outputs

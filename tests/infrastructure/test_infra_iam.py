@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from support.stack_variants import NETWORK_VARIANTS
 
-FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+FUNCTIONS = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+)
 KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
 TABLE_ARN = {"Fn::GetAtt": ["ChatTable", "Arn"]}
 

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-FUNCTIONS = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction")
+FUNCTIONS = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+)
 KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
 TABLE_ARN = {"Fn::GetAtt": ["ChatTable", "Arn"]}
 FUNCTION_ROLES_PATTERN = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/chatbot/${AWS::StackName}/*"}
@@ -234,6 +241,24 @@ def test_created_endpoints_cover_every_service_the_functions_call(make_stack) ->
     }
     # The code's boto3 clients: dynamodb, kms, secretsmanager, bedrock-runtime (docs/network.md).
     assert services == {"dynamodb", "kms", "secretsmanager", "bedrock-runtime"}
+
+
+def test_with_internet_egress_the_stream_function_reaches_its_worker_through_a_lambda_endpoint(make_stack) -> None:
+    stack = make_stack(**NETWORK_VARIANTS["vpc-nat"])
+    endpoint = stack.props("LambdaInterfaceEndpoint")
+    assert endpoint["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.lambda"}
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    worker = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-stream-worker"
+    assert statement["Resource"] == {"Fn::Sub": worker}
+    assert stack.function_env("ChatFunction")["STREAM_URL"] != ""
+
+
+def test_without_internet_egress_streaming_is_off_and_clients_use_the_http_post(make_stack) -> None:
+    # PostToConnection has no VPC endpoint: no stream tickets are issued (the route answers 404).
+    stack = make_stack(**NETWORK_VARIANTS["vpc"])
+    assert stack.function_env("ChatFunction")["STREAM_URL"] == ""
+    assert "LambdaInterfaceEndpoint" not in stack.resources
 
 
 def test_dynamodb_gateway_endpoint_allows_only_the_table_and_its_indexes(vpc_stack) -> None:

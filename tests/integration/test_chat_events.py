@@ -28,6 +28,7 @@ SAMPLES = [
     ("chat-post-message-retry.json", 201),
     ("chat-list-messages.json", 200),
     ("chat-get-session.json", 200),
+    ("chat-create-stream-ticket.json", 201),
     ("chat-list-sessions.json", 200),
     ("chat-export-my-data.json", 200),
     ("chat-delete-session.json", 204),
@@ -56,6 +57,7 @@ def test_every_chat_route_has_a_sample_event() -> None:
 def test_the_samples_walk_through_every_route(lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the sample principal's issuer and a container whose next session id is the one put in the samples
     monkeypatch.setenv("OIDC_ISSUER", "https://issuer.example.test")
+    monkeypatch.setenv("STREAM_URL", "wss://abcdef1234.execute-api.eu-west-1.amazonaws.com/v1")
     reset_caches()
     from chat.dependencies import default_conversations
 

@@ -3,6 +3,8 @@ caller's own session (docs/streaming.md). No HTTP and no boto3 here."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, Field
 
 from chatbot_security.conversation.conversations import Conversations
@@ -41,5 +43,11 @@ def issue_stream_ticket(
     except TicketNotIssued:
         raise ForbiddenError() from None
     return StreamTicket(
-        ticket=issued.ticket, expires_at=rfc3339(issued.expires_at), url=f"{stream_url}?ticket={issued.ticket}"
+        ticket=issued.ticket, expires_at=rfc3339(issued.expires_at), url=ticket_url(stream_url, issued.ticket)
     )
+
+
+def ticket_url(stream_url: str, ticket: str) -> str:
+    """``STREAM_URL`` with the ticket as its query; a URL without a path gets ``/`` (``ws://host:3001/?ticket=``)."""
+    base = stream_url if urlsplit(stream_url).path else stream_url + "/"
+    return f"{base}?ticket={ticket}"
