@@ -13,6 +13,8 @@ def reset_caches() -> None:
     from chatbot_security.platform.aws_clients import client, sdk_session
     from chatbot_security.platform.settings import get_settings
     from session_cleanup.handler import default_store
+    from stream import dependencies as stream_dependencies
+    from stream.engine import default_engine as default_stream_engine
 
     for cached in (
         get_settings,
@@ -25,5 +27,10 @@ def reset_caches() -> None:
         _bedrock_runtime,
         secrets.shared_secret_cache,
         edge.default_verifier,
+        stream_dependencies.default_connections,
+        stream_dependencies.default_callbacks,
+        stream_dependencies.default_handoff,
+        stream_dependencies.management_client,
+        default_stream_engine,
     ):
         cached.cache_clear()
