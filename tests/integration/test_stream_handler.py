@@ -435,3 +435,19 @@ def test_refusals_log_no_content_and_no_identifier(
     assert "frame handled" in logs
     assert [value for value in ("4111", "zebra-quartz", OWNER, SESSION) if value in logs] == []
     assert [frame for frame in stage.frames_of(CONNECTION) if "4111" in str(frame)] == []
+
+
+def test_a_connection_store_failure_is_a_generic_error_frame(
+    routes: StreamRoutes, engine: FakeEngine, stage: StreamStage, connections: InMemoryConnectionStore
+) -> None:
+    connected(routes)
+
+    def unavailable(connection_id: str, now: int, until: int) -> Any:
+        raise RuntimeError("table unavailable")
+
+    connections.start_turn = unavailable  # type: ignore[method-assign]
+
+    send(routes, {"action": "sendMessage", "content": "hello"})
+
+    assert error_of(stage)["code"] == "internal_error"
+    assert engine.claims == []

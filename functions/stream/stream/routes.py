@@ -91,6 +91,8 @@ class StreamRoutes:
             return self._refuse(connection_id, request_id, BusyError())  # the streaming turn goes on
         except (ConnectionExpired, ConnectionUnknown):
             return self._refuse(connection_id, request_id, ForbiddenError(), close=True)
+        except Exception as error:  # the table is unavailable: nothing was taken
+            return self._refuse(connection_id, request_id, unexpected(error))
         return self._claim(connection_id, request_id, record, request)
 
     def unknown_action(self, connection_id: str, request_id: str, body: object, is_base64: bool) -> str:
@@ -119,7 +121,7 @@ class StreamRoutes:
         except ChatbotError as error:
             return self._refuse(connection_id, request_id, error)
         except Exception as error:
-            return self._refuse(connection_id, request_id, _unexpected(error))
+            return self._refuse(connection_id, request_id, unexpected(error))
         finally:
             if not handed_off:
                 self._finish(connection_id)
@@ -155,7 +157,7 @@ def _owner(record: ConnectionRecord) -> Owner:
     return Owner(key=record.owner, kind="anonymous", session_id=record.session_id)  # the narrower of the two
 
 
-def _unexpected(error: Exception) -> ChatbotError:
+def unexpected(error: Exception) -> ChatbotError:
     if is_transient(error):  # AWS throttled, failed or timed out beyond the SDK's retries
         logger.warning("dependency unavailable", extra={"error_type": type(error).__name__})
         return ServiceUnavailableError()
