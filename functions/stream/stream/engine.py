@@ -36,3 +36,23 @@ def default_engine() -> Any:
         identity=identity,
         rate_limiter=RateLimiter(_dynamodb, table),
     )
+
+
+@functools.cache
+def default_worker() -> Any:
+    from chatbot_security.conversation.frames import FrameBatcher  # type: ignore[import-not-found]
+    from chatbot_security.conversation.turns import ClaimedTurn
+    from chatbot_security.privacy.stream_masking import StreamMasker  # type: ignore[import-not-found]
+    from stream.dependencies import default_callbacks, default_connections
+    from stream.worker import StreamWorker
+
+    engine = default_engine()
+    return StreamWorker(
+        engine=engine,
+        model=engine.model,
+        connections=default_connections(),
+        callbacks=default_callbacks(),
+        claimed_turn=ClaimedTurn.from_event,
+        masker=StreamMasker,
+        sink=FrameBatcher,
+    )

@@ -1,4 +1,4 @@
-"""Server frames pushed through the connection's callback URL: ``error`` and ``done``.
+"""Server frames pushed through the connection's callback URL: ``delta``, ``done`` and ``error``.
 
 Every frame is JSON text with a ``type``; an error frame carries the same body as an HTTP error
 (``code``, a generic ``message`` that never echoes the input, ``request_id``).
@@ -15,6 +15,10 @@ from chatbot_security.conversation.models import Turn
 
 def error_frame(error: ChatbotError, request_id: str) -> bytes:
     return _encode({"type": "error", "error": {"code": error.code, "message": error.message, "request_id": request_id}})
+
+
+def delta_frame(text: str) -> bytes:
+    return _encode({"type": "delta", "text": text})
 
 
 def done_frame(turn: Turn) -> bytes:

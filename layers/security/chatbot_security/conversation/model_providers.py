@@ -36,6 +36,21 @@ class ChatMessage:
     content: str
 
 
+@dataclass(frozen=True)
+class ModelAnswer:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    moderated: bool = False
+    interrupted: bool = False
+
+
+class ModelStream(Protocol):
+    def __iter__(self) -> Any: ...
+    def result(self) -> ModelAnswer: ...
+    def close(self) -> None: ...
+
+
 class ModelProvider(Protocol):
     @property
     def history_window(self) -> int:
