@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from support.connection_fakes import InMemoryConnectionStore
-from support.stream_events import OWNER, SESSION, authorizer_context, ws_event
 from support.stream_stage import StreamStage
+from support.websocket_events import OWNER, SESSION, authorizer_context, ws_event
 
 from chatbot_security.conversation.errors import (
     ChatbotError,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from support.connection_fakes import InMemoryConnectionStore
-from support.stream_events import OWNER, SESSION
 from support.stream_stage import StreamStage
+from support.websocket_events import OWNER, SESSION
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer

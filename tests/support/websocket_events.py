@@ -1,4 +1,4 @@
-"""WebSocket API events as API Gateway hands them to the stream function (Lambda proxy integration)."""
+"""Events API Gateway hands the stream function (Lambda proxy integration of the WebSocket API)."""
 
 from __future__ import annotations
 
