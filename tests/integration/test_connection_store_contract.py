@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from support.connection_fakes import InMemoryConnectionStore
 
 from chatbot_security.storage.connections import (
     MAX_CONNECTION_SECONDS,
@@ -21,6 +20,7 @@ from chatbot_security.storage.connections import (
     DynamoConnectionStore,
     connection_pk,
 )
+from tools.connection_fakes import InMemoryConnectionStore
 
 NOW = 1_800_000_000
 SESSION = "8a3c2f6e-5d1b-4c7a-9e2f-0b1c2d3e4f50"

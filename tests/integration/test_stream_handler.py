@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from support.connection_fakes import InMemoryConnectionStore
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION, authorizer_context, ws_event
 
@@ -29,6 +28,7 @@ from chatbot_security.conversation.owner import Owner
 from stream.dependencies import default_callbacks, default_handoff
 from stream.handler import handler
 from stream.routes import StreamRoutes
+from tools.connection_fakes import InMemoryConnectionStore
 from tools.lambda_context import FakeLambdaContext
 
 CONNECTION = "conn-A1b2C3d4="

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from support.connection_fakes import InMemoryConnectionStore
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION
 
@@ -20,10 +19,11 @@ from chatbot_security.conversation.errors import ModelProviderError, ModelTimeou
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from chatbot_security.conversation.models import Message, Turn
 from chatbot_security.privacy import pii
-from stream import relay
+from stream import outbound, relay
 from stream.callbacks import ConnectionGone
 from stream.dependencies import default_callbacks
 from stream.worker import StreamWorker, handler
+from tools.connection_fakes import InMemoryConnectionStore
 from tools.lambda_context import FakeLambdaContext
 
 CONNECTION = "conn-W0rker=="
@@ -99,12 +99,14 @@ class PassThrough:
 
 
 class Immediate:
-    def __init__(self, send: Callable[[str], None]) -> None:
+    """A batcher that sends every text at once, as one delta frame."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
         self.send = send
 
     def add(self, text: str) -> None:
         if text:
-            self.send(text)
+            self.send(outbound.delta_frame(text))
 
     def flush(self) -> None:
         return

@@ -6,8 +6,9 @@ from __future__ import annotations
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
-    from chat.dependencies import _secrets_provider, default_conversations
+    from chat.dependencies import default_conversations
     from chatbot_security.conversation.model_providers import _bedrock_runtime
+    from chatbot_security.conversation.model_providers.configured import _secrets_provider
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
     from chatbot_security.platform.aws_clients import client, sdk_session

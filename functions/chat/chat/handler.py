@@ -13,11 +13,11 @@ from chat.dependencies import default_conversations
 from chat.http_responses import error_response, secure
 from chat.request_guard import check_json_body
 from chatbot_security.conversation.conversations import Conversations
-from chatbot_security.conversation.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
+from chatbot_security.conversation.errors import ForbiddenError
+from chatbot_security.conversation.failures import as_chatbot_error
 from chatbot_security.identity import edge
 from chatbot_security.platform.observability import logger, metrics, tracer
 from chatbot_security.platform.settings import get_settings
-from chatbot_security.platform.transient_errors import is_transient
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
@@ -50,16 +50,8 @@ def _handle(
             client_ip=edge.client_ip(event, origin_verified),
         )
         response: dict[str, Any] = app.resolve(event, context)
-    except ChatbotError as error:
-        if error.status >= 500:
-            logger.error("request failed", extra={"error_code": error.code})
-        return error_response(error, request_id)
-    except Exception as error:  # the client gets a generic 503 or 500, never a stack trace
-        if is_transient(error):  # AWS throttled, failed or timed out beyond the SDK's retries: retry later
-            logger.warning("dependency unavailable", extra={"error_type": type(error).__name__})
-            return error_response(ServiceUnavailableError(), request_id)
-        logger.error("unhandled error", extra={"error_type": type(error).__name__})
-        return error_response(ChatbotError(), request_id)
+    except Exception as error:  # a check before the resolver failed: the same error path, never a stack trace
+        return error_response(as_chatbot_error(error), request_id)
     return secure(response)
 
 

@@ -8,7 +8,8 @@ look-ahead window, so personal data split across chunks is never sent unmasked. 
 A client that disconnects (``GoneException``) cancels the model stream. The turn is then stored with
 what the model had written up to that point, masked like any answer and marked ``"interrupted": true``:
 on reload the user sees what was answered rather than a question without a reply. Usage is what the
-provider reported, or an estimate when the stream was cut short before it said. When the client left
+provider reported, or its upper-bound estimate (``estimate_tokens``) when the stream was cut short before
+it said. When the client left
 before the model wrote anything, nothing is stored (the claim is released).
 """
 
@@ -18,12 +19,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream, estimate_tokens
 from chatbot_security.platform.observability import logger
 from stream.callbacks import ConnectionGone
-
-# A rough count of tokens (about four characters each) when a cut-short stream reported no usage.
-CHARS_PER_TOKEN = 4
 
 
 class NothingAnswered(Exception):
@@ -70,14 +68,10 @@ def _cut_short(stream: ModelStream, text: str, prompt: Sequence[ChatMessage]) ->
         return dataclasses.replace(reported, interrupted=True)
     return ModelAnswer(
         text=text,
-        input_tokens=estimate_tokens("".join(message.content for message in prompt)),
+        input_tokens=estimate_tokens(*(message.content for message in prompt)),
         output_tokens=estimate_tokens(text),
         interrupted=True,
     )
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, -(-len(text) // CHARS_PER_TOKEN))
 
 
 def prompt_of(history: Sequence[ChatMessage], user_text: str) -> list[ChatMessage]:

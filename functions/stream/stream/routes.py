@@ -13,19 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from chatbot_security.conversation.errors import (
-    BusyError,
-    ChatbotError,
-    ForbiddenError,
-    NotFoundError,
-    ServiceUnavailableError,
-)
+from chatbot_security.conversation.errors import BusyError, ChatbotError, ForbiddenError, NotFoundError
+from chatbot_security.conversation.failures import as_chatbot_error
 from chatbot_security.conversation.models import MessageRequest, Turn
 from chatbot_security.conversation.owner import Owner
+from chatbot_security.conversation.turn_claims import ClaimedTurn
 from chatbot_security.platform.observability import logger
-from chatbot_security.platform.transient_errors import is_transient
 from chatbot_security.storage.connections import (
     ConnectionBusy,
     ConnectionExpired,
@@ -43,12 +38,8 @@ from stream.handoff import TurnHandOff
 LEASE_MARGIN_SECONDS = 10
 
 
-class ClaimedTurnEvent(Protocol):
-    def to_event(self) -> dict[str, Any]: ...
-
-
 class TurnClaimer(Protocol):
-    def claim(self, owner: Owner, session_id: str, request: MessageRequest) -> Any: ...
+    def claim(self, owner: Owner, session_id: str, request: MessageRequest) -> ClaimedTurn | Turn: ...
 
 
 @dataclass
@@ -92,7 +83,7 @@ class StreamRoutes:
         except (ConnectionExpired, ConnectionUnknown):
             return self._refuse(connection_id, request_id, ForbiddenError(), close=True)
         except Exception as error:  # the table is unavailable: nothing was taken
-            return self._refuse(connection_id, request_id, unexpected(error))
+            return self._refuse(connection_id, request_id, as_chatbot_error(error))
         return self._claim(connection_id, request_id, record, request)
 
     def unknown_action(self, connection_id: str, request_id: str, body: object, is_base64: bool) -> str:
@@ -118,10 +109,8 @@ class StreamRoutes:
             return "claimed"
         except NotFoundError as error:  # the session was deleted or has expired: the connection is useless
             return self._refuse(connection_id, request_id, error, close=True)
-        except ChatbotError as error:
-            return self._refuse(connection_id, request_id, error)
         except Exception as error:
-            return self._refuse(connection_id, request_id, unexpected(error))
+            return self._refuse(connection_id, request_id, as_chatbot_error(error))
         finally:
             if not handed_off:
                 self._finish(connection_id)
@@ -155,11 +144,3 @@ def _owner(record: ConnectionRecord) -> Owner:
     if record.kind == "user":
         return Owner(key=record.owner, kind="user")
     return Owner(key=record.owner, kind="anonymous", session_id=record.session_id)  # the narrower of the two
-
-
-def unexpected(error: Exception) -> ChatbotError:
-    if is_transient(error):  # AWS throttled, failed or timed out beyond the SDK's retries
-        logger.warning("dependency unavailable", extra={"error_type": type(error).__name__})
-        return ServiceUnavailableError()
-    logger.error("unhandled error", extra={"error_type": type(error).__name__})
-    return ChatbotError()

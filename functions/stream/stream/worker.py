@@ -15,14 +15,14 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chatbot_security.conversation.errors import ChatbotError
+from chatbot_security.conversation.failures import as_chatbot_error
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream
 from chatbot_security.conversation.models import Turn
+from chatbot_security.conversation.turn_claims import ClaimedTurn
 from chatbot_security.platform.observability import logger, metrics, tracer
 from chatbot_security.storage.connections import ConnectionStore
 from stream import outbound, relay
 from stream.callbacks import ConnectionApi, ConnectionGone
-from stream.routes import unexpected
 
 
 class WorkerEvent(BaseModel):
@@ -49,9 +49,9 @@ class StreamWorker:
     model: StreamingModel
     connections: ConnectionStore
     callbacks: ConnectionApi
-    claimed_turn: Callable[[dict[str, Any]], Any]  # the engine's ClaimedTurn.from_event
     masker: Callable[[], relay.Masker]
-    sink: Callable[[Callable[[str], None]], relay.DeltaSink]  # a batcher of delta texts around a sender
+    sink: Callable[[Callable[[bytes], None]], relay.DeltaSink]  # the frame batcher, around a sender of frames
+    claimed_turn: Callable[[dict[str, Any]], Any] = ClaimedTurn.from_event
 
     def run(self, event: WorkerEvent) -> str:
         """Answer the turn on its connection; the outcome (``done``, ``interrupted`` or an error code)."""
@@ -70,11 +70,8 @@ class StreamWorker:
             turn = self.engine.answer(self.claimed_turn(event.turn), call)
         except relay.NothingAnswered:
             return "gone"
-        except ChatbotError as error:  # the model failed or timed out, or the session ended meanwhile
-            frames.send(outbound.error_frame(error, event.request_id))
-            return error.code
-        except Exception as error:
-            failure = unexpected(error)
+        except Exception as error:  # the model failed or timed out, the session ended meanwhile, or worse
+            failure = as_chatbot_error(error)
             frames.send(outbound.error_frame(failure, event.request_id))
             return failure.code
         finally:
@@ -97,12 +94,12 @@ class _Frames:
         self._connection_id = connection_id
         self.gone = False
 
-    def delta(self, text: str) -> None:
+    def delta(self, frame: bytes) -> None:
         """A delta frame; raises :class:`ConnectionGone` so that the model stream is cancelled."""
         if self.gone:
             raise ConnectionGone()
         try:
-            self._callbacks.post(self._connection_id, outbound.delta_frame(text))
+            self._callbacks.post(self._connection_id, frame)
         except ConnectionGone:
             self.gone = True
             raise

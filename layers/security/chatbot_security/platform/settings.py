@@ -89,10 +89,6 @@ class OidcSettings(_EnvModel):
         return self
 
     @property
-    def oidc_enabled(self) -> bool:
-        return self.oidc_issuer is not None
-
-    @property
     def loopback_http_allowed(self) -> bool:
         """http:// on a loopback host, for local runs only (chatbot-local, or sam local invoke)."""
         return self.allow_loopback_issuer or self.sam_local
@@ -133,6 +129,8 @@ class ModelSettings(_EnvModel):
     model_system_prompt: OptionalStr = Field(default=None, alias="MODEL_SYSTEM_PROMPT", max_length=8000)
     # Base URL of the OpenAI-compatible endpoint (MODEL_PROVIDER=openai), such as https://api.example.com/v1.
     openai_base_url: OptionalStr = Field(default=None, alias="OPENAI_BASE_URL")
+    # Pause between the words the local echo model streams, so that a developer sees an answer stream in.
+    echo_word_delay_ms: int = Field(default=60, alias="ECHO_WORD_DELAY_MS", ge=0, le=10_000)
 
 
 class ResourceSettings(_EnvModel):

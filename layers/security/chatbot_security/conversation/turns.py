@@ -1,0 +1,167 @@
+"""The turn engine: one user message and the model's answer, stored together or not at all.
+
+Both front doors use it: the HTTP route calls :meth:`TurnEngine.post`; the streaming route claims
+the turn (:meth:`TurnEngine.claim`) and a worker answers it (:meth:`TurnEngine.answer`) with a
+model call that streams. The steps and their order are the same on both: validation, ownership,
+session expiry, rate limit, idempotency by ``client_message_id``, PII masking of the input, the
+model call, masking of the output, sealing and the one transactional write.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chatbot_security.conversation.errors import (
+    RateLimitedError,
+    SchemaError,
+    SessionFullError,
+)
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelProvider
+from chatbot_security.conversation.models import Message, MessageRequest, Turn
+from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
+from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.conversation.sealing import readable_history, sealed_record
+from chatbot_security.conversation.turn_claims import ClaimedTurn, Loaded, TurnReplays
+from chatbot_security.identity.identity_keys import IdentityKeys
+from chatbot_security.platform.settings import Settings
+from chatbot_security.privacy import crypto, pii
+from chatbot_security.storage.errors import ConflictError, RateLimitExceeded
+from chatbot_security.storage.records import SessionRecord, rfc3339
+
+MAX_WRITE_ATTEMPTS = 3
+RATE_WINDOW_SECONDS = 60
+POST_RATE_SCOPE = "post"
+
+#: (the readable history, the masked user text) -> the model's answer (its text unmasked) and usage
+ModelCall = Callable[[Sequence[ChatMessage], str], ModelAnswer]
+
+
+@dataclass
+class TurnEngine:
+    settings: Settings
+    store: ConversationStore
+    data_keys: crypto.DataKeys
+    identity: IdentityKeys
+    model: ModelProvider
+    rate_limiter: RateLimits
+    clock: Callable[[], float] = time.time
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    sleep: Callable[[float], None] = time.sleep
+
+    def post(self, owner: Owner, session_id: str, request: MessageRequest) -> Turn:
+        """The HTTP turn: claim, then answer with the configured model.
+
+        DynamoDB calls on a warm turn: one Query (session and recent history), one write that charges
+        the rate counter (a transaction that also claims ``client_message_id`` when there is one), one
+        transaction that stores the turn. KMS is called only the first time a container sees a session.
+        """
+        claimed = self.claim(owner, session_id, request)
+        if isinstance(claimed, Turn):
+            return claimed  # a repeat: the first answer, no model call
+        return self.answer(claimed, self.model.reply)
+
+    def claim(self, owner: Owner, session_id: str, request: MessageRequest) -> ClaimedTurn | Turn:
+        """Ownership, session expiry, rate limit and the idempotency claim, before any model call.
+
+        A finished turn with the same ``client_message_id`` comes back as that Turn (a replay); one
+        still being answered waits for it, within the model's timeout.
+        """
+        if len(request.content) > self.settings.max_message_chars:
+            raise SchemaError(f"content: at most {self.settings.max_message_chars} characters")
+        reject_other_anonymous_session(owner, session_id)
+        found, recent = self.store.session_with_recent(session_id, self.model.history_window)
+        session = self._ownership.usable_owned(owner, found)
+        key = self.data_keys.unwrap(session_id, session.wrapped_key)
+        charge = self.rate_limiter.charge(POST_RATE_SCOPE, owner.key, self.settings.rate_limit_per_minute,
+                                          RATE_WINDOW_SECONDS)  # fmt: skip
+        content = self._mask(request.content)
+        loaded = Loaded(session, recent, key)
+        if request.client_message_id is None:
+            self._require_room(session)
+            try:
+                self.rate_limiter.apply(charge)
+            except RateLimitExceeded as refused:
+                raise RateLimitedError(retry_after_seconds=refused.retry_after_seconds) from None
+            return ClaimedTurn(owner, session_id, content, claim=None, loaded=loaded)
+        claimed = self._replays.claim(owner, session, key, (str(request.client_message_id), content), charge)
+        if isinstance(claimed, Turn):
+            return claimed
+        return ClaimedTurn(owner, session_id, content, claim=claimed, loaded=loaded)
+
+    def answer(self, claimed: ClaimedTurn, call: ModelCall) -> Turn:
+        """Call the model on the readable history, mask its answer, seal and store the turn in one
+        transaction. If anything fails before the write, the claim is released and nothing is stored."""
+        try:
+            session, recent, key = claimed.loaded or self._reload(claimed)
+            history = readable_history(key, recent)
+            received_ms = int(self.clock() * 1000)
+            reply = self._mask(call(history, claimed.content).text)
+            replied_ms = max(int(self.clock() * 1000), received_ms + 1)
+            return self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
+                                    answer=(reply, replied_ms))  # fmt: skip
+        except BaseException:
+            if claimed.claim is not None:
+                self._replays.release(claimed.claim)
+            raise
+
+    @property
+    def _ownership(self) -> Ownership:
+        return Ownership(self.store.get_session, self.clock)
+
+    @property
+    def _replays(self) -> TurnReplays:
+        return TurnReplays(self.settings, self.store, self.identity, self._ownership, self._require_room,
+                           self.clock, self.new_id, self.sleep)  # fmt: skip
+
+    def _reload(self, claimed: ClaimedTurn) -> Loaded:
+        """A claim answered in another process (the streaming worker): read the session again, which
+        also checks that it is still the owner's and still usable."""
+        found, recent = self.store.session_with_recent(claimed.session_id, self.model.history_window)
+        session = self._ownership.usable_owned(claimed.owner, found)
+        return Loaded(session, recent, self.data_keys.unwrap(claimed.session_id, session.wrapped_key))
+
+    def _store_turn(
+        self, claimed: ClaimedTurn, session: SessionRecord, key: bytes, *, question: tuple[str, int],
+        answer: tuple[str, int],
+    ) -> Turn:  # fmt: skip
+        session_id, claim = claimed.session_id, claimed.claim
+        user_id, assistant_id = self.new_id(), self.new_id()
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            seq = session.message_count
+            messages = [
+                sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
+                              question[0]),
+                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1]),
+                              answer[0]),
+            ]  # fmt: skip
+            try:
+                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
+            except ConflictError:
+                lost = True
+            else:
+                lost = False
+            if lost:  # handled outside the except: the errors below are not caused by the conflict
+                if claim is not None:
+                    replayed = self._replays.after_lost_write(claim, key)
+                    if replayed is not None:
+                        return replayed
+                session = self._ownership.owned_session(claimed.owner, session_id)  # the count moved
+                self._require_room(session)
+                continue
+            return Turn(
+                user_message=Message(message_id=user_id, role="user", content=question[0],
+                                     created_at=rfc3339(question[1] / 1000)),
+                assistant_message=Message(message_id=assistant_id, role="assistant", content=answer[0],
+                                          created_at=rfc3339(answer[1] / 1000)),
+            )  # fmt: skip
+        raise ConflictError("session kept changing")
+
+    def _require_room(self, session: SessionRecord) -> None:
+        if session.message_count + 2 > self.settings.max_messages_per_session:
+            raise SessionFullError()
+
+    def _mask(self, text: str) -> str:
+        return pii.mask_pii(text) if self.settings.pii_masking else text
