@@ -1,7 +1,7 @@
 """The stream worker (``stream.worker``): the claimed turn's answer streams as delta frames through the
 real management API client to a loopback stage, then one done frame with the stored turn, or one error
-frame when the model fails (nothing stored). A client that goes away cancels the model stream, and the
-turn is stored with what was answered, marked interrupted. The connection is freed in every case."""
+frame when the model fails (nothing stored). A client that goes away cancels the model stream and
+nothing is stored. The connection is freed in every case."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from chatbot_security.conversation.errors import ModelProviderError, ModelTimeou
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from chatbot_security.conversation.models import Message, Turn
 from chatbot_security.privacy import pii
-from stream import outbound, relay
-from stream.callbacks import ConnectionGone
+from stream import outbound
 from stream.dependencies import default_callbacks
 from stream.worker import StreamWorker, handler
 from tools.connection_fakes import InMemoryConnectionStore
@@ -197,54 +196,34 @@ def test_an_unexpected_failure_is_a_generic_error_frame(
     assert engine.stored == []
 
 
-def test_a_client_that_leaves_cancels_the_model_and_the_turn_is_stored_interrupted(
+def test_a_client_that_leaves_cancels_the_model_and_nothing_is_stored(
     stage: StreamStage, engine: FakeEngine, connections: InMemoryConnectionStore
 ) -> None:
     model = ScriptedModel(lambda: ScriptedStream(["one ", "two ", "three ", "four ", "five "]))
     stage.gone_after[CONNECTION] = 2
 
-    assert run(worker_for(stage, engine, connections, model)) == {"outcome": "interrupted"}
+    assert run(worker_for(stage, engine, connections, model)) == {"outcome": "gone"}
 
     stream = model.streams[0]
     assert stream.closed
     assert stream.read == 3  # the chunk whose frame found the client gone was the last one read
-    [(turn, answer)] = engine.stored
-    assert answer.interrupted
-    assert answer.text == "one two three "
-    assert turn.assistant_message.content == "one two three "
-    assert answer.output_tokens >= 1
-    assert answer.input_tokens >= 1
+    assert engine.stored == []
+    assert len(engine.released) == 1  # a retry with the same client_message_id runs the turn again
     assert [frame["text"] for frame in stage.frames_of(CONNECTION)] == ["one ", "two "]  # nothing after it left
     assert is_free(connections)
 
 
-def test_a_client_gone_at_the_first_frame_keeps_the_first_chunk_interrupted(
+def test_a_client_gone_at_the_first_frame_stops_the_model_at_its_first_chunk(
     stage: StreamStage, engine: FakeEngine, connections: InMemoryConnectionStore
 ) -> None:
     model = ScriptedModel(lambda: ScriptedStream(["one ", "two "]))
     stage.gone_after[CONNECTION] = 0
 
-    assert run(worker_for(stage, engine, connections, model)) == {"outcome": "interrupted"}
+    assert run(worker_for(stage, engine, connections, model)) == {"outcome": "gone"}
 
-    [(turn, _)] = engine.stored
-    assert turn.assistant_message.content == "one "
+    assert model.streams[0].read == 1
+    assert engine.stored == []
     assert stage.frames_of(CONNECTION) == []
-
-
-def test_a_client_gone_before_the_model_wrote_anything_stores_nothing() -> None:
-    class GoneSink:
-        def add(self, text: str) -> None:
-            raise ConnectionGone()
-
-        def flush(self) -> None:
-            raise ConnectionGone()
-
-    stream = ScriptedStream([""])
-
-    with pytest.raises(relay.NothingAnswered):
-        relay.relay(stream, PassThrough(), GoneSink(), [])
-
-    assert stream.closed
 
 
 def test_a_malformed_worker_event_is_refused_without_a_frame(

@@ -5,27 +5,24 @@ What the client receives is always a prefix of the masked full answer: the maske
 look-ahead window, so personal data split across chunks is never sent unmasked. Frames are batched
 (one ``PostToConnection`` per window or size threshold, at most 32 KB each).
 
-A client that disconnects (``GoneException``) cancels the model stream. The turn is then stored with
-what the model had written up to that point, masked like any answer and marked ``"interrupted": true``:
-on reload the user sees what was answered rather than a question without a reply. Usage is what the
-provider reported, or its upper-bound estimate (``estimate_tokens``) when the stream was cut short before
-it said. When the client left
-before the model wrote anything, nothing is stored (the claim is released).
+A client that disconnects (``GoneException``) cancels the model stream at once, so no more tokens are
+produced, and the turn is **not stored**: :class:`ClientGone` makes the engine release the claim, as for
+a failed model. A client that reconnects and sends the message again with the same ``client_message_id``
+gets a whole answer, rather than the replay of one cut short; one that does not finds the session as it
+was before the message.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream, estimate_tokens
+from chatbot_security.conversation.model_providers import ModelAnswer, ModelStream
 from chatbot_security.platform.observability import logger
 from stream.callbacks import ConnectionGone
 
 
-class NothingAnswered(Exception):
-    """The client left before the model wrote anything: there is no turn to store."""
+class ClientGone(Exception):
+    """The client left while the answer streamed: the model was stopped and the turn is not stored."""
 
 
 class Masker(Protocol):
@@ -38,44 +35,21 @@ class DeltaSink(Protocol):
     def flush(self) -> None: ...
 
 
-def relay(stream: ModelStream, masker: Masker, sink: DeltaSink, prompt: Sequence[ChatMessage]) -> ModelAnswer:
-    """Stream the answer to the client; the model's answer (``interrupted`` when the client left)."""
-    received: list[str] = []
+def relay(stream: ModelStream, masker: Masker, sink: DeltaSink) -> ModelAnswer:
+    """Stream the answer to the client; the model's whole answer (text and usage) once it has ended."""
+    chunks = 0
     try:
         for chunk in stream:
-            received.append(chunk)
+            chunks += 1
             sink.add(masker.feed(chunk))
         sink.add(masker.finish())
         sink.flush()
     except ConnectionGone:
         stream.close()
-        logger.info("client gone: model stream cancelled", extra={"chunks": len(received)})
-        return _cut_short(stream, "".join(received), prompt)
+        logger.info("client gone: model stream cancelled", extra={"chunks": chunks})
+        raise ClientGone() from None
     except BaseException:
         stream.close()  # a failed or timed-out model: release its connection, then report the error
         raise
     return stream.result()
 
-
-def _cut_short(stream: ModelStream, text: str, prompt: Sequence[ChatMessage]) -> ModelAnswer:
-    if not text:
-        raise NothingAnswered()
-    try:
-        reported = stream.result()
-    except Exception:  # a cancelled stream may have no result: estimate its usage
-        reported = None
-    if reported is not None and reported.text == text:
-        return dataclasses.replace(reported, interrupted=True)
-    return ModelAnswer(
-        text=text,
-        input_tokens=estimate_tokens(*(message.content for message in prompt)),
-        output_tokens=estimate_tokens(text),
-        interrupted=True,
-    )
-
-
-def prompt_of(history: Sequence[ChatMessage], user_text: str) -> list[ChatMessage]:
-    return [*history, ChatMessage(role="user", content=user_text)]
-
-
-StreamCall = Callable[[Sequence[ChatMessage], str], ModelAnswer]

@@ -3,7 +3,8 @@
 It runs the engine's ``answer`` with a model call that streams: chunks go through the stream masker
 into batched ``delta`` frames (``stream.relay``). Then exactly one more frame: ``done`` with the stored
 turn (the HTTP 201 body), or ``error`` when the model failed or timed out (nothing stored, the claim
-released). Whatever happens, the connection is freed for its next turn.
+released). A client that went away stops the model and nothing is stored. Whatever happens, the
+connection is freed for its next turn.
 """
 
 from __future__ import annotations
@@ -54,22 +55,17 @@ class StreamWorker:
     claimed_turn: Callable[[dict[str, Any]], Any] = ClaimedTurn.from_event
 
     def run(self, event: WorkerEvent) -> str:
-        """Answer the turn on its connection; the outcome (``done``, ``interrupted`` or an error code)."""
+        """Answer the turn on its connection; the outcome (``done``, ``gone`` or an error code)."""
         frames = _Frames(self.callbacks, event.connection_id)
-        answers: list[ModelAnswer] = []
 
         def call(history: Sequence[ChatMessage], user_text: str) -> ModelAnswer:
-            sink = self.sink(frames.delta)
-            answer = relay.relay(
-                self.model.stream(history, user_text), self.masker(), sink, relay.prompt_of(history, user_text)
-            )
-            answers.append(answer)
-            return answer
+            stream = self.model.stream(history, user_text)
+            return relay.relay(stream, self.masker(), self.sink(frames.delta))
 
         try:
             turn = self.engine.answer(self.claimed_turn(event.turn), call)
-        except relay.NothingAnswered:
-            return "gone"
+        except relay.ClientGone:
+            return "gone"  # nothing stored, nobody to tell
         except Exception as error:  # the model failed or timed out, the session ended meanwhile, or worse
             failure = as_chatbot_error(error)
             frames.send(outbound.error_frame(failure, event.request_id))
@@ -77,7 +73,7 @@ class StreamWorker:
         finally:
             self._finish(event.connection_id)
         frames.send(outbound.done_frame(turn))
-        return "interrupted" if answers and answers[-1].interrupted else "done"
+        return "done"
 
     def _finish(self, connection_id: str) -> None:
         try:
