@@ -52,4 +52,3 @@ def relay(stream: ModelStream, masker: Masker, sink: DeltaSink) -> ModelAnswer:
         stream.close()  # a failed or timed-out model: release its connection, then report the error
         raise
     return stream.result()
-
