@@ -15,6 +15,7 @@ from chatbot_security.platform.settings import get_settings
 from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
+from chatbot_security.storage.tickets import DynamoTicketStore
 
 
 def _dynamodb() -> object:
@@ -47,3 +48,8 @@ def default_conversations() -> Conversations:
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
     )
+
+
+@functools.cache
+def default_ticket_store() -> DynamoTicketStore:
+    return DynamoTicketStore(_dynamodb, get_settings().require("table_name"))
