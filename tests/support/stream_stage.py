@@ -28,6 +28,9 @@ class StreamStage:
     gone_after: dict[str, int] = field(default_factory=dict)
     worker: Callable[[dict[str, Any]], Any] | None = None
     invoke_status: int = 202
+    # Checks every frame delivered (the AsyncAPI document's schemas); what it refused is kept in ``invalid``.
+    check: Callable[[dict[str, Any]], Any] | None = None
+    invalid: list[str] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -107,7 +110,13 @@ class StreamStage:
                 self.closed.add(connection_id)
             if connection_id in self.closed:
                 return 410, {"message": "gone"}, "GoneException"
-            delivered.append(json.loads(body))
+            frame = json.loads(body)
+            delivered.append(frame)
+        if self.check is not None:
+            try:
+                self.check(frame)
+            except Exception as error:
+                self.invalid.append(f"{frame.get('type')}: {error}")
         return 200, None, None
 
     def _invoke(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any] | None, None]:
