@@ -235,11 +235,10 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
     import boto3
     from botocore.stub import Stubber
 
-    from chat import dependencies
     from chat.handler import lambda_handler
     from chatbot_local.aws import MotoService, provision
     from chatbot_local.template import Template
-    from chatbot_security.conversation.model_providers import BedrockConverseModel
+    from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
     from tools.aws_calls import counting_aws_calls
 
     moto = MotoService()
@@ -271,7 +270,7 @@ def measure_aws_calls(histories: tuple[int, ...]) -> dict[int, dict[str, int]]:
             def bedrock_model(settings: Settings) -> BedrockConverseModel:
                 return BedrockConverseModel(settings, runtime=lambda _timeout: runtime)
 
-            dependencies.BedrockConverseModel = bedrock_model  # type: ignore[misc, assignment]  # a factory for the class
+            configured.BedrockConverseModel = bedrock_model  # type: ignore[misc, assignment]  # a factory for the class
             context = lambda_context()
             with Stubber(runtime) as stub:
                 for history in histories:

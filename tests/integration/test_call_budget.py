@@ -17,8 +17,7 @@ from support.api import InProcessApi
 from support.caches import reset_caches
 from support.openai_server import OpenAiServer
 
-from chat import dependencies
-from chatbot_security.conversation.model_providers import BedrockConverseModel
+from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
 from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -52,7 +51,7 @@ def bedrock(calls: AwsCalls, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubbe
     reset_caches()
     runtime = boto3.client("bedrock-runtime")
     monkeypatch.setattr(
-        dependencies,
+        configured,
         "BedrockConverseModel",
         lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime),
     )

@@ -23,7 +23,7 @@ from support.faults import CONVERSE, AwsFaults, injecting_aws_faults, use_bedroc
 from support.openai_server import OpenAiServer, Scripted, completion
 
 from chat import dependencies
-from chatbot_security.conversation.model_providers import MAX_ATTEMPTS, BedrockConverseModel
+from chatbot_security.conversation.model_providers import MAX_ATTEMPTS, BedrockConverseModel, configured
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -279,13 +279,13 @@ def openai_server() -> Iterator[OpenAiServer]:
 def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
     """The OpenAI-compatible provider on a loopback endpoint, its key in Secrets Manager (moto)."""
     arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
-    monkeypatch.setattr(dependencies, "BedrockConverseModel", BedrockConverseModel)
+    monkeypatch.setattr(configured, "BedrockConverseModel", BedrockConverseModel)
     monkeypatch.setenv("MODEL_PROVIDER", "openai")
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
     monkeypatch.setenv("MODEL_TIMEOUT_SECONDS", "1.5")
     dependencies.default_conversations.cache_clear()
-    dependencies._secrets_provider.cache_clear()
+    configured._secrets_provider.cache_clear()
     from chatbot_security.platform.settings import get_settings
 
     get_settings.cache_clear()

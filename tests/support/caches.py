@@ -6,14 +6,17 @@ from __future__ import annotations
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
-    from chat.dependencies import _secrets_provider, default_conversations, default_ticket_store
+    from chat.dependencies import default_conversations, default_ticket_store
     from chatbot_security.conversation.model_providers import _bedrock_runtime
+    from chatbot_security.conversation.model_providers.configured import _secrets_provider
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
     from chatbot_security.platform.aws_clients import client, sdk_session
     from chatbot_security.platform.lean_settings import get_lean_settings
     from chatbot_security.platform.settings import get_settings
     from session_cleanup.handler import default_store
+    from stream import dependencies as stream_dependencies
+    from stream.engine import default_engine as default_stream_engine
     from stream_authorizer.handler import default_ticket_store as stream_ticket_store
 
     for cached in (
@@ -28,6 +31,11 @@ def reset_caches() -> None:
         _bedrock_runtime,
         secrets.shared_secret_cache,
         edge.default_verifier,
+        stream_dependencies.default_connections,
+        stream_dependencies.default_callbacks,
+        stream_dependencies.default_handoff,
+        stream_dependencies.management_client,
+        default_stream_engine,
         stream_ticket_store,
         get_lean_settings,
     ):

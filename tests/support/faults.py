@@ -204,15 +204,14 @@ def use_bedrock_double(
     not in moto); call inside :func:`injecting_aws_faults`, after resetting the caches."""
     import boto3
 
-    from chat import dependencies
-    from chatbot_security.conversation.model_providers import BedrockConverseModel
+    from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
 
     monkeypatch.setenv("MODEL_PROVIDER", "bedrock")
     monkeypatch.setenv("MODEL_ID", "test-model")
     runtime = boto3.client("bedrock-runtime")
     faults.respond(*CONVERSE, answer)
     monkeypatch.setattr(
-        dependencies,
+        configured,
         "BedrockConverseModel",
         lambda settings: BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda seconds: None),
     )

@@ -17,7 +17,7 @@ PAGE = ROOT / "docs" / "threat-model.md"
 RULES = (
     [str(number) for number in range(1, 14)]
     + ["LLM01", "LLM02", "LLM05", "LLM07", "LLM10", "NET", "AUDIT"]
-    + ["STREAM-TICKET", "STREAM-CONNECT", "STREAM-INFRA", "STREAM-PROTOCOL", "PRIV"]
+    + ["STREAM-TICKET", "STREAM-CONNECT", "STREAM-INFRA", "STREAM-PROTOCOL", "STREAM-TURN", "PRIV"]
 )
 TICKED = re.compile(r"`([^`]+)`")
 # Rows for the findings of the outside security review follow the rules: "review 5", "review 10 (access log)".

@@ -47,6 +47,14 @@ class IdempotencyConflictError(ChatbotError):
     message = "This client_message_id was already used for another message in this session."
 
 
+class BusyError(ChatbotError):
+    """A second message on a WebSocket connection while a turn streams on it (the turn goes on)."""
+
+    status = 409
+    code = "busy"
+    message = "A message is already being answered on this connection; wait for it to finish."
+
+
 class PayloadTooLargeError(ChatbotError):
     status = 413
     code = "payload_too_large"

@@ -29,10 +29,11 @@ def client(service: str) -> Any:
     return build_client(service, config)
 
 
-def build_client(service: str, config: Any) -> Any:
-    """A new client with its own configuration (timeouts, retries), from the container's SDK session."""
+def build_client(service: str, config: Any, endpoint_url: str | None = None) -> Any:
+    """A new client with its own configuration (timeouts, retries), from the container's SDK session;
+    ``endpoint_url`` for a service whose endpoint is per resource (the WebSocket management API)."""
     with _BUILDING:
-        return sdk_session().client(service, config=config)
+        return sdk_session().client(service, config=config, endpoint_url=endpoint_url)
 
 
 @functools.cache

@@ -195,7 +195,18 @@ class EdgeSettings(_EnvModel):
         return self.edge_protection == "waf"
 
 
-class Settings(OidcSettings, LimitSettings, ModelSettings, ModerationSettings, ResourceSettings, EdgeSettings):
+class StreamSettings(_EnvModel):
+    """The WebSocket API's function names and callback URL (docs/streaming.md)."""
+
+    # The worker the stream function hands a claimed turn to (an asynchronous invoke).
+    stream_worker_function: OptionalStr = Field(default=None, alias="STREAM_WORKER_FUNCTION")
+    # The API Gateway management API of the WebSocket stage (https://{api}.execute-api.{region}.amazonaws.com/v1).
+    stream_callback_url: OptionalStr = Field(default=None, alias="STREAM_CALLBACK_URL")
+
+
+class Settings(
+    OidcSettings, LimitSettings, ModelSettings, ModerationSettings, ResourceSettings, EdgeSettings, StreamSettings
+):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
@@ -208,6 +219,11 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ModerationSettings, R
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
             _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
+        if self.stream_callback_url is not None:
+            # Locally the management API is chatbot-local's WebSocket server, on a loopback host.
+            _require_secure_url(
+                "STREAM_CALLBACK_URL", self.stream_callback_url, allow_loopback_http=self.loopback_http_allowed
+            )
         return self
 
     @model_validator(mode="after")
