@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from support.fakes import in_memory_conversations
 from support.ticket_fakes import InMemoryTicketStore
 
 from chatbot_security.conversation.errors import ForbiddenError, NotFoundError
@@ -16,6 +15,7 @@ from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.conversation.stream_tickets import issue_stream_ticket, ticket_url
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
+from tools.fakes import in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 STREAM_URL = "wss://abc123.execute-api.eu-west-1.amazonaws.com/v1"
