@@ -17,8 +17,12 @@ characters; the look-arounds add 3 on either side. So:
 - when the :data:`WINDOW` characters before that word hold no digit (of any script), no detector can
   reach across the whitespace in front of it (every match that can hold whitespace begins with digits
   within its first four characters), so everything up to the last word is released;
-- otherwise the last :data:`WINDOW` characters before the last word are held too, and the cut moves back
-  further to the start of any match it would split.
+- otherwise the last :data:`WINDOW` characters before the last word are held too;
+- either way the cut then moves back to the start of any detector's finding it would split, masked or not
+  (of two overlapping findings the earlier detector's is masked, and which one that is can change with
+  the text that follows). What follows the cut can only change findings that reach past the last word's
+  start, which all start after the cut; any chain of overlapping findings from one of those to a match
+  before the cut would have to contain the cut, and none does.
 
 Released text is masked with the matches found on the held text plus a :data:`CONTEXT` of what was
 released before it (what look-behinds and the "SSN: 123456789" keyword need), so each chunk costs
@@ -32,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from chatbot_security.privacy import pii
 from chatbot_security.privacy.pii import PLACEHOLDERS, ZERO_WIDTH, PiiMatch, find_pii, normalise
 
 #: Characters (zero-width ones not counted) held before the last word once a digit is near: the longest
@@ -74,8 +79,14 @@ class StreamMasker:
         base = len(self._context)
         if not self._held:
             return ""
-        matches = [match for match in self._find(text) if match.start >= base] if _has_trigger(text) else []
-        cut = len(text) if final else _cut(text, base, matches)
+        matches: list[PiiMatch] = []
+        cut = len(text)
+        if _has_trigger(text):
+            matches = [match for match in self._find(text) if match.start >= base]
+            if not final:
+                cut = _cut(text, base, _findings(text, base))
+        elif not final:
+            cut = _cut(text, base, [])
         if cut <= base:
             return ""
         released = _masked(text, base, cut, matches)
@@ -89,7 +100,15 @@ def _has_trigger(text: str) -> bool:
     return any(char.isdigit() or char in "@\uff20\ufe6b:\uff1a" for char in text) or not text.isascii()
 
 
-def _cut(text: str, base: int, matches: list[PiiMatch]) -> int:
+def _findings(text: str, base: int) -> list[tuple[int, int]]:
+    """Every span a detector finds in the held text, before overlaps are resolved: which of two
+    overlapping findings is masked can change with the text that follows, so the cut splits neither."""
+    normalised, origin = normalise(text)
+    spans = ((origin[start], origin[end - 1] + 1) for _, detect in pii._DETECTORS for start, end in detect(normalised))
+    return [(start, end) for start, end in spans if start >= base]
+
+
+def _cut(text: str, base: int, findings: list[tuple[int, int]]) -> int:
     """Where the text may be cut: nothing after it can change the masking of what comes before."""
     last_word = _LAST_WORD.search(text, base)
     end = last_word.start() if last_word else len(text)
@@ -97,9 +116,12 @@ def _cut(text: str, base: int, matches: list[PiiMatch]) -> int:
     start = _window_start(text, end)
     if _DIGIT.search(normalise(text[max(0, start) : end])[0]):
         cut = start
-    for match in matches:
-        if match.start < cut < match.end:
-            cut = match.start
+    moved = True
+    while moved:  # back to the start of any finding the cut would split, until none is split
+        moved = False
+        for found_start, found_end in findings:
+            if found_start < cut < found_end:
+                cut, moved = found_start, True
     return cut
 
 
