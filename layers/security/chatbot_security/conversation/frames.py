@@ -10,7 +10,9 @@ well below it; :func:`frame_size` lets the caller check).
 :class:`FrameBatcher` sends text (already masked) through ``send(frame)``, one PostToConnection each: at
 most once per :data:`BATCH_INTERVAL_SECONDS` window, or earlier once the text waiting reaches
 :data:`BATCH_THRESHOLD_BYTES`, and the rest on :meth:`FrameBatcher.flush`. The first text goes out at once,
-so the batcher adds nothing to the time to the first frame.
+so the batcher adds nothing to the time to the first frame. It keeps no timer: text that arrives inside a
+window waits for the next :meth:`FrameBatcher.add` or for :meth:`FrameBatcher.flush`, so a caller whose
+model may pause mid-answer flushes when its own read times out.
 """
 
 from __future__ import annotations
