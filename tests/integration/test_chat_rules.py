@@ -261,7 +261,9 @@ def test_a_session_past_its_absolute_lifetime_is_gone_even_when_active(
     assert api.call(SESSION, alice, session_id=session_id).status == 404
 
 
-@pytest.mark.parametrize(("error_name", "status"), [("ModelProviderError", 502), ("ModelTimeoutError", 504)])
+@pytest.mark.parametrize(
+    ("error_name", "status"), [("ModelProviderError", 502), ("ModelTimeoutError", 504), ("ContentBlockedError", 422)]
+)
 def test_a_failed_model_call_is_answered_and_stores_nothing(
     api: InProcessApi,
     alice: str,

@@ -4,6 +4,8 @@ stall mid-answer, cancellation."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +164,15 @@ def test_a_stream_without_text_is_a_502(server: BedrockStreamServer) -> None:
     assert list(stream) == []
     with pytest.raises(ModelProviderError):
         stream.result()
+
+
+def test_closing_the_stream_from_another_thread_ends_a_waiting_read_quietly(server: BedrockStreamServer) -> None:
+    server.script.append(ScriptedStream([*answer_events("first ")[:2], Pause(5.0), *answer_events("late")[1:]]))
+    stream = model(server).stream([], "x")
+    chunks = iter(stream)
+    assert next(chunks) == "first "
+    threading.Timer(0.2, stream.close).start()
+    started = time.monotonic()
+    assert list(chunks) == []
+    assert time.monotonic() - started < 3
+    assert stream.result().interrupted

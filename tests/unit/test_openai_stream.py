@@ -4,6 +4,8 @@ chunk, a stall mid-answer, cancellation."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -121,3 +123,16 @@ def test_a_stream_that_ends_without_text_is_a_502(server: OpenAiServer) -> None:
     list(stream)
     with pytest.raises(ModelProviderError):
         stream.result()
+
+
+def test_closing_the_stream_from_another_thread_ends_a_waiting_read_quietly(server: OpenAiServer) -> None:
+    events = stream_events("first ", "late")
+    server.script.append(Scripted(events=[*events[:2], 5.0, *events[2:]]))
+    stream = model(server, MODEL_TIMEOUT_SECONDS="10").stream([], "x")
+    chunks = iter(stream)
+    assert next(chunks) == "first "
+    threading.Timer(0.2, stream.close).start()
+    started = time.monotonic()
+    assert list(chunks) == []
+    assert time.monotonic() - started < 3
+    assert stream.result().interrupted

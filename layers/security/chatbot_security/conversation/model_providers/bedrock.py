@@ -19,6 +19,7 @@ from chatbot_security.conversation.model_providers.base import (
     ChatMessage,
     Deadline,
     ModelAnswer,
+    ModelStream,
     retry_read_timeout,
     system_prompt,
 )
@@ -93,7 +94,7 @@ class BedrockConverseModel:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens)
 
-    def stream(self, history: Sequence[ChatMessage], user_message: str) -> Any:
+    def stream(self, history: Sequence[ChatMessage], user_message: str) -> ModelStream:
         from chatbot_security.conversation.model_providers.bedrock_stream import BedrockStream
 
         return BedrockStream(self, self.request(history, user_message, streaming=True))

@@ -7,8 +7,9 @@ budget is a timeout (504); an exception event in the stream is a provider failur
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -48,7 +49,7 @@ class BedrockStream:
         while not self._closed:
             text = self._next_text()
             if text is None:
-                self._finished = True
+                self._finished = not self._closed
                 return
             yield text
 
@@ -61,7 +62,7 @@ class BedrockStream:
         self._chunks.clear()
         self._stop_reason, self._metadata = None, {}
         text = self._next_text()
-        self._finished = text is None
+        self._finished = text is None and not self._closed
         return text
 
     def _next_text(self) -> str | None:
@@ -77,19 +78,23 @@ class BedrockStream:
                     self._stop_reason = event["messageStop"].get("stopReason")
                 elif "metadata" in event:
                     self._metadata = event["metadata"]
-        except (Urllib3ReadTimeoutError, TimeoutError) as error:
+        except (Urllib3ReadTimeoutError, TimeoutError, ClientError, Urllib3Error, BotoCoreError, OSError,
+                ValueError, AttributeError) as error:  # fmt: skip
             self._release()
+            if self._closed:  # closed from another thread while a read was waiting: the end, not a failure
+                return None
+            self._fail(error)
+        return None
+
+    def _fail(self, error: Exception) -> NoReturn:
+        if isinstance(error, (Urllib3ReadTimeoutError, TimeoutError)):
             raise ModelTimeoutError() from error
-        except ClientError:
-            self._release()
+        if isinstance(error, ClientError):
             if self._chunks:  # part of the answer is out: no retry
                 logger.warning("model stream failed", extra={"provider": "bedrock"})
                 raise ModelProviderError() from None
-            raise
-        except (Urllib3Error, BotoCoreError, ConnectionError) as error:
-            self._release()
-            raise ModelProviderError() from error
-        return None
+            raise error  # before the first chunk: the call is retried
+        raise ModelProviderError() from error
 
     def result(self) -> ModelAnswer:
         text = "".join(self._chunks)
@@ -112,10 +117,17 @@ class BedrockStream:
         self._release()
 
     def _release(self) -> None:
+        """Closes the HTTP response; its socket is shut down first, which also ends a read another thread
+        is waiting in."""
         raw = getattr(self, "_raw", None)
         if raw is not None:
-            raw.close()
             self._raw = None
+            connection = getattr(raw, "_raw_stream", None)
+            shutdown = getattr(connection, "shutdown", None)
+            if shutdown is not None:
+                with contextlib.suppress(RuntimeError, ValueError, OSError):  # already released or closed
+                    shutdown()
+            raw.close()
 
 
 def _texts_of(request: dict[str, Any]) -> list[str]:

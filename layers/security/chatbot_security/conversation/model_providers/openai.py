@@ -18,6 +18,7 @@ from chatbot_security.conversation.model_providers.base import (
     ChatMessage,
     Deadline,
     ModelAnswer,
+    ModelStream,
     estimate_tokens,
     system_prompt,
 )
@@ -92,7 +93,7 @@ class OpenAiCompatibleModel:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens, moderated=choice.get("finish_reason") == "content_filter")
 
-    def stream(self, history: Sequence[ChatMessage], user_message: str) -> Any:
+    def stream(self, history: Sequence[ChatMessage], user_message: str) -> ModelStream:
         from chatbot_security.conversation.model_providers.openai_stream import OpenAiStream
 
         return OpenAiStream(self, self.body(history, user_message))

@@ -8,7 +8,9 @@ budget is a timeout (504).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,12 +69,15 @@ class OpenAiStream:
         """Reads one event line: its text, or None (another event, or the end, which sets finished)."""
         try:
             line = self._response.readline(MAX_LINE_BYTES + 1)
-        except TimeoutError as error:
+        except (OSError, ValueError, AttributeError) as error:
             self._release()
-            raise ModelTimeoutError() from error
-        except OSError as error:
-            self._release()
+            if self._closed:  # closed from another thread while a read was waiting: the end, not a failure
+                return None
+            if isinstance(error, TimeoutError):
+                raise ModelTimeoutError() from error
             raise ModelProviderError() from error
+        if self._closed:
+            return None
         self._read_bytes += len(line)
         if len(line) > MAX_LINE_BYTES or self._read_bytes > MAX_STREAM_BYTES:
             self._release()
@@ -127,6 +132,13 @@ class OpenAiStream:
         self._release()
 
     def _release(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+        """Closes the HTTP response; its socket is shut down first, which also ends a read another thread
+        is waiting in."""
+        response, self._response = self._response, None
+        if response is None:
+            return
+        sock = getattr(getattr(response.fp, "raw", None), "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        response.close()
