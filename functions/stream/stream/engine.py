@@ -8,6 +8,7 @@ from typing import Any
 
 from chatbot_security.conversation.model_providers import LazyModel
 from chatbot_security.conversation.model_providers.configured import build_model_provider
+from chatbot_security.conversation.moderation import build_moderator
 from chatbot_security.conversation.turns import TurnEngine
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.aws_clients import client
@@ -38,12 +39,13 @@ def default_engine() -> TurnEngine:
         identity=identity,
         model=LazyModel(functools.partial(build_model_provider, settings)),
         rate_limiter=RateLimiter(_dynamodb, table),
+        moderator=build_moderator(settings),
     )
 
 
 @functools.cache
 def default_worker() -> Any:
-    from chatbot_security.conversation.frames import FrameBatcher  # type: ignore[import-not-found]
+    from chatbot_security.conversation.frames import FrameBatcher
     from chatbot_security.privacy.stream_masking import StreamMasker
     from stream.dependencies import default_callbacks, default_connections
     from stream.worker import StreamWorker
