@@ -70,6 +70,9 @@ VALID = [
           BedrockGuardrailId="abc123def456", BedrockGuardrailVersion="3"),
     valid("x86-alarms-cron-schedule", **ISSUER, Architecture="x86_64", AlarmEmail="ops@example.com",
           CleanupScheduleExpression="cron(0/15 * * * ? *)", LogRetentionDays="90"),
+    valid("token-quotas-budget-and-prices", **ISSUER, TokensPerDay="500000", AnonTokensPerDay="1000",
+          DailyTokenBudget="80000000", ModelInputPricePerMillionTokens="0.25",
+          ModelOutputPricePerMillionTokens="1.25", DailySpendAlarmUsd="12.5"),
     valid("production-like", **ISSUER, AdminRequireMfa="true", ReservedConcurrency="20", LogRetentionDays="90",
           ApiThrottlingBurstLimit="40", ApiThrottlingRateLimit="20", CleanupScheduleExpression="rate(1 hour)"),
     valid("edge-with-route-throttles", **ISSUER, **EDGE, MessagePostThrottlingBurstLimit="10",
@@ -138,6 +141,12 @@ BROKEN = [
            CleanupScheduleExpression="rate(5 minutes) rate(1 day)"),
     broken("schedule-cron-five-fields", "parameter:CleanupScheduleExpression", **ISSUER,
            CleanupScheduleExpression="cron(0/15 * * * *)"),
+    broken("no-tokens-per-day", "parameter:TokensPerDay", **ISSUER, TokensPerDay="0"),
+    broken("no-anonymous-tokens-per-day", "parameter:AnonTokensPerDay", AllowAnonymous="true", AnonTokensPerDay="0"),
+    broken("negative-token-budget", "parameter:DailyTokenBudget", **ISSUER, DailyTokenBudget="-1"),
+    broken("negative-input-price", "parameter:ModelInputPricePerMillionTokens", **ISSUER,
+           ModelInputPricePerMillionTokens="-1"),
+    broken("spend-alarm-at-zero", "parameter:DailySpendAlarmUsd", **ISSUER, DailySpendAlarmUsd="0"),
     broken("alarm-email-too-long", "parameter:AlarmEmail", **ISSUER, AlarmEmail="a" * 250 + "@example.com"),
 ]  # fmt: skip
 
