@@ -6,7 +6,7 @@ from __future__ import annotations
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
-    from chat.dependencies import _secrets_provider, default_conversations
+    from chat.dependencies import _secrets_provider, default_conversations, default_quotas
     from chatbot_security.conversation.model_providers import _bedrock_runtime
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
@@ -19,6 +19,7 @@ def reset_caches() -> None:
         client,
         sdk_session,
         default_conversations,
+        default_quotas,
         _secrets_provider,
         default_authenticator,
         default_store,

@@ -37,6 +37,7 @@ ROUTES = [
     "POST /v1/sessions/{session_id}/messages",
     "GET /v1/sessions/{session_id}/messages",
     "DELETE /v1/admin/users/{subject}",
+    "GET /v1/usage",
 ]
 SETTINGS = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE, "ALLOW_ANONYMOUS": "true"})
 

@@ -19,6 +19,7 @@ ROUTES = {
     ("post", "/v1/sessions/{session_id}/messages"),
     ("get", "/v1/sessions/{session_id}/messages"),
     ("delete", "/v1/admin/users/{subject}"),
+    ("get", "/v1/usage"),
 }
 
 
@@ -72,6 +73,7 @@ def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
         "deleteSession",
         "eraseUser",
         "getSession",
+        "getUsage",
         "listMessages",
         "listSessions",
         "postMessage",

@@ -24,6 +24,7 @@ ANONYMOUS_ROUTES = frozenset(
         "DELETE /v1/sessions/{session_id}",
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
+        "GET /v1/usage",
     }
 )
 ADMIN_ROUTE_PREFIX = "/v1/admin/"

@@ -27,7 +27,9 @@ from chatbot_security.conversation.models import (
     Session,
     SessionList,
     Turn,
+    UsageReport,
 )
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.conversation.schema_errors import describe
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.observability import logger
@@ -72,7 +74,10 @@ _ERROR_DESCRIPTIONS = {
         "Schema violation (unknown field or query parameter, wrong type, length, bad UUID, forbidden characters); "
         "the message names each failing known field and its rule, counts unknown ones, never repeats a value"
     ),
-    429: "Rate limited; see the Retry-After header (seconds)",
+    429: (
+        "`rate_limited` (RATE_LIMIT_PER_MINUTE, SESSIONS_PER_HOUR, ANON_SESSIONS_PER_HOUR) or `quota_exceeded` "
+        "(the daily token quota or the deployment's daily token budget); see the Retry-After header (seconds)"
+    ),
     500: "Internal error",
     502: "The model provider failed",
     503: "DynamoDB, KMS or Secrets Manager is throttled or failing; retry after Retry-After seconds",
@@ -138,6 +143,11 @@ app.use(middlewares=[reject_unknown_input])
 
 def conversations() -> Conversations:
     service: Conversations = app.context["conversations"]
+    return service
+
+
+def quotas() -> Quotas:
+    service: Quotas = app.context["quotas"]
     return service
 
 
@@ -262,6 +272,24 @@ def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cu
 )
 def handle_erase_user(subject: Subject) -> None:
     conversations().erase_user(principal(), subject)  # audited by the logic, whatever the outcome
+
+
+@app.get(
+    "/v1/usage",
+    summary="Your model tokens today",
+    description=(
+        "Tokens (input and output) used this UTC day and the limit that binds you: TOKENS_PER_DAY (an "
+        "anonymous token: ANON_TOKENS_PER_DAY), or less when the deployment's DAILY_TOKEN_BUDGET has less left."
+    ),
+    security=BEARER,
+    responses=responses(200, "Today's usage", UsageReport, *_AUTHORIZED, 404),
+)
+def handle_get_usage() -> Response[str]:
+    caller = principal()
+    if caller.kind == "anonymous":  # its session ended or was erased: nothing to report (404)
+        conversations().get_session(caller, caller.session_id or "")
+    owner = conversations().identity.owner_of(caller)
+    return json_response(200, quotas().report(owner, caller.kind))
 
 
 # -- errors ---------------------------------------------------------------------------------

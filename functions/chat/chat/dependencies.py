@@ -13,6 +13,7 @@ from chatbot_security.conversation.model_providers import (
     ModelProvider,
     OpenAiCompatibleModel,
 )
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.identity import session_tokens
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.aws_clients import client
@@ -21,6 +22,7 @@ from chatbot_security.platform.settings import Settings, get_settings
 from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
+from chatbot_security.storage.usage_table import DynamoUsage
 
 
 def _dynamodb() -> object:
@@ -85,3 +87,9 @@ def default_conversations() -> Conversations:
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
     )
+
+
+@functools.cache
+def default_quotas() -> Quotas:
+    settings = get_settings()
+    return Quotas(settings=settings, counters=DynamoUsage(_dynamodb, settings.require("table_name")))

@@ -9,11 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat.api import app
-from chat.dependencies import default_conversations
+from chat.dependencies import default_conversations, default_quotas
 from chat.http_responses import error_response, secure
 from chat.request_guard import check_json_body
 from chatbot_security.conversation.conversations import Conversations
 from chatbot_security.conversation.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.identity import edge
 from chatbot_security.platform.observability import logger, metrics, tracer
 from chatbot_security.platform.settings import get_settings
@@ -28,8 +29,9 @@ def lambda_handler(
     context: LambdaContext,
     conversations: Conversations | None = None,
     origin: edge.OriginVerifier | None = None,
+    quotas: Quotas | None = None,
 ) -> dict[str, Any]:
-    response = _handle(event, context, conversations, origin)
+    response = _handle(event, context, conversations, origin, quotas)
     _count_outcome(int(response["statusCode"]))
     return response
 
@@ -39,6 +41,7 @@ def _handle(
     context: LambdaContext,
     conversations: Conversations | None,
     origin: edge.OriginVerifier | None,
+    quotas: Quotas | None = None,
 ) -> dict[str, Any]:
     request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
     try:
@@ -47,6 +50,7 @@ def _handle(
         check_json_body(event, settings.max_body_bytes)
         app.append_context(  # type: ignore[no-untyped-call]
             conversations=conversations or default_conversations(),
+            quotas=quotas or default_quotas(),
             client_ip=edge.client_ip(event, origin_verified),
         )
         response: dict[str, Any] = app.resolve(event, context)

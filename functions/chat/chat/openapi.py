@@ -37,12 +37,14 @@ OPERATIONS = {
     ("post", "/v1/sessions/{session_id}/messages"): ("postMessage", "messages"),
     ("get", "/v1/sessions/{session_id}/messages"): ("listMessages", "messages"),
     ("delete", "/v1/admin/users/{subject}"): ("eraseUser", "admin"),
+    ("get", "/v1/usage"): ("getUsage", "usage"),
 }
 TAGS = [
     {"name": "anonymous-sessions", "description": "Sessions without an account (when the deployment allows them)"},
     {"name": "sessions", "description": "Your conversations"},
     {"name": "messages", "description": "The turns of a conversation"},
     {"name": "admin", "description": "Erasure on request (admin role, MFA)"},
+    {"name": "usage", "description": "Your model tokens and daily quota"},
 ]
 _MESSAGE_CHARS = LimitSettings.model_fields["max_message_chars"]
 
