@@ -86,6 +86,7 @@ def default_conversations() -> Conversations:
         model=LazyModel(functools.partial(build_model_provider, settings)),
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
+        quotas=default_quotas(),
     )
 
 

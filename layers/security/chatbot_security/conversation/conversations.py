@@ -20,6 +20,7 @@ from chatbot_security.conversation.errors import (
     IdempotencyConflictError,
     ModelTimeoutError,
     NotFoundError,
+    QuotaExceededError,
     SchemaError,
     ServiceUnavailableError,
     SessionFullError,
@@ -36,6 +37,8 @@ from chatbot_security.conversation.models import (
     Turn,
 )
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.conversation.quotas import Quotas
+from chatbot_security.conversation.token_usage import history_within
 from chatbot_security.identity import session_tokens
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.identity.principal import Principal
@@ -56,6 +59,7 @@ from chatbot_security.storage.store import (
     TurnRecord,
     rfc3339,
 )
+from chatbot_security.storage.usage import QuotaRefused, Reservation
 
 MAX_WRITE_ATTEMPTS = 3
 MAX_CLAIM_ATTEMPTS = 3
@@ -82,6 +86,7 @@ class Conversations:
     model: ModelProvider
     rate_limiter: RateLimits
     session_token_key: Callable[[], bytes]
+    quotas: Quotas
     clock: Callable[[], float] = time.time
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
@@ -209,27 +214,34 @@ class Conversations:
             POST_RATE_SCOPE, owner, self.settings.rate_limit_per_minute, RATE_WINDOW_SECONDS
         )
         content = self._mask(request.content)
+        history = _readable_history(key, recent)
+        reservation = self.quotas.plan(owner, principal.kind, history, content)  # 429 if it can never fit
         claim: TurnClaim | None = None
         if request.client_message_id is None:
             self._require_room(session)
-            self.rate_limiter.apply(charge)
+            reservation = self._reserve(charge, reservation)
         else:
             claimed = self._claim(principal, session, key, request=(str(request.client_message_id), content),
-                                  charge=charge)  # fmt: skip
+                                  charge=charge, reservation=reservation)  # fmt: skip
             if isinstance(claimed, Turn):
-                return claimed  # a repeat: the first answer, no model call
-            claim = claimed
+                return claimed  # a repeat: the first answer, no model call, no tokens
+            claim, reservation = claimed
+        answered = False
         try:
-            history = _readable_history(key, recent)
+            sent = history_within(self.settings, history, content, reservation.tokens)
             received_ms = int(self.clock() * 1000)
-            reply = self._mask(self.model.reply(history, content))
+            reply = self.model.reply(sent, content)
+            answered = True
+            text, used = self._mask(reply), reservation.tokens  # no usage reported: settles at the reservation
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
             return self._store_turn(
-                principal, session, key, claim=claim, question=(content, received_ms), answer=(reply, replied_ms)
-            )
-        except BaseException:
+                principal, session, key, claim=claim, question=(content, received_ms), answer=(text, replied_ms),
+                settlement=(reservation, used),
+            )  # fmt: skip
+        except BaseException as error:
             if claim is not None:
                 self._release(claim)
+            self.quotas.after_failure(reservation, error, answered=answered)
             raise
 
     def list_messages(self, principal: Principal, session_id: str, limit: int, cursor: str | None) -> MessagePage:
@@ -243,8 +255,15 @@ class Conversations:
 
     # -- turns ------------------------------------------------------------------------------
     def _claim(
-        self, principal: Principal, session: SessionRecord, key: bytes, *, request: tuple[str, str], charge: RateCharge
-    ) -> TurnClaim | Turn:
+        self,
+        principal: Principal,
+        session: SessionRecord,
+        key: bytes,
+        *,
+        request: tuple[str, str],
+        charge: RateCharge,
+        reservation: Reservation,
+    ) -> tuple[TurnClaim, Reservation] | Turn:
         """Claim ``request_key`` for this post, or return the turn an earlier post with it produced.
 
         ``request`` is the client_message_id and the masked content. "The same message" means the same
@@ -259,9 +278,13 @@ class Conversations:
             claim = TurnClaim(session_id, request_key, fingerprint, self.new_id(), now, now + lease_seconds,
                               ttl=session.absolute_expires_at)  # fmt: skip
             try:
-                self.store.claim_turn(claim, session, self.settings.max_messages_per_session - 2, charge)
+                held = self.store.claim_turn(
+                    claim, session, self.settings.max_messages_per_session - 2, charge, reservation
+                )
             except ChargeRefused:
                 raise charge.refused() from None
+            except QuotaRefused as refused:
+                raise QuotaExceededError(refused.retry_after_seconds) from None
             except ConflictError:
                 self._require_room(self._owned_session(principal, session_id))  # 404 if it ended, 409 if full
                 continue  # a transient conflict: try again
@@ -281,8 +304,18 @@ class Conversations:
                 # retry is not kept waiting for a claim nobody holds (docs/resilience.md).
                 self._release(claim)
                 raise
-            return claim
+            return claim, held or reservation
         raise ConflictError("turn claim kept changing")
+
+    def _reserve(self, charge: RateCharge, reservation: Reservation) -> Reservation:
+        """Charge the rate counter and hold the turn's tokens in one write (a post without
+        client_message_id: there is no claim for them to ride in)."""
+        try:
+            return self.store.reserve_turn(charge, reservation)
+        except ChargeRefused:
+            raise charge.refused() from None
+        except QuotaRefused as refused:
+            raise QuotaExceededError(refused.retry_after_seconds) from None
 
     def _wait_for_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
         """Poll an in-progress claim until it is answered, released or abandoned, within the model's timeout."""
@@ -313,6 +346,7 @@ class Conversations:
         claim: TurnClaim | None,
         question: tuple[str, int],
         answer: tuple[str, int],
+        settlement: tuple[Reservation, int] | None = None,
     ) -> Turn:
         session_id = session.session_id
         user_id, assistant_id = self.new_id(), self.new_id()
@@ -325,7 +359,7 @@ class Conversations:
                                answer[0]),
             ]  # fmt: skip
             try:
-                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
+                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim, settlement=settlement)
             except ConflictError:
                 if claim is not None:
                     record = self.store.get_turn(session_id, claim.request_key)

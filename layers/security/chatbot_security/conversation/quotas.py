@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chatbot_security.conversation.errors import QuotaExceededError
+from chatbot_security.conversation.errors import ModelTimeoutError, QuotaExceededError
 from chatbot_security.conversation.model_providers import ChatMessage
 from chatbot_security.conversation.models import UsageReport
 from chatbot_security.conversation.token_usage import daily_limit, worst_case
+from chatbot_security.platform.observability import logger
 from chatbot_security.platform.settings import Settings
 from chatbot_security.storage.usage import QuotaRefused, Reservation, UsageToday
 
@@ -51,6 +52,20 @@ class Quotas:
             return self.counters.reserve(reservation)
         except QuotaRefused as refused:
             raise QuotaExceededError(refused.retry_after_seconds) from None
+
+    def after_failure(self, reservation: Reservation, error: BaseException, *, answered: bool) -> None:
+        """Settle a turn that failed after its reservation was held. Its tokens are given back (settled
+        to 0) only when the model produced nothing: the call failed before answering (502) or never
+        happened. A timeout (504) keeps the reservation, since the model may have spent it before the
+        answer was given up; so does a failure after the answer (its tokens were spent, and a store whose
+        outcome is unknown may already have settled them: settling twice would undercount).
+        """
+        if answered or isinstance(error, ModelTimeoutError):
+            return
+        try:
+            self.counters.settle(reservation, 0)
+        except Exception as failure:  # the reservation then stays counted: the safe side
+            logger.warning("token reservation not released", extra={"error_type": type(failure).__name__})
 
     def report(self, owner_key: str, kind: OwnerKind) -> UsageReport:
         """The owner's usage today and the limit that binds it (one read)."""

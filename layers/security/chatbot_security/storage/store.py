@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chatbot_security.storage.usage import Reservation, transact_reserving
+
 if TYPE_CHECKING:
     from chatbot_security.storage.ratelimit import RateCharge
 
@@ -94,6 +96,7 @@ class MessageRecord:
     role: str
     created_at: int  # epoch milliseconds
     content: bytes  # ciphertext
+    tokens: tuple[int, int] | None = None  # an answer's model usage: input and output tokens
 
 
 @dataclass(frozen=True)
@@ -160,12 +163,23 @@ class SessionStore(Protocol):
     def drop_live_counter(self, owner_key: str) -> bool: ...
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
     def claim_turn(
-        self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge
-    ) -> None: ...
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None: ...
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation: ...
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None: ...
     def release_turn(self, claim: TurnClaim) -> None: ...
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord: ...
     def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]: ...
     def mark_deleted(self, session: SessionRecord, now: int) -> None: ...
@@ -332,12 +346,21 @@ class DynamoSessionStore:
         records.reverse()
         return _session_from_item(items[0]), records
 
-    def claim_turn(self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge) -> None:
-        """Claim a client_message_id, charge the rate counter and check the session has room, atomically.
+    def claim_turn(
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None:
+        """Claim a client_message_id, charge the rate counter, check the session has room and (with a
+        reservation) hold the turn's tokens, atomically; returns the reservation as held.
 
         Raises :class:`TurnAlreadyClaimed` (with the existing record) for a repeated id,
-        :class:`ConflictError` when the session is full or ended, :class:`ChargeRefused` when rate limited.
-        Nothing is written unless all three hold.
+        :class:`ConflictError` when the session is full or ended, :class:`ChargeRefused` when rate limited,
+        :class:`QuotaRefused` when the tokens do not fit (a repeat is answered first: it costs nothing).
+        Nothing is written unless all of them hold.
         """
         pk = {"S": session_pk(claim.session_id)}
         items: list[dict[str, Any]] = [
@@ -369,9 +392,9 @@ class DynamoSessionStore:
             },
             {"Update": {"TableName": self._table, **charge.update()}},
         ]
-        reasons = self._transact(items)
+        reasons, held = self._transact_reserving(items, reservation)
         if reasons is None:
-            return
+            return held
         claim_reason, session_reason, charge_reason = reasons
         if claim_reason.get("Code") == "ConditionalCheckFailed":
             item = claim_reason.get("Item")
@@ -382,6 +405,25 @@ class DynamoSessionStore:
         if charge_reason.get("Code") == "ConditionalCheckFailed":
             raise ChargeRefused()
         raise ConflictError("turn claim was not written")
+
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation:
+        """Charge the rate counter and hold a turn's tokens in one transaction (a post without
+        client_message_id); raises :class:`ChargeRefused` or :class:`QuotaRefused`, writing nothing."""
+        reasons, held = transact_reserving(
+            self._transact, [{"Update": {"TableName": self._table, **charge.update()}}], reservation, self._table
+        )
+        if reasons is None:
+            return held
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
+            raise ChargeRefused()
+        raise ConflictError("the turn's charge was not written")
+
+    def _transact_reserving(
+        self, items: list[dict[str, Any]], reservation: Reservation | None
+    ) -> tuple[list[dict[str, Any]] | None, Reservation | None]:
+        if reservation is None:
+            return self._transact(items), None
+        return transact_reserving(self._transact, items, reservation, self._table)
 
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
         response = self._db().get_item(
@@ -406,10 +448,16 @@ class DynamoSessionStore:
             )
 
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord:
-        """Write a turn's messages, the session's new counters and (with a claim) its idempotency record
-        in one transaction: a turn is stored whole or not at all."""
+        """Write a turn's messages, the session's new counters, (with a claim) its idempotency record and
+        (with a settlement: the reservation and the tokens used) the lowered token counters in one
+        transaction: a turn is stored whole or not at all."""
         expires_at = min(session.absolute_expires_at, now + self._idle)
         updated = replace(
             session,
@@ -471,6 +519,8 @@ class DynamoSessionStore:
                     }
                 }
             )
+        if settlement is not None:
+            items.extend(settlement[0].settlement(self._table, settlement[1]))
         if self._transact(items) is not None:
             raise ConflictError("turn was not written")
         return updated
@@ -702,6 +752,11 @@ def _message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
         "created_ms": {"N": str(message.created_at)},
         "content": {"B": message.content},
         "ttl": {"N": str(ttl)},
+        **(
+            {"input_tokens": {"N": str(message.tokens[0])}, "output_tokens": {"N": str(message.tokens[1])}}
+            if message.tokens is not None
+            else {}
+        ),
     }
 
 
