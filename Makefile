@@ -161,7 +161,7 @@ audit: .venv/.synced ## pip-audit --strict (needs to reach the PyPI vulnerabilit
 	$(UV) run --with pip-audit==2.10.1 pip-audit --strict --skip-editable
 
 openapi: .venv/.synced ## Regenerate docs/openapi.json from the chat routes (a test fails when it drifts)
-	PYTHONPATH=layers/security:functions/chat $(VENV_BIN)/python -m chat.openapi docs/openapi.json
+	PYTHONPATH=layers/security:functions/chat $(VENV_BIN)/python -m tools.openapi docs/openapi.json
 
 bench: .venv/.synced $(SAM) $(BUILD_PY) ## Run every benchmarks/bench_*.py, then one table of every budget of docs/performance.md (ARGS=--quick: CI mode)
 	$(VENV_BIN)/python benchmarks/run_all.py $(ARGS)

@@ -45,7 +45,7 @@ from budgets import record
 
 ROOT = Path(__file__).resolve().parents[1]
 # The repository root for the tools package; tests/ only for the in-memory fakes (tests/support/fakes.py).
-sys.path[:0] = [str(ROOT), *(str(ROOT / p) for p in ("layers/security", "functions/chat", "local", "tests"))]
+sys.path[:0] = [str(ROOT), *(str(ROOT / p) for p in ("layers/security", "functions/chat", "local"))]
 
 RATIO_BUDGET = 4.0
 OLD_RATIO_BUDGET = 5.0  # handler vs untraced resolver, tracing off
@@ -157,12 +157,11 @@ def glue_only() -> Callable[[dict[str, Any]], dict[str, Any]]:
 def chat_handler() -> Callable[[], tuple[Callable[[dict[str, Any]], dict[str, Any]], str]]:
     """A factory: each call gives a handler on fresh in-memory fakes and a new session in them (one per
     round, so that neither the session nor the per-minute rate limit ever fills up)."""
-    from support.fakes import in_memory_conversations
-
     from chat.handler import lambda_handler
     from chatbot_security.conversation.model_providers import EchoModel
     from chatbot_security.identity.principal import Principal
     from chatbot_security.platform.settings import get_settings
+    from tools.fakes import in_memory_conversations
 
     principal = Principal(kind="user", subject=CONTEXT["subject"], issuer=ISSUER)  # type: ignore[arg-type]
     context = lambda_context()

@@ -1,5 +1,5 @@
 """Fixtures shared by the integration tests: anonymous sessions allowed, the chat API in this process
-behind the real authorizer and configured for the test OIDC issuer, and a signed-in user's token."""
+behind the real authorizer and configured for the test OIDC issuer, a signed-in user's token and a session of hers."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def api(lambda_context: FakeLambdaContext, oidc_env: IssuerServer) -> InProcessA
 @pytest.fixture
 def alice(oidc_env: IssuerServer) -> str:
     return oidc_env.issuer.token(sub="alice")
+
+
+@pytest.fixture
+def session_id(api: InProcessApi, alice: str) -> str:
+    """A session of alice's."""
+    return str(api.call("POST /v1/sessions", alice).body["session_id"])

@@ -29,6 +29,7 @@ SAMPLES = [
     ("chat-list-messages.json", 200),
     ("chat-get-session.json", 200),
     ("chat-list-sessions.json", 200),
+    ("chat-get-usage.json", 200),
     ("chat-delete-session.json", 204),
     ("chat-get-session.json", 404),
     ("chat-create-anonymous-session.json", 201),

@@ -27,11 +27,6 @@ SESSION = "GET /v1/sessions/{session_id}"
 
 
 @pytest.fixture
-def session_id(api: InProcessApi, alice: str) -> str:
-    return str(api.call("POST /v1/sessions", alice).body["session_id"])
-
-
-@pytest.fixture
 def calls() -> Iterator[AwsCalls]:
     with counting_aws_calls() as counter:
         yield counter

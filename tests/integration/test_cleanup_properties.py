@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatbot_security.storage.store import LIVE, DynamoSessionStore, MessageRecord, SessionRecord, _message_item
+from chatbot_security.storage.items import message_item as _message_item
+from chatbot_security.storage.records import LIVE, MessageRecord, SessionRecord
+from chatbot_security.storage.store import DynamoSessionStore
 from session_cleanup.cleanup import LOOKBACK_HOURS, purge_expired_sessions
 
 BASE = 1_800_000_000

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
-from support.issuer_server import IssuerServer
 
 pytestmark = pytest.mark.usefixtures("aws")
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
@@ -21,16 +20,6 @@ def tags(text: str) -> str:
 @pytest.fixture
 def api(lambda_context: Any) -> InProcessApi:
     return InProcessApi(lambda_context)
-
-
-@pytest.fixture
-def token(oidc_env: IssuerServer) -> str:
-    return oidc_env.issuer.token(sub="alice")
-
-
-@pytest.fixture
-def session_id(api: InProcessApi, token: str) -> str:
-    return str(api.call("POST /v1/sessions", token).body["session_id"])
 
 
 @pytest.mark.parametrize(
@@ -53,12 +42,12 @@ def session_id(api: InProcessApi, token: str) -> str:
          "noncharacter", "stray-zwj", "variation-selector-run", "only-zero-width", "only-fillers"],
 )  # fmt: skip
 def test_invisible_and_control_characters_are_a_422_and_nothing_is_stored(
-    api: InProcessApi, token: str, session_id: str, content: str
+    api: InProcessApi, alice: str, session_id: str, content: str
 ) -> None:
-    reply = api.call(MESSAGES, token, {"content": content}, session_id=session_id)
+    reply = api.call(MESSAGES, alice, {"content": content}, session_id=session_id)
     assert reply.status == 422
     assert reply.body["error"]["code"] == "validation_error"
-    assert api.call(HISTORY, token, session_id=session_id).body["messages"] == []
+    assert api.call(HISTORY, alice, session_id=session_id).body["messages"] == []
 
 
 @pytest.mark.parametrize(
@@ -68,8 +57,8 @@ def test_invisible_and_control_characters_are_a_422_and_nothing_is_stored(
     ids=["zwj-emoji", "subdivision-flag", "devanagari-zwj", "persian-zwnj", "emoji-presentation"],
 )  # fmt: skip
 def test_joiners_flags_and_selectors_that_text_needs_are_stored_unchanged(
-    api: InProcessApi, token: str, session_id: str, content: str
+    api: InProcessApi, alice: str, session_id: str, content: str
 ) -> None:
-    reply = api.call(MESSAGES, token, {"content": content}, session_id=session_id)
+    reply = api.call(MESSAGES, alice, {"content": content}, session_id=session_id)
     assert reply.status == 201
     assert reply.body["user_message"]["content"] == content

@@ -16,7 +16,7 @@ import pytest
 from support.api import InProcessApi
 from support.issuer_server import IssuerServer
 
-from chat.api import ROUTES_WITH_PARAMETERS
+from chat.routes import ROUTES_WITH_PARAMETERS
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
-from chatbot_security.conversation.errors import RateLimitedError
+from chatbot_security.storage.errors import RateLimitExceeded
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
+from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 START = 1_800_000_000  # the start of a window of 60 seconds (and of one of an hour)
 
@@ -49,7 +49,7 @@ def test_events_count_up_to_the_limit_and_then_are_refused(limiter: RateLimiter)
     for _ in range(3):
         limiter.hit("post", "key-hash", 3, 60)
 
-    with pytest.raises(RateLimitedError) as refused:
+    with pytest.raises(RateLimitExceeded) as refused:
         limiter.apply(limiter.charge("post", "key-hash", 3, 60))
 
     assert refused.value.retry_after_seconds == 61
@@ -58,7 +58,7 @@ def test_events_count_up_to_the_limit_and_then_are_refused(limiter: RateLimiter)
 def test_a_refused_event_is_not_counted(limiter: RateLimiter) -> None:
     limiter.hit("post", "key-hash", 1, 60)
     for _ in range(2):
-        with pytest.raises(RateLimitedError):
+        with pytest.raises(RateLimitExceeded):
             limiter.hit("post", "key-hash", 1, 60)
 
     limiter.hit("post", "key-hash", 2, 60)  # one event counted so far, not three
@@ -74,7 +74,7 @@ def test_each_scope_and_key_has_its_own_count(limiter: RateLimiter) -> None:
 def test_a_new_window_starts_a_new_count(limiter: RateLimiter, clock: Clock) -> None:
     limiter.hit("post", "key-hash", 1, 60)
     clock.now = START + 59.9
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitExceeded):
         limiter.hit("post", "key-hash", 1, 60)
 
     clock.now = START + 60
@@ -90,7 +90,7 @@ def test_forgetting_a_key_removes_every_one_of_its_counters(limiter: RateLimiter
     assert limiter.forget("post", "key-hash") == 2
 
     limiter.hit("post", "key-hash", 1, 60)  # counting starts again
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitExceeded):
         limiter.hit("post", "other-key-hash", 1, 60)  # other keys keep their counts
 
 
@@ -98,5 +98,5 @@ def test_forgetting_a_key_without_counters_removes_nothing(limiter: RateLimiter)
     limiter.hit("session-create", "key-hash", 1, 3600)
 
     assert limiter.forget("post", "key-hash") == 0
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitExceeded):
         limiter.hit("session-create", "key-hash", 1, 3600)

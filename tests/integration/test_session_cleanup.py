@@ -10,7 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chatbot_security.storage.store import LIVE, DynamoSessionStore, MessageRecord, SessionRecord
+from chatbot_security.storage.records import LIVE, MessageRecord, SessionRecord
+from chatbot_security.storage.store import DynamoSessionStore
 from session_cleanup.cleanup import purge_expired_sessions
 from session_cleanup.handler import lambda_handler
 from tools.lambda_events import load_event
@@ -36,7 +37,7 @@ def add_session(store: DynamoSessionStore, expires_in: int, messages: int = 4) -
     if turns:
         client = boto3.client("dynamodb")
         for message in turns:
-            from chatbot_security.storage.store import _message_item
+            from chatbot_security.storage.items import message_item as _message_item
 
             client.put_item(TableName=store._table, Item=_message_item(message, ttl=NOW + 86400))
     return session_id

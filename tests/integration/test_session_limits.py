@@ -15,7 +15,9 @@ from support.api import InProcessApi
 from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
-from chatbot_security.storage.store import LIVE, DynamoSessionStore, LiveLimitReached, SessionRecord, live_counter_pk
+from chatbot_security.storage.errors import LiveLimitReached
+from chatbot_security.storage.records import LIVE, SessionRecord, live_counter_pk
+from chatbot_security.storage.store import DynamoSessionStore
 from session_cleanup.cleanup import purge_expired_sessions
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -11,26 +11,22 @@ from typing import Any
 
 import boto3
 import pytest
-from support.fakes import InMemoryRateLimiter, InMemorySessionStore
 
+from chatbot_security.storage.errors import ChargeRefused, ConflictError, LiveLimitReached, TurnAlreadyClaimed
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
-from chatbot_security.storage.store import (
+from chatbot_security.storage.records import (
     DELETED,
     LIVE,
     PURGING,
     TURN_DONE,
     TURN_PENDING,
-    ChargeRefused,
-    ConflictError,
-    DynamoSessionStore,
-    LiveLimitReached,
     MessageRecord,
     SessionRecord,
-    SessionStore,
-    TurnAlreadyClaimed,
     TurnClaim,
     expiry_bucket,
 )
+from chatbot_security.storage.store import DynamoSessionStore, SessionStore
+from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 
 NOW = 1_800_000_000
 IDLE = 1800

@@ -10,19 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
+from chatbot_security.storage.errors import ChargeRefused, ConflictError, TurnAlreadyClaimed
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
-from chatbot_security.storage.store import (
-    LIVE,
-    TURN_DONE,
-    TURN_PENDING,
-    ChargeRefused,
-    ConflictError,
-    DynamoSessionStore,
-    MessageRecord,
-    SessionRecord,
-    TurnAlreadyClaimed,
-    TurnClaim,
-)
+from chatbot_security.storage.records import LIVE, TURN_DONE, TURN_PENDING, MessageRecord, SessionRecord, TurnClaim
+from chatbot_security.storage.store import DynamoSessionStore
 
 NOW = 1_800_000_000
 

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import boto3
 import pytest
 from support.moto_atomic import make_dynamodb_atomic
-from support.usage_fake import InMemoryUsage
 
 from chatbot_security.storage.usage import (
     BUDGET_SHARDS,
@@ -28,6 +27,7 @@ from chatbot_security.storage.usage import (
     usage_pk,
 )
 from chatbot_security.storage.usage_table import DynamoUsage
+from tools.usage_fake import InMemoryUsage
 
 DAY_START = 1_800_057_600  # 2027-01-16T00:00:00Z
 NOON = DAY_START + 12 * 3600

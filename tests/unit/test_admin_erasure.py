@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
@@ -24,7 +23,8 @@ from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy.redaction import redact_value
-from chatbot_security.storage.store import SessionRecord
+from chatbot_security.storage.records import SessionRecord
+from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 CAROL = Principal(kind="user", subject="carol-raw-subject-4111", issuer=ISSUER)

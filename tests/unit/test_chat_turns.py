@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.errors import (
     IdempotencyConflictError,
@@ -24,7 +23,8 @@ from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy import crypto
-from chatbot_security.storage.store import TurnClaim
+from chatbot_security.storage.records import TurnClaim
+from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)

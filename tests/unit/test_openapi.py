@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from chat.openapi import main, openapi_document, render
+from tools.openapi import main, openapi_document, render
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"

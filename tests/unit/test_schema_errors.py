@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chat.openapi import openapi_document
 from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.conversation.schema_errors import KNOWN_FIELDS, PATTERN_RULES, describe
+from tools.openapi import openapi_document
 
 
 def declared_names() -> set[str]:

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.errors import (
     RateLimitedError,
@@ -19,8 +18,9 @@ from chatbot_security.conversation.errors import (
 from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
-from chatbot_security.storage.store import SessionRecord
+from chatbot_security.storage.records import SessionRecord
 from session_cleanup.cleanup import purge_expired_sessions
+from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)

@@ -46,7 +46,7 @@ def test_loopback_http_issuer_needs_the_local_flag() -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:9000"})
     settings = Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:9000", "ALLOW_LOOPBACK_ISSUER": "true"})
-    assert settings.oidc_enabled
+    assert settings.oidc_issuer is not None
 
 
 def test_loopback_flag_does_not_open_http_to_other_hosts() -> None:
@@ -94,7 +94,7 @@ def test_sam_local_invoke_may_use_a_loopback_issuer() -> None:
     # sam local invoke passes only the variables the template declares (never ALLOW_LOOPBACK_ISSUER),
     # and always AWS_SAM_LOCAL=true; Lambda itself never sets it.
     settings = Settings.model_validate({"OIDC_ISSUER": "http://127.0.0.1:4567", "AWS_SAM_LOCAL": "true"})
-    assert settings.oidc_enabled
+    assert settings.oidc_issuer is not None
 
 
 def test_sam_local_does_not_open_http_to_other_hosts() -> None:

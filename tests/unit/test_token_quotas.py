@@ -4,13 +4,13 @@ owner can pass its daily limit, whatever it sends or repeats."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from support.fakes import InMemorySessionStore, in_memory_conversations
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError, QuotaExceededError
 from chatbot_security.conversation.model_providers import ChatMessage
@@ -18,6 +18,7 @@ from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.conversation.token_usage import worst_case
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
+from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)
@@ -273,3 +274,37 @@ def test_the_deployment_budget_stops_every_owner_once_spent() -> None:
     for user in users:
         with pytest.raises(QuotaExceededError):
             service.post_message(user, sessions[user.subject], request())
+
+
+def test_a_claimed_turn_carries_its_reservation_to_the_worker_that_answers_it() -> None:
+    from chatbot_security.conversation.turn_claims import ClaimedTurn
+
+    service = service_for(CountingModel(), settings())
+    session_id = service.create_session(ALICE).session_id
+    claimed = service.turns.claim(service.owner(ALICE), session_id, request(client_message_id=str(uuid.uuid4())))
+
+    again = ClaimedTurn.from_event(json.loads(json.dumps(claimed.to_event())))
+
+    assert again.reservation == claimed.reservation is not None
+    assert used_today(service, ALICE) == claimed.reservation.tokens
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda event: event.pop("reservation"),
+        lambda event: event.update(reservation=None),
+        lambda event: event["reservation"].update(tokens="1"),
+        lambda event: event["reservation"].update(extra=1),
+    ],
+)
+def test_a_claimed_turn_without_a_valid_reservation_is_never_answered(change: Any) -> None:
+    from chatbot_security.conversation.turn_claims import ClaimedTurn
+
+    service = service_for(CountingModel(), settings())
+    session_id = service.create_session(ALICE).session_id
+    event = service.turns.claim(service.owner(ALICE), session_id, request()).to_event()
+    change(event)
+
+    with pytest.raises(ValueError, match="not a reservation"):
+        ClaimedTurn.from_event(event)

@@ -17,7 +17,7 @@ from botocore.retries import standard
 from chat.http_responses import error_response
 from chatbot_security.conversation.errors import ServiceUnavailableError
 from chatbot_security.platform.transient_errors import THROTTLING_CODES, TRANSIENT_CODES, is_transient
-from chatbot_security.storage.store import ConflictError
+from chatbot_security.storage.errors import ConflictError
 
 
 def client_error(code: str, status: int = 400, **extra: Any) -> ClientError:

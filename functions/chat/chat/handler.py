@@ -9,16 +9,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chat.api import app
-from chat.dependencies import default_conversations, default_quotas
+from chat.dependencies import default_conversations
 from chat.http_responses import error_response, secure
 from chat.request_guard import check_json_body
 from chatbot_security.conversation.conversations import Conversations
-from chatbot_security.conversation.errors import ChatbotError, ForbiddenError, ServiceUnavailableError
-from chatbot_security.conversation.quotas import Quotas
+from chatbot_security.conversation.errors import ForbiddenError
+from chatbot_security.conversation.failures import as_chatbot_error
 from chatbot_security.identity import edge
 from chatbot_security.platform.observability import logger, metrics, tracer
 from chatbot_security.platform.settings import get_settings
-from chatbot_security.platform.transient_errors import is_transient
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
@@ -29,9 +28,8 @@ def lambda_handler(
     context: LambdaContext,
     conversations: Conversations | None = None,
     origin: edge.OriginVerifier | None = None,
-    quotas: Quotas | None = None,
 ) -> dict[str, Any]:
-    response = _handle(event, context, conversations, origin, quotas)
+    response = _handle(event, context, conversations, origin)
     _count_outcome(int(response["statusCode"]))
     return response
 
@@ -41,7 +39,6 @@ def _handle(
     context: LambdaContext,
     conversations: Conversations | None,
     origin: edge.OriginVerifier | None,
-    quotas: Quotas | None = None,
 ) -> dict[str, Any]:
     request_id = str((event.get("requestContext") or {}).get("requestId") or context.aws_request_id)
     try:
@@ -50,20 +47,11 @@ def _handle(
         check_json_body(event, settings.max_body_bytes)
         app.append_context(  # type: ignore[no-untyped-call]
             conversations=conversations or default_conversations(),
-            quotas=quotas or default_quotas(),
             client_ip=edge.client_ip(event, origin_verified),
         )
         response: dict[str, Any] = app.resolve(event, context)
-    except ChatbotError as error:
-        if error.status >= 500:
-            logger.error("request failed", extra={"error_code": error.code})
-        return error_response(error, request_id)
-    except Exception as error:  # the client gets a generic 503 or 500, never a stack trace
-        if is_transient(error):  # AWS throttled, failed or timed out beyond the SDK's retries: retry later
-            logger.warning("dependency unavailable", extra={"error_type": type(error).__name__})
-            return error_response(ServiceUnavailableError(), request_id)
-        logger.error("unhandled error", extra={"error_type": type(error).__name__})
-        return error_response(ChatbotError(), request_id)
+    except Exception as error:  # a check before the resolver failed: the same error path, never a stack trace
+        return error_response(as_chatbot_error(error), request_id)
     return secure(response)
 
 

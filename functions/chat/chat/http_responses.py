@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from chatbot_security.conversation.errors import ChatbotError
+from chatbot_security.conversation.failures import error_payload
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -15,10 +16,7 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 def error_body(error: ChatbotError, request_id: str) -> str:
-    return json.dumps(
-        {"error": {"code": error.code, "message": error.message, "request_id": request_id}},
-        separators=(",", ":"),
-    )
+    return json.dumps(error_payload(error, request_id), separators=(",", ":"))
 
 
 def error_headers(error: ChatbotError) -> dict[str, str]:

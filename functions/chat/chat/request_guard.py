@@ -10,19 +10,27 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from chatbot_security.conversation.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 JSON_MEDIA_TYPE = "application/json"
 MAX_JSON_DEPTH = 32
+# The body this request's guard parsed, with its text: the resolver reads it instead of parsing again.
+_PARSED: ContextVar[tuple[str, Any] | None] = ContextVar("parsed_body", default=None)
 
 
-def check_json_body(event: Mapping[str, Any], max_body_bytes: int) -> None:
-    """Raise the matching error when the event's body is not acceptable JSON; no body passes."""
+def check_json_body(event: Mapping[str, Any], max_body_bytes: int) -> Any:
+    """Raise the matching error when the event's body is not acceptable JSON; no body passes.
+
+    Returns the parsed body (None without one) and keeps it for :func:`parsed_body`, so that the body
+    is parsed once per request.
+    """
+    _PARSED.set(None)
     body = event.get("body")
     if body is None or body == "":
-        return
+        return None
     headers = event.get("headers") or {}
     content_type = _header(headers, "content-type")
     if not _is_json_utf8(content_type):
@@ -35,12 +43,23 @@ def check_json_body(event: Mapping[str, Any], max_body_bytes: int) -> None:
         raise PayloadTooLargeError()
     try:
         text = raw.decode("utf-8", errors="strict")
-        json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+        parsed = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise BadRequestError() from error
     # Fewer brackets than the limit cannot nest deeper than it: only count when they might.
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
         raise BadRequestError()
+    _PARSED.set((text, parsed))
+    return parsed
+
+
+def parsed_body(text: str) -> Any:
+    """The resolver's JSON deserializer: the body the guard parsed for this request, or (a body the
+    guard has not seen, e.g. in a unit test of the resolver alone) a parse of ``text``."""
+    held = _PARSED.get()
+    if held is not None and held[0] == text:
+        return held[1]
+    return json.loads(text)
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from chatbot_security.storage.store import expiry_bucket
+from chatbot_security.storage.records import expiry_bucket
 
 LOOKBACK_HOURS = 48
 

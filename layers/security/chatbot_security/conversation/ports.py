@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatbot_security.storage.ratelimit import RateCharge
-from chatbot_security.storage.store import MessageRecord, SessionRecord, TurnClaim, TurnRecord
+from chatbot_security.storage.records import MessageRecord, SessionRecord, TurnClaim, TurnRecord
 from chatbot_security.storage.usage import Reservation
 
 

@@ -32,14 +32,20 @@ from collections.abc import Callable
 from typing import Any
 
 from chatbot_security.identity.jwks import JwksCache, is_valid_kid
-from chatbot_security.identity.principal import MAX_ROLE_LENGTH, MAX_ROLES, MAX_SUBJECT_LENGTH, Principal
+from chatbot_security.identity.principal import (
+    EXPIRY_LEEWAY_SECONDS,
+    MAX_ROLE_LENGTH,
+    MAX_ROLES,
+    MAX_SUBJECT_LENGTH,
+    Principal,
+)
 from chatbot_security.identity.token_errors import TokenRejected
 from chatbot_security.platform.settings import OidcSettings
 
 MAX_TOKEN_BYTES = 8 * 1024
 # A protected header is a handful of short names; 1 KiB of base64url is generous.
 MAX_HEADER_CHARS = 1024
-LEEWAY_SECONDS = 60
+LEEWAY_SECONDS = EXPIRY_LEEWAY_SECONDS  # clock skew allowed on exp, nbf and iat
 # exp, iat and nbf must lie between the epoch and the end of year 9999 (RFC 3339's last second).
 MAX_NUMERIC_DATE = 253402300799
 # Headers that carry or point at keys, change how the payload is read, or mark a JWE.

@@ -89,10 +89,6 @@ class OidcSettings(_EnvModel):
         return self
 
     @property
-    def oidc_enabled(self) -> bool:
-        return self.oidc_issuer is not None
-
-    @property
     def loopback_http_allowed(self) -> bool:
         """http:// on a loopback host, for local runs only (chatbot-local, or sam local invoke)."""
         return self.allow_loopback_issuer or self.sam_local

@@ -16,8 +16,6 @@ from __future__ import annotations
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chatbot_security.storage.store import ConflictError
-
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -44,6 +42,11 @@ TRANSIENT_CANCELLATION_CODES = frozenset(
 MAX_CAUSES = 8
 
 
+class TemporaryFailure(Exception):
+    """Raised by our own code for a failure that repeating the request may fix (e.g. a conditional
+    write that kept losing to concurrent writers); data access subclasses it."""
+
+
 def is_transient(error: BaseException) -> bool:
     """True when ``error`` (or what caused it, e.g. inside Powertools' GetParameterError) is temporary."""
     seen = 0
@@ -59,7 +62,7 @@ def is_transient(error: BaseException) -> bool:
 def _transient_itself(error: BaseException) -> bool:
     if isinstance(error, BotoConnectionError | HTTPClientError):  # timeouts, refused or dropped connections
         return True
-    if isinstance(error, ConflictError):  # a conditional write that kept losing to concurrent writers
+    if isinstance(error, TemporaryFailure):  # e.g. a conditional write that kept losing to concurrent writers
         return True
     if not isinstance(error, ClientError):
         return False

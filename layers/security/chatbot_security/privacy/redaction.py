@@ -12,7 +12,6 @@ from typing import Any
 
 from chatbot_security.privacy.pii import mask_pii
 
-REDACTED = "[REDACTED]"
 # Every string is cut to this many characters before it is redacted (and logged): the patterns'
 # work is linear, this bounds it per field, and nobody reads a longer value in a log line anyway.
 MAX_LOGGED_CHARS = 256

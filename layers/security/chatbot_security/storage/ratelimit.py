@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot_security.conversation.errors import RateLimitedError
+from chatbot_security.storage.errors import RateLimitExceeded
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,6 @@ class RateCharge:
             },
         }
 
-    def refused(self) -> RateLimitedError:
-        return RateLimitedError(retry_after_seconds=self.retry_after_seconds)
-
 
 class RateLimiter:
     def __init__(self, dynamodb: Callable[[], Any], table_name: str, clock: Callable[[], float] = time.time) -> None:
@@ -64,12 +61,12 @@ class RateLimiter:
         )
 
     def apply(self, charge: RateCharge) -> None:
-        """Count the event; raise :class:`RateLimitedError` once the limit is passed."""
+        """Count the event; raise :class:`RateLimitExceeded` once the limit is passed."""
         client = self._db()
         try:
             client.update_item(TableName=self._table, **charge.update())
         except client.exceptions.ConditionalCheckFailedException as error:
-            raise charge.refused() from error
+            raise RateLimitExceeded(charge.retry_after_seconds) from error
 
     def hit(self, scope: str, key: str, limit: int, window_seconds: int) -> None:
         self.apply(self.charge(scope, key, limit, window_seconds))

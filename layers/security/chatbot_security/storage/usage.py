@@ -98,6 +98,20 @@ class Reservation:
     def ttl(self) -> int:
         return self.day_end + COUNTER_MARGIN_SECONDS
 
+    def to_json(self) -> dict[str, str | int]:
+        """The reservation as JSON, for a worker in another process that settles it."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reservation:
+        """A reservation from :meth:`to_json`; ValueError when ``value`` is not one."""
+        if not isinstance(value, dict) or set(value) != set(_FIELDS):
+            raise ValueError("not a reservation")
+        for name, kind in _FIELDS.items():
+            if type(value[name]) is not kind:
+                raise ValueError("not a reservation")
+        return cls(**value)
+
     def check(self) -> None:
         """Refuse, without any call, a reservation no counter could ever hold."""
         if self.tokens > self.owner_limit:
@@ -176,6 +190,10 @@ class Reservation:
                 },
             }
         }
+
+
+_FIELDS = {"owner_key": str, "day": str, "day_end": int, "now": int, "tokens": int, "owner_limit": int,
+           "budget": int, "first_shard": int, "attempt": int}  # fmt: skip
 
 
 def new_reservation(

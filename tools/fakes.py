@@ -17,25 +17,28 @@ from typing import Any
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy.crypto import DataKeys
+from chatbot_security.storage.errors import (
+    ChargeRefused,
+    ConflictError,
+    LiveLimitReached,
+    RateLimitExceeded,
+    TurnAlreadyClaimed,
+)
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
-from chatbot_security.storage.store import (
+from chatbot_security.storage.records import (
     DELETED,
     LIVE,
     PURGING,
     TURN_DONE,
     TURN_PENDING,
-    ChargeRefused,
-    ConflictError,
-    LiveLimitReached,
     MessageRecord,
     SessionRecord,
-    TurnAlreadyClaimed,
     TurnClaim,
     TurnRecord,
     expiry_bucket,
 )
 from chatbot_security.storage.usage import Reservation
-from support.usage_fake import InMemoryUsage
+from tools.usage_fake import InMemoryUsage
 
 
 @dataclass
@@ -297,7 +300,7 @@ class InMemoryRateLimiter(RateLimiter):
             self._store.calls.append("rate_limit")
             key = (charge.pk, charge.sk)
             if self._store.counters.get(key, 0) >= charge.limit:
-                raise charge.refused()
+                raise RateLimitExceeded(charge.retry_after_seconds)
             self._store.counters[key] = self._store.counters.get(key, 0) + 1
 
     def forget(self, scope: str, key: str) -> int:

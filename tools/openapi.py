@@ -1,6 +1,6 @@
 """The OpenAPI document of the chat API, generated from the route models in :mod:`chat.api`.
 
-``python -m chat.openapi docs/openapi.json`` (``make openapi``) writes it; ``--check`` exits 1 when the
+``python -m tools.openapi docs/openapi.json`` (``make openapi``) writes it; ``--check`` exits 1 when the
 committed file differs from what the code generates, and a test does the same in CI.
 """
 
@@ -63,7 +63,7 @@ def openapi_document() -> dict[str, Any]:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if (method, path) not in OPERATIONS:
-                raise KeyError(f"{method.upper()} {path} has no operationId in chat.openapi.OPERATIONS")
+                raise KeyError(f"{method.upper()} {path} has no operationId in tools.openapi.OPERATIONS")
             operation["operationId"], tag = OPERATIONS[(method, path)]
             operation["tags"] = [tag]
             if "204" in operation["responses"]:
