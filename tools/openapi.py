@@ -38,6 +38,7 @@ OPERATIONS = {
     ("get", "/v1/sessions/{session_id}/messages"): ("listMessages", "messages"),
     ("delete", "/v1/admin/users/{subject}"): ("eraseUser", "admin"),
     ("get", "/v1/usage"): ("getUsage", "usage"),
+    ("post", "/v1/sessions/{session_id}/stream-tickets"): ("createStreamTicket", "streaming"),
 }
 TAGS = [
     {"name": "anonymous-sessions", "description": "Sessions without an account (when the deployment allows them)"},
@@ -45,6 +46,7 @@ TAGS = [
     {"name": "messages", "description": "The turns of a conversation"},
     {"name": "admin", "description": "Erasure on request (admin role, MFA)"},
     {"name": "usage", "description": "Your model tokens and daily quota"},
+    {"name": "streaming", "description": "Tickets for the WebSocket API that streams answers (docs/streaming.md)"},
 ]
 _MESSAGE_CHARS = LimitSettings.model_fields["max_message_chars"]
 

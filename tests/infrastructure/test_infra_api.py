@@ -20,6 +20,8 @@ DESIGN_ROUTES = {
     "GET /v1/sessions/{session_id}/messages",
     "DELETE /v1/admin/users/{subject}",
     "GET /v1/usage",
+    # section 8
+    "POST /v1/sessions/{session_id}/stream-tickets",
 }
 
 

@@ -16,7 +16,7 @@ from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
-from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from tools.aws_calls import AwsCalls, counting_aws_calls
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -41,9 +41,9 @@ class ScriptedModel:
         self.answer = answer
         self.seen: list[tuple[list[ChatMessage], str]] = []
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.seen.append((list(history), user_message))
-        return self.answer
+        return ModelAnswer(self.answer, 1, 1)
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ def test_a_failed_model_call_is_answered_and_stores_nothing(
 ) -> None:
     from chatbot_security.conversation import errors
 
-    def fail(history: Sequence[ChatMessage], user_message: str) -> str:
+    def fail(history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         raise getattr(errors, error_name)()
 
     scripted_model.reply = fail  # type: ignore[method-assign]
@@ -298,11 +298,11 @@ def test_concurrent_retries_against_dynamodb_call_the_model_once_and_store_one_t
     class Gated:
         history_window = 0
 
-        def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+        def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
             model_calls.append(user_message)
             entered.set()
             assert release.wait(10)
-            return "the one answer"
+            return ModelAnswer("the one answer", 1, 1)
 
     service = default_conversations()
     monkeypatch.setattr(service, "model", Gated())

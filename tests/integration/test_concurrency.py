@@ -21,7 +21,7 @@ import pytest
 
 from chat import dependencies
 from chatbot_security.conversation.conversations import Conversations
-from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage, EchoModel, ModelAnswer, ModelStream
 from chatbot_security.conversation.models import MessageRequest, Turn
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.transient_errors import is_transient
@@ -40,11 +40,14 @@ class SlowEcho:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         with self._lock:
             self.calls += 1
         time.sleep(self.seconds)
-        return f"You said: {user_message}"
+        return ModelAnswer(f"You said: {user_message}", 1, 1)
+
+    def stream(self, history: Sequence[ChatMessage], user_message: str) -> ModelStream:
+        return EchoModel(sleep=time.sleep).stream(history, user_message)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from support.caches import reset_caches
 from support.issuer_server import IssuerServer
 
 from chat import dependencies
-from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -34,9 +34,9 @@ class RecordingModel:
     def __init__(self) -> None:
         self.seen: list[list[ChatMessage]] = []
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.seen.append(list(history))
-        return f"answer to {user_message}"
+        return ModelAnswer(f"answer to {user_message}", 1, 1)
 
 
 @pytest.fixture

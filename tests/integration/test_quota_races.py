@@ -22,7 +22,7 @@ from support.moto_atomic import make_dynamodb_atomic
 from chat import dependencies
 from chatbot_security.conversation.conversations import Conversations
 from chatbot_security.conversation.errors import QuotaExceededError
-from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream
 from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.conversation.token_usage import worst_case
 from chatbot_security.identity.principal import Principal
@@ -35,7 +35,8 @@ CONTENT = "racing for the last tokens"
 
 
 class SlowModel:
-    """Slow enough for the posts to overlap; counts its calls."""
+    """Slow enough for the posts to overlap; counts its calls. It reports more usage than any turn
+    reserved, so that every answered turn keeps its whole reservation (settling never raises it)."""
 
     history_window = 0
 
@@ -43,11 +44,14 @@ class SlowModel:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         with self._lock:
             self.calls += 1
         time.sleep(0.05)
-        return "ok"
+        return ModelAnswer("ok", input_tokens=10**6, output_tokens=10**6)
+
+    def stream(self, history: Sequence[ChatMessage], user_message: str) -> ModelStream:
+        raise NotImplementedError
 
 
 @pytest.fixture

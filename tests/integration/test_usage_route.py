@@ -90,3 +90,20 @@ def test_the_limit_reported_shrinks_to_what_the_deployment_budget_has_left(
 def test_a_caller_without_credentials_never_reaches_the_route(api: InProcessApi, oidc_env: IssuerServer) -> None:
     assert api.call(USAGE, None).status == 401
     assert api.call(USAGE, "not-a-token").status == 403
+
+
+def test_a_turn_counts_the_models_usage_and_stores_it_with_the_answer(api: InProcessApi, alice: str, aws: Any) -> None:
+    session_id = api.call("POST /v1/sessions", alice).body["session_id"]
+    assert api.call("POST /v1/sessions/{session_id}/messages", alice, {"content": "hello there"},
+                    session_id=session_id).status == 201  # fmt: skip
+
+    used = api.call(USAGE, alice).body["tokens_used"]
+
+    items = boto3.client("dynamodb").query(
+        TableName=aws.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+        ExpressionAttributeValues={":pk": {"S": f"SESSION#{session_id}"}, ":msg": {"S": "MSG#"}},
+    )["Items"]
+    question, answer = sorted(items, key=lambda item: item["sk"]["S"])
+    assert "input_tokens" not in question
+    assert used == int(answer["input_tokens"]["N"]) + int(answer["output_tokens"]["N"]) > 0

@@ -22,6 +22,8 @@ class Scripted:
     body: Any = None  # a dict is sent as JSON, bytes as they are
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    #: A streamed answer: server-sent event lines (str) and pauses in seconds (float), sent as they come.
+    events: list[str | float] | None = None
 
 
 def completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
@@ -33,13 +35,33 @@ def completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
     }
 
 
+def stream_events(
+    *chunks: str, usage: tuple[int, int] | None = (5, 2), finish_reason: str = "stop"
+) -> list[str | float]:
+    """A streamed completion as an OpenAI-compatible endpoint sends it: one ``data:`` event per chunk, the
+    finish reason, the usage in a last event without choices (when asked for), then ``[DONE]``."""
+
+    def data(payload: dict[str, Any]) -> str:
+        return f"data: {json.dumps({'id': 'chatcmpl-test', 'object': 'chat.completion.chunk', **payload})}\n\n"
+
+    events: list[str | float] = [data({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})]
+    events += [data({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}) for text in chunks]
+    events.append(data({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}))
+    if usage is not None:
+        usage_body = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+        events.append(data({"choices": [], "usage": usage_body}))
+    return [*events, "data: [DONE]\n\n"]
+
+
 class OpenAiServer:
-    """Answers POST /v1/chat/completions from its script; with an empty script it echoes the last message,
+    """Answers POST /v1/chat/completions from its script; with an empty script it echoes the last message
+    (streamed word by word when the request asks for a stream),
     except that a message containing ``fail-502`` gets a 500 and one containing ``hang`` gets no timely answer."""
 
     def __init__(self, port: int = 0) -> None:
         self.script: deque[Scripted] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.disconnected = threading.Event()  # a streaming client went away mid-answer
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +76,9 @@ class OpenAiServer:
                 answer = server.script.popleft() if server.script else server.default(body)
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.events is not None:
+                    self._stream(answer.events)
+                    return
                 payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
                 try:
                     self.send_response(answer.status)
@@ -64,6 +89,22 @@ class OpenAiServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
+
+            def _stream(self, events: list[str | float]) -> None:
+                """Server-sent events until the last one, then the connection closes (HTTP/1.0)."""
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    for step in events:
+                        if isinstance(step, float):
+                            self.wfile.flush()
+                            time.sleep(step)
+                        else:
+                            self.wfile.write(step.encode())
+                            self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    server.disconnected.set()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -82,6 +123,9 @@ class OpenAiServer:
             return Scripted(status=500, body={"error": {"message": "upstream failure"}})
         if "hang" in text:
             return Scripted(body=completion("too late"), delay=60)
+        if (body or {}).get("stream"):
+            words = f"Model says: {text}".split(" ")
+            return Scripted(events=stream_events(*(word + " " for word in words[:-1]), words[-1]))
         return Scripted(body=completion(f"Model says: {text}"))
 
     def start(self) -> OpenAiServer:

@@ -9,13 +9,14 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 
-from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.conversation.errors import ContentBlockedError, ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import (
     DEFAULT_SYSTEM_PROMPT,
     GUARDRAIL_FALLBACK,
     MIN_ATTEMPT_SECONDS,
     BedrockConverseModel,
     ChatMessage,
+    ModelAnswer,
     _bedrock_runtime,
     _retry_read_timeout,
 )
@@ -55,7 +56,7 @@ def test_converse_gets_the_system_prompt_history_and_token_cap(runtime: Any) -> 
     }
     with Stubber(runtime) as stub:
         stub.add_response("converse", reply_of("hello"), expected)
-        assert model(runtime, MODEL_MAX_TOKENS="256").reply(history, "now") == "hello"
+        assert model(runtime, MODEL_MAX_TOKENS="256").reply(history, "now").text == "hello"
 
 
 def test_guardrail_is_passed_when_configured(runtime: Any) -> None:
@@ -64,9 +65,9 @@ def test_guardrail_is_passed_when_configured(runtime: Any) -> None:
             "converse",
             reply_of("blocked by policy"),
             {"modelId": ANY, "system": ANY, "messages": ANY, "inferenceConfig": ANY,
-             "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "3"}},
+             "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "3", "trace": "enabled"}},
         )  # fmt: skip
-        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x")
+        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
         assert text == "blocked by policy"
 
 
@@ -77,14 +78,14 @@ def test_the_system_prompt_comes_from_configuration(runtime: Any) -> None:
             reply_of("bonjour"),
             {"modelId": ANY, "messages": ANY, "inferenceConfig": ANY, "system": [{"text": "Answer in French."}]},
         )
-        assert model(runtime, MODEL_SYSTEM_PROMPT="Answer in French.").reply([], "hi") == "bonjour"
+        assert model(runtime, MODEL_SYSTEM_PROMPT="Answer in French.").reply([], "hi").text == "bonjour"
 
 
 def test_throttling_is_retried_within_the_time_budget(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
         stub.add_response("converse", reply_of("after a retry"))
-        assert model(runtime).reply([], "x") == "after a retry"
+        assert model(runtime).reply([], "x").text == "after a retry"
         stub.assert_no_pending_responses()
 
 
@@ -109,7 +110,7 @@ def test_guardrail_intervention_returns_the_guardrails_message(runtime: Any) -> 
     blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
-        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x")
+        text = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1", BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
     assert text == "Sorry, the model cannot answer this."
 
 
@@ -117,7 +118,7 @@ def test_guardrail_intervention_without_a_message_gets_a_fixed_refusal(runtime: 
     blocked = {**reply_of(""), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
-        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x") == GUARDRAIL_FALLBACK
+        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x").text == GUARDRAIL_FALLBACK
 
 
 def test_a_connection_failure_is_retried() -> None:
@@ -133,7 +134,7 @@ def test_a_connection_failure_is_retried() -> None:
     runtime = FlakyRuntime()
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock"})
     assert (
-        BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda s: None).reply([], "x")
+        BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda s: None).reply([], "x").text
         == "connected"
     )
     assert runtime.calls == 2
@@ -176,7 +177,7 @@ def test_history_is_trimmed_to_alternating_turns(runtime: Any) -> None:
                 {"role": "user", "content": [{"text": "now"}]},
             ]},
         )  # fmt: skip
-        assert model(runtime).reply(history, "now") == "ok"
+        assert model(runtime).reply(history, "now").text == "ok"
 
 
 class SlowBedrock:
@@ -219,13 +220,13 @@ def _slow_model(bedrock: SlowBedrock, timeout: str = "25") -> BedrockConverseMod
 
 def test_the_first_attempt_reads_for_the_whole_budget() -> None:
     bedrock = SlowBedrock([3.0], [reply_of("hi")])
-    assert _slow_model(bedrock).reply([], "x") == "hi"
+    assert _slow_model(bedrock).reply([], "x").text == "hi"
     assert bedrock.read_timeouts == [25.0]
 
 
 def test_a_late_retry_reads_only_for_what_is_left_of_the_budget() -> None:
     bedrock = SlowBedrock([20.0, 1.0], [_unavailable(), reply_of("hi")])
-    assert _slow_model(bedrock).reply([], "x") == "hi"
+    assert _slow_model(bedrock).reply([], "x").text == "hi"
     first, retry = bedrock.read_timeouts
     assert first == 25.0
     assert retry <= 25.0 - 20.0
@@ -252,3 +253,54 @@ def test_the_retry_client_is_built_with_the_remaining_budget_as_read_timeout() -
     assert _retry_read_timeout(1.2) == MIN_ATTEMPT_SECONDS
     assert _bedrock_runtime(5.0).meta.config.read_timeout == 5.0
     assert _bedrock_runtime(5.0).meta.config.connect_timeout <= 5.0
+
+
+def guardrail_trace(*, input_action: str = "NONE", output_action: str = "NONE") -> dict[str, Any]:
+    """A Converse trace as Bedrock returns it with ``guardrailConfig.trace`` enabled."""
+
+    def assessment(action: str) -> dict[str, Any]:
+        return {
+            "contentPolicy": {"filters": [{"type": "VIOLENCE", "confidence": "HIGH", "filterStrength": "HIGH",
+                                           "action": action, "detected": action != "NONE"}]},
+            "sensitiveInformationPolicy": {"piiEntities": [], "regexes": []},
+        }  # fmt: skip
+
+    return {"guardrail": {"inputAssessment": {"gr-1": assessment(input_action)},
+                          "outputAssessments": {"gr-1": [assessment(output_action)]}}}  # fmt: skip
+
+
+def test_an_answer_carries_the_token_usage_converse_reports(runtime: Any) -> None:
+    response = {**reply_of("hello"), "usage": {"inputTokens": 42, "outputTokens": 7, "totalTokens": 49}}
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", response)
+        answer = model(runtime).reply([], "x")
+    assert answer == ModelAnswer("hello", input_tokens=42, output_tokens=7, moderated=False)
+
+
+def test_an_output_the_guardrail_replaced_is_moderated(runtime: Any) -> None:
+    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+               "trace": guardrail_trace(output_action="BLOCKED")}  # fmt: skip
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", blocked)
+        answer = model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x")
+    assert answer.moderated
+    assert answer.text == "Sorry, the model cannot answer this."
+    assert (answer.input_tokens, answer.output_tokens) == (10, 5)
+
+
+def test_an_input_the_guardrail_blocked_is_content_blocked(runtime: Any) -> None:
+    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+               "trace": guardrail_trace(input_action="BLOCKED")}  # fmt: skip
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", blocked)
+        with pytest.raises(ContentBlockedError) as raised:
+            model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x")
+    assert (raised.value.status, raised.value.code) == (422, "content_blocked")
+
+
+def test_an_input_the_guardrail_only_anonymised_is_not_blocked(runtime: Any) -> None:
+    replaced = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+                "trace": guardrail_trace(input_action="ANONYMIZED", output_action="BLOCKED")}  # fmt: skip
+    with Stubber(runtime) as stub:
+        stub.add_response("converse", replaced)
+        assert model(runtime, BEDROCK_GUARDRAIL_ID="gr-1").reply([], "x").moderated

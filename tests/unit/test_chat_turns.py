@@ -18,7 +18,7 @@ from chatbot_security.conversation.errors import (
     RateLimitedError,
     SessionFullError,
 )
-from chatbot_security.conversation.model_providers import ChatMessage, EchoModel
+from chatbot_security.conversation.model_providers import ChatMessage, EchoModel, ModelAnswer
 from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform.settings import Settings
@@ -38,9 +38,9 @@ class RecordingModel:
         self.history_window = history_window
         self.seen: list[tuple[list[ChatMessage], str]] = []
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.seen.append((list(history), user_message))
-        return f"answer {len(self.seen)}"
+        return ModelAnswer(f"answer {len(self.seen)}", 1, 1)
 
 
 class FailingModel:
@@ -50,7 +50,7 @@ class FailingModel:
         self.error = error
         self.calls = 0
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.calls += 1
         raise self.error
 
@@ -65,11 +65,11 @@ class GatedModel:
         self.release = threading.Event()
         self.calls = 0
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.calls += 1
         self.entered.set()
         assert self.release.wait(10)
-        return "the only answer"
+        return ModelAnswer("the only answer", 1, 1)
 
 
 def settings(**env: str) -> Settings:
@@ -109,8 +109,8 @@ def test_pii_is_masked_before_the_model_sees_it_and_before_it_is_stored() -> Non
 
 def test_pii_in_the_model_answer_is_masked_before_it_is_stored() -> None:
     class Leaky(RecordingModel):
-        def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
-            return "write to support@example.com"
+        def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
+            return ModelAnswer("write to support@example.com", 1, 1)
 
     service = in_memory_conversations(Leaky())
     session_id = service.create_session(ALICE).session_id

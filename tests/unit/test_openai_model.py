@@ -14,6 +14,7 @@ from chatbot_security.conversation.model_providers import (
     DEFAULT_SYSTEM_PROMPT,
     GUARDRAIL_FALLBACK,
     ChatMessage,
+    ModelAnswer,
     OpenAiCompatibleModel,
 )
 from chatbot_security.platform.settings import Settings
@@ -39,7 +40,7 @@ def test_the_request_carries_the_system_prompt_history_token_cap_and_key(server:
     server.script.append(Scripted(body=completion("hello back")))
     history = [ChatMessage("user", "earlier"), ChatMessage("assistant", "answer")]
 
-    assert model(server, MODEL_MAX_TOKENS="256").reply(history, "now") == "hello back"
+    assert model(server, MODEL_MAX_TOKENS="256").reply(history, "now").text == "hello back"
 
     sent = server.requests[0]
     assert sent["path"] == "/v1/chat/completions"
@@ -65,7 +66,7 @@ def test_the_system_prompt_comes_from_configuration(server: OpenAiServer) -> Non
 def test_throttling_is_retried_within_the_time_budget(server: OpenAiServer) -> None:
     server.script.extend([Scripted(status=429, body={"error": {}}), Scripted(body=completion("finally"))])
 
-    assert model(server).reply([], "x") == "finally"
+    assert model(server).reply([], "x").text == "finally"
     assert len(server.requests) == 2
 
 
@@ -115,7 +116,7 @@ def test_an_unusable_answer_is_a_502(server: OpenAiServer, body: object) -> None
 def test_a_filtered_answer_becomes_a_fixed_refusal(server: OpenAiServer) -> None:
     server.script.append(Scripted(body=completion("", finish_reason="content_filter")))
 
-    assert model(server).reply([], "x") == GUARDRAIL_FALLBACK
+    assert model(server).reply([], "x").text == GUARDRAIL_FALLBACK
 
 
 def test_an_unreachable_endpoint_is_a_502(server: OpenAiServer) -> None:
@@ -145,3 +146,23 @@ def test_the_endpoint_must_be_https(url: str, loopback_allowed: str) -> None:
 def test_an_https_endpoint_is_accepted() -> None:
     settings = Settings.model_validate({"OPENAI_BASE_URL": "https://llm.example.com/v1"})
     assert settings.openai_base_url == "https://llm.example.com/v1"
+
+
+def test_an_answer_carries_the_token_usage_the_endpoint_reports(server: OpenAiServer) -> None:
+    body = {**completion("hello"), "usage": {"prompt_tokens": 31, "completion_tokens": 4, "total_tokens": 35}}
+    server.script.append(Scripted(body=body))
+    assert model(server).reply([], "x") == ModelAnswer("hello", input_tokens=31, output_tokens=4)
+
+
+def test_an_answer_without_usage_counts_utf8_bytes_as_an_upper_bound(server: OpenAiServer) -> None:
+    body = completion("héllo")
+    del body["usage"]
+    server.script.append(Scripted(body=body))
+    answer = model(server, MODEL_SYSTEM_PROMPT="Be brief.").reply([ChatMessage("user", "earlier")], "now ✓")
+    assert answer.input_tokens == len("Be brief.") + len("earlier") + len("now ✓".encode())
+    assert answer.output_tokens == len("héllo".encode()) == 6
+
+
+def test_a_filtered_answer_is_moderated(server: OpenAiServer) -> None:
+    server.script.append(Scripted(body=completion("", finish_reason="content_filter")))
+    assert model(server).reply([], "x").moderated

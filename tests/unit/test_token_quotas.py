@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError, QuotaExceededError
-from chatbot_security.conversation.model_providers import ChatMessage
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream
 from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.conversation.token_usage import worst_case
 from chatbot_security.identity.principal import Principal
@@ -36,19 +36,28 @@ class Clock:
 
 
 class CountingModel:
-    """Answers at once (no history asked for), counting its calls; or raises ``error``."""
+    """Answers at once (no history asked for) with the usage it is given, counting its calls; or raises
+    ``error``."""
 
     history_window = 0
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self, error: Exception | None = None, usage: tuple[int, int] | None = None) -> None:
         self.calls = 0
         self.error = error
+        self.usage = usage
 
-    def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+    def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
         self.calls += 1
         if self.error is not None:
             raise self.error
-        return "ok"
+        return self.answer()
+
+    def answer(self) -> ModelAnswer:
+        input_tokens, output_tokens = self.usage or (10**9, 10**9)  # no usage given: more than reserved
+        return ModelAnswer("ok", input_tokens, output_tokens)
+
+    def stream(self, history: Sequence[ChatMessage], user_message: str) -> ModelStream:
+        raise NotImplementedError
 
 
 def settings(**env: str) -> Settings:
@@ -211,9 +220,9 @@ def test_while_the_model_answers_the_turn_holds_its_worst_case() -> None:
     seen: list[int] = []
 
     class Watching(CountingModel):
-        def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+        def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
             seen.append(used_today(service, ALICE))
-            return "ok"
+            return self.answer()
 
     service = service_for(Watching(), config)
     session_id = service.create_session(ALICE).session_id
@@ -230,11 +239,11 @@ def test_two_turns_racing_for_the_last_tokens_cannot_both_take_them() -> None:
     entered, release = threading.Event(), threading.Event()
 
     class Gated(CountingModel):
-        def reply(self, history: Sequence[ChatMessage], user_message: str) -> str:
+        def reply(self, history: Sequence[ChatMessage], user_message: str) -> ModelAnswer:
             self.calls += 1
             entered.set()
             assert release.wait(10)
-            return "ok"
+            return self.answer()
 
     model = Gated()
     service = service_for(model, config)
@@ -308,3 +317,35 @@ def test_a_claimed_turn_without_a_valid_reservation_is_never_answered(change: An
 
     with pytest.raises(ValueError, match="not a reservation"):
         ClaimedTurn.from_event(event)
+
+
+def test_a_stored_turn_settles_to_the_tokens_the_model_reported() -> None:
+    service = service_for(CountingModel(usage=(30, 7)), settings())
+    session_id = service.create_session(ALICE).session_id
+
+    service.post_message(ALICE, session_id, request())
+
+    assert used_today(service, ALICE) == 37
+
+
+def test_the_answer_is_stored_with_its_token_counts() -> None:
+    service = service_for(CountingModel(usage=(30, 7)), settings())
+    session_id = service.create_session(ALICE).session_id
+
+    service.post_message(ALICE, session_id, request())
+
+    question, answer = sorted(service.store.message_items[session_id].values(), key=lambda record: record.seq)
+    assert (question.tokens, answer.tokens) == (None, (30, 7))
+
+
+def test_a_stored_turn_publishes_its_usage_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    service = service_for(CountingModel(usage=(30, 7)), settings(MODEL_ID="model-a"))
+    session_id = service.create_session(ALICE).session_id
+
+    service.post_message(ALICE, session_id, request())
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Model"' in line]
+    published = {name: line[name] for line in lines for name in line if name.startswith("Model") and name != "Model"}
+    assert published["ModelInputTokens"] == [30.0]
+    assert published["ModelOutputTokens"] == [7.0]
+    assert {line["Model"] for line in lines} == {"model-a"}

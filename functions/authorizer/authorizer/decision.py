@@ -25,6 +25,7 @@ ANONYMOUS_ROUTES = frozenset(
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
         "GET /v1/usage",
+        "POST /v1/sessions/{session_id}/stream-tickets",
     }
 )
 ADMIN_ROUTE_PREFIX = "/v1/admin/"

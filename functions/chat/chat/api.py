@@ -225,3 +225,6 @@ def handle_get_usage() -> Response[str]:
 
 
 error_handlers.register(app)
+
+# Routes kept in their own modules register on ``app`` here, once everything above is defined.
+from chat import stream_routes  # noqa: E402, F401

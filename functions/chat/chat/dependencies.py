@@ -22,6 +22,7 @@ from chatbot_security.platform.settings import Settings, get_settings
 from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
+from chatbot_security.storage.tickets import DynamoTicketStore
 from chatbot_security.storage.usage_table import DynamoUsage
 
 
@@ -35,7 +36,7 @@ def _kms() -> object:
 
 def build_model_provider(settings: Settings) -> ModelProvider:
     if settings.model_provider == "echo":
-        return EchoModel()
+        return EchoModel(word_delay_seconds=settings.echo_word_delay_ms / 1000)
     if settings.model_provider == "bedrock":
         return BedrockConverseModel(settings)
     return OpenAiCompatibleModel(
@@ -94,3 +95,8 @@ def default_conversations() -> Conversations:
 def default_quotas() -> Quotas:
     settings = get_settings()
     return Quotas(settings=settings, counters=DynamoUsage(_dynamodb, settings.require("table_name")))
+
+
+@functools.cache
+def default_ticket_store() -> DynamoTicketStore:
+    return DynamoTicketStore(_dynamodb, get_settings().require("table_name"))

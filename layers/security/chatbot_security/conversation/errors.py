@@ -71,6 +71,14 @@ class SchemaError(ChatbotError):
             self.message = message
 
 
+class ContentBlockedError(ChatbotError):
+    """Moderation refused the input: nothing is stored and no answer is given."""
+
+    status = 422
+    code = "content_blocked"
+    message = "The message was blocked by content moderation."
+
+
 class RateLimitedError(ChatbotError):
     status = 429
     code = "rate_limited"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chatbot_security.conversation.errors import (
     QuotaExceededError,
@@ -20,13 +20,13 @@ from chatbot_security.conversation.errors import (
     SchemaError,
     SessionFullError,
 )
-from chatbot_security.conversation.model_providers import ChatMessage, ModelProvider
+from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelProvider
 from chatbot_security.conversation.models import Message, MessageRequest, Turn
 from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
 from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.conversation.sealing import readable_history, sealed_record
-from chatbot_security.conversation.token_usage import history_within
+from chatbot_security.conversation.token_usage import history_within, publish_usage
 from chatbot_security.conversation.turn_claims import ClaimedTurn, Loaded, TurnReplays
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.settings import Settings
@@ -40,8 +40,8 @@ MAX_WRITE_ATTEMPTS = 3
 RATE_WINDOW_SECONDS = 60
 POST_RATE_SCOPE = "post"
 
-#: (the readable history, the masked user text) -> the model's answer, unmasked
-ModelCall = Callable[[Sequence[ChatMessage], str], str]
+#: (the readable history, the masked user text) -> the model's answer (its text unmasked) and usage
+ModelCall = Callable[[Sequence[ChatMessage], str], ModelAnswer]
 
 
 @dataclass
@@ -115,15 +115,18 @@ class TurnEngine:
             received_ms = int(self.clock() * 1000)
             reply = call(history, claimed.content)
             answered = True
-            text, used = self._mask(reply), reservation.tokens  # no usage reported: settled at the reservation
+            tokens = (reply.input_tokens, reply.output_tokens)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
-            return self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
-                                    answer=(text, replied_ms), settlement=(reservation, used))  # fmt: skip
+            turn = self._store_turn(claimed, session, key, question=(claimed.content, received_ms),
+                                    answer=(self._mask(reply.text), replied_ms), tokens=tokens,
+                                    settlement=(reservation, sum(tokens)))  # fmt: skip
         except BaseException as error:
             if claimed.claim is not None:
                 self._replays.release(claimed.claim)
             self.quotas.after_failure(reservation, error, answered=answered)
             raise
+        publish_usage(self.settings, *tokens)
+        return turn
 
     def _reserve(self, charge: RateCharge, reservation: Reservation) -> Reservation:
         """Charge the rate counter and hold the turn's tokens in one write (no claim to ride in)."""
@@ -152,7 +155,7 @@ class TurnEngine:
 
     def _store_turn(
         self, claimed: ClaimedTurn, session: SessionRecord, key: bytes, *, question: tuple[str, int],
-        answer: tuple[str, int], settlement: tuple[Reservation, int],
+        answer: tuple[str, int], tokens: tuple[int, int], settlement: tuple[Reservation, int],
     ) -> Turn:  # fmt: skip
         session_id, claim = claimed.session_id, claimed.claim
         user_id, assistant_id = self.new_id(), self.new_id()
@@ -161,8 +164,8 @@ class TurnEngine:
             messages = [
                 sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
                               question[0]),
-                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1]),
-                              answer[0]),
+                replace(sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2,
+                                                                 answer[1]), answer[0]), tokens=tokens),
             ]  # fmt: skip
             try:
                 self.store.append_turn(session, messages, now=int(self.clock()), claim=claim, settlement=settlement)

@@ -1,0 +1,122 @@
+"""Amazon Bedrock ``ConverseStream``: the answer chunk by chunk.
+
+The call is retried like ``Converse`` (inside the same deadline) until the first text chunk arrives, and
+never after it: a client already holds part of the answer. A read that stalls for longer than the time
+budget is a timeout (504); an exception event in the stream is a provider failure (502).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
+
+from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer, estimate_tokens
+from chatbot_security.conversation.model_providers.bedrock import check_input_not_blocked, usage_of
+from chatbot_security.platform.observability import logger
+
+if TYPE_CHECKING:
+    from chatbot_security.conversation.model_providers.bedrock import BedrockConverseModel
+
+
+class BedrockStream:
+    def __init__(self, model: BedrockConverseModel, request: dict[str, Any]) -> None:
+        self._model = model
+        self._request = request
+        self._chunks: list[str] = []
+        self._stop_reason: str | None = None
+        self._metadata: dict[str, Any] = {}
+        self._events: Any = None
+        self._started = False
+        self._finished = False
+        self._closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("a model stream is read once")
+        self._started = True
+        response = self._model.call("converse_stream", self._request, first_chunk=self._first_chunk)
+        if self._closed:
+            self._release()
+            return
+        if response["first_chunk"] is not None:
+            yield response["first_chunk"]
+        while not self._closed:
+            text = self._next_text()
+            if text is None:
+                self._finished = True
+                return
+            yield text
+
+    def _first_chunk(self, response: dict[str, Any]) -> str | None:
+        """Reads up to the first text chunk (or the end of an answer without text); an exception event
+        until then propagates as a ClientError, so that the call is retried."""
+        self._release()
+        self._events = iter(response["stream"])
+        self._raw = response["stream"]
+        self._chunks.clear()
+        self._stop_reason, self._metadata = None, {}
+        text = self._next_text()
+        self._finished = text is None
+        return text
+
+    def _next_text(self) -> str | None:
+        """The next text chunk, or None at the end of the stream; records the stop reason and usage."""
+        try:
+            for event in self._events:
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text")
+                    if isinstance(text, str) and text:
+                        self._chunks.append(text)
+                        return text
+                elif "messageStop" in event:
+                    self._stop_reason = event["messageStop"].get("stopReason")
+                elif "metadata" in event:
+                    self._metadata = event["metadata"]
+        except (Urllib3ReadTimeoutError, TimeoutError) as error:
+            self._release()
+            raise ModelTimeoutError() from error
+        except ClientError:
+            self._release()
+            if self._chunks:  # part of the answer is out: no retry
+                logger.warning("model stream failed", extra={"provider": "bedrock"})
+                raise ModelProviderError() from None
+            raise
+        except (Urllib3Error, BotoCoreError, ConnectionError) as error:
+            self._release()
+            raise ModelProviderError() from error
+        return None
+
+    def result(self) -> ModelAnswer:
+        text = "".join(self._chunks)
+        input_tokens, output_tokens = usage_of(self._metadata)
+        interrupted = not self._finished
+        if interrupted or not self._metadata.get("usage"):  # cut short: an upper bound of what was spent
+            input_tokens = input_tokens or estimate_tokens(*_texts_of(self._request))
+            output_tokens = max(output_tokens, estimate_tokens(text))
+        if self._stop_reason == "guardrail_intervened":
+            check_input_not_blocked(self._metadata)
+            logger.info("model answer replaced by the guardrail")
+            return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
+        if not text and not interrupted:
+            raise ModelProviderError()
+        return ModelAnswer(text, input_tokens, output_tokens, interrupted=interrupted)
+
+    def close(self) -> None:
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        raw = getattr(self, "_raw", None)
+        if raw is not None:
+            raw.close()
+            self._raw = None
+
+
+def _texts_of(request: dict[str, Any]) -> list[str]:
+    blocks = [*request.get("system", []), *(block for message in request["messages"] for block in message["content"])]
+    return [block["text"] for block in blocks]

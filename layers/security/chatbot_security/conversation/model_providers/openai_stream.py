@@ -1,0 +1,132 @@
+"""An OpenAI-compatible answer streamed as server-sent events (``stream: true``).
+
+The endpoint reports usage only when asked (``stream_options.include_usage``), in a last event without
+choices; where it gives none, the counts are an upper bound (:func:`estimate_tokens`). The request is
+retried until the first text chunk arrives, never after it; a read that stalls for longer than the time
+budget is a timeout (504).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
+from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer
+from chatbot_security.conversation.model_providers.openai import MAX_ANSWER_BYTES, usage_of
+from chatbot_security.platform.observability import logger
+
+if TYPE_CHECKING:
+    from chatbot_security.conversation.model_providers.openai import OpenAiCompatibleModel
+
+#: Every chunk of a stream comes in its own JSON envelope: allow for it on top of the answer itself.
+MAX_STREAM_BYTES = 8 * MAX_ANSWER_BYTES
+MAX_LINE_BYTES = 64 * 1024
+
+
+class OpenAiStream:
+    def __init__(self, model: OpenAiCompatibleModel, body: dict[str, Any]) -> None:
+        self._model = model
+        self._body = body
+        self._response: Any = None
+        self._chunks: list[str] = []
+        self._usage: dict[str, Any] = {}
+        self._finish_reason: str | None = None
+        self._read_bytes = 0
+        self._started = False
+        self._finished = False
+        self._closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._started:
+            raise RuntimeError("a model stream is read once")
+        self._started = True
+        payload = {**self._body, "stream": True, "stream_options": {"include_usage": True}}
+        first = self._model.call(json.dumps(payload).encode(), self._first_chunk)
+        if first is not None and not self._closed:
+            yield first
+        while not self._closed and not self._finished:
+            text = self._next_text()
+            if text is not None:
+                yield text
+        self._release()
+
+    def _first_chunk(self, response: Any) -> str | None:
+        self._release()
+        self._response, self._read_bytes = response, 0
+        self._chunks.clear()
+        self._usage, self._finish_reason, self._finished = {}, None, False
+        while not self._finished:
+            text = self._next_text()
+            if text is not None:
+                return text
+        return None
+
+    def _next_text(self) -> str | None:
+        """Reads one event line: its text, or None (another event, or the end, which sets finished)."""
+        try:
+            line = self._response.readline(MAX_LINE_BYTES + 1)
+        except TimeoutError as error:
+            self._release()
+            raise ModelTimeoutError() from error
+        except OSError as error:
+            self._release()
+            raise ModelProviderError() from error
+        self._read_bytes += len(line)
+        if len(line) > MAX_LINE_BYTES or self._read_bytes > MAX_STREAM_BYTES:
+            self._release()
+            raise ModelProviderError()
+        if not line:  # the connection ended without [DONE]: the answer may be cut anywhere
+            self._release()
+            raise ModelProviderError()
+        data = line.strip()
+        if not data.startswith(b"data:"):
+            return None  # blank separators, comments, event names
+        data = data[5:].strip()
+        if data == b"[DONE]":
+            self._finished = True
+            return None
+        return self._event(data)
+
+    def _event(self, data: bytes) -> str | None:
+        try:
+            event = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as error:
+            self._release()
+            raise ModelProviderError() from error
+        if not isinstance(event, dict):
+            self._release()
+            raise ModelProviderError()
+        if isinstance(event.get("usage"), dict):
+            self._usage = event["usage"]
+        choices = event.get("choices") or []
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return None
+        choice = choices[0]
+        self._finish_reason = choice.get("finish_reason") or self._finish_reason
+        text = (choice.get("delta") or {}).get("content")
+        if isinstance(text, str) and text:
+            self._chunks.append(text)
+            return text
+        return None
+
+    def result(self) -> ModelAnswer:
+        text = "".join(self._chunks)
+        input_tokens, output_tokens = usage_of({"usage": self._usage}, self._body, text)
+        interrupted = not self._finished
+        if self._finish_reason == "content_filter":
+            logger.info("model answer filtered by the provider")
+            return ModelAnswer(text or GUARDRAIL_FALLBACK, input_tokens, output_tokens, moderated=True)
+        if not text and not interrupted:
+            raise ModelProviderError()
+        return ModelAnswer(text, input_tokens, output_tokens, interrupted=interrupted)
+
+    def close(self) -> None:
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
