@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chatbot_security.storage.table import DynamoTable
 from chatbot_security.storage.usage import (
     BUDGET_SHARDS,
     BUDGET_SK,
@@ -28,7 +29,7 @@ from chatbot_security.storage.usage import (
 MAX_READ_ATTEMPTS = 5
 
 
-class DynamoUsage:
+class DynamoUsage(DynamoTable):
     """The counters on the table: standalone reservations and settlements (each one transaction) and the
     read of today's usage (one BatchGetItem). Turns use :func:`transact_reserving` and
     :meth:`Reservation.settlement` inside their own transactions instead."""
@@ -41,11 +42,9 @@ class DynamoUsage:
         pick: Callable[[int], int] = random_shard,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._db = dynamodb
-        self._table = table_name
+        super().__init__(dynamodb, table_name, idle_seconds=0, sleep=sleep)
         self._clock = clock
         self._pick = pick
-        self._sleep = sleep
 
     def reservation(self, owner_key: str, tokens: int, owner_limit: int, budget: int) -> Reservation:
         return new_reservation(
@@ -86,12 +85,3 @@ class DynamoUsage:
                 return counts
             self._sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311  # nosec B311
         raise RuntimeError("usage counters could not be read")
-
-    def _transact(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        client = self._db()
-        try:
-            client.transact_write_items(TransactItems=items)
-        except client.exceptions.TransactionCanceledException as error:
-            reasons: list[dict[str, Any]] = error.response.get("CancellationReasons") or [{} for _ in items]
-            return reasons
-        return None
