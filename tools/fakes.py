@@ -37,6 +37,8 @@ from chatbot_security.storage.records import (
     TurnRecord,
     expiry_bucket,
 )
+from chatbot_security.storage.usage import Reservation
+from tools.usage_fake import InMemoryUsage
 
 
 @dataclass
@@ -51,6 +53,10 @@ class InMemorySessionStore:
     idle_seconds: int = 1800
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    usage: InMemoryUsage = field(default_factory=InMemoryUsage)  # the token counters, under the same lock
+
+    def __post_init__(self) -> None:
+        self.usage.lock = self.lock
 
     # -- sessions ---------------------------------------------------------------------------
     def put_new_session(self, session: SessionRecord, live_limit: int | None = None) -> None:
@@ -116,7 +122,14 @@ class InMemorySessionStore:
             return session, recent
 
     # -- turns ------------------------------------------------------------------------------
-    def claim_turn(self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge) -> None:
+    def claim_turn(
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None:
         with self.lock:
             self.calls.append("claim_turn")
             existing = self.turns.get((claim.session_id, claim.request_key))
@@ -133,10 +146,21 @@ class InMemorySessionStore:
                 raise ConflictError("session is full or ended")
             if self.counters.get((charge.pk, charge.sk), 0) >= charge.limit:
                 raise ChargeRefused()
+            held = self.usage.hold(reservation) if reservation is not None else None  # QuotaRefused: nothing written
             self.counters[(charge.pk, charge.sk)] = self.counters.get((charge.pk, charge.sk), 0) + 1
             self.turns[(claim.session_id, claim.request_key)] = TurnRecord(
                 claim.request_key, claim.fingerprint, TURN_PENDING, claim.token, claim.lease_until, 0
             )
+            return held
+
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation:
+        with self.lock:
+            self.calls.append("reserve_turn")
+            if self.counters.get((charge.pk, charge.sk), 0) >= charge.limit:
+                raise ChargeRefused()
+            held = self.usage.hold(reservation)
+            self.counters[(charge.pk, charge.sk)] = self.counters.get((charge.pk, charge.sk), 0) + 1
+            return held
 
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
         with self.lock:
@@ -151,7 +175,12 @@ class InMemorySessionStore:
                 del self.turns[(claim.session_id, claim.request_key)]
 
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord:
         with self.lock:
             self.calls.append("append_turn")
@@ -173,6 +202,8 @@ class InMemorySessionStore:
                 self.turns[(claim.session_id, claim.request_key)] = replace(
                     record, state=TURN_DONE, seq=messages[0].seq, lease_until=0
                 )
+            if settlement is not None:
+                self.usage.lower(*settlement)
             updated = replace(
                 current,
                 message_count=current.message_count + len(messages),
@@ -285,16 +316,21 @@ class InMemoryRateLimiter(RateLimiter):
 def in_memory_conversations(model: Any, settings: Settings | None = None, **overrides: Any) -> Any:
     """A Conversations service on the fakes above (echo model unless told otherwise)."""
     from chatbot_security.conversation.conversations import Conversations
+    from chatbot_security.conversation.quotas import Quotas
 
     store = overrides.pop("store", None) or InMemorySessionStore()
     kms = overrides.pop("kms", None) or FakeKms()
+    settings = settings or Settings.model_validate({"OIDC_ISSUER": "https://issuer.example.test"})
+    if "clock" in overrides:
+        store.usage.clock = overrides["clock"]
     return Conversations(
-        settings=settings or Settings.model_validate({"OIDC_ISSUER": "https://issuer.example.test"}),
+        settings=settings,
         store=store,
         data_keys=DataKeys(lambda: kms, "alias/fake"),
         identity=IdentityKeys("pepper-for-tests"),
         model=model,
         rate_limiter=InMemoryRateLimiter(store),
         session_token_key=lambda: b"k" * 32,
+        quotas=Quotas(settings, store.usage),
         **overrides,
     )

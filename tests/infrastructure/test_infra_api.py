@@ -19,6 +19,7 @@ DESIGN_ROUTES = {
     "POST /v1/sessions/{session_id}/messages",
     "GET /v1/sessions/{session_id}/messages",
     "DELETE /v1/admin/users/{subject}",
+    "GET /v1/usage",
     # streaming and the data rights
     "POST /v1/sessions/{session_id}/stream-tickets",
     "GET /v1/me/export",

@@ -152,6 +152,7 @@ def test_production_keeps_its_hardening_settings() -> None:
     assert values["PiiMasking"] == "true"
     assert int(values["LogRetentionDays"]) >= 90
     assert int(values["ReservedConcurrency"]) > 0
+    assert int(values["DailyTokenBudget"]) > 0  # a cap on the whole deployment's model tokens
 
 
 # ------------------------------------------------------------------ the deploy script's refusals

@@ -95,6 +95,28 @@ def test_a_warm_turn_stays_within_the_aws_call_budget(
     assert within_budget(counts), counts
 
 
+@pytest.mark.parametrize("with_client_id", [False, True], ids=["plain", "client_message_id"])
+def test_token_quotas_and_a_deployment_budget_add_no_call_to_a_warm_turn(
+    api: InProcessApi, alice: str, bedrock: Stubber, calls: AwsCalls, monkeypatch: pytest.MonkeyPatch,
+    with_client_id: bool,
+) -> None:  # fmt: skip
+    # Given a deployment budget on top of the owner's daily quota, and a session with history
+    monkeypatch.setenv("DAILY_TOKEN_BUDGET", "100000000")
+    reset_caches()
+    session_id = session_with_history(api, alice, bedrock, 20)
+    body: dict[str, str] = {"content": "and now?"}
+    if with_client_id:
+        body["client_message_id"] = str(uuid.uuid4())
+    bedrock.add_response("converse", converse_reply("here you go"))
+    calls.clear()
+    # When one more turn is posted
+    reply = api.call(MESSAGES, alice, body, session_id=session_id)
+    # Then the reservation and the settlement ride in the turn's two transactions
+    assert reply.status == 201
+    assert within_budget(calls.by_service()), calls.by_service()
+    assert calls.operations("dynamodb") == {"Query": 1, "TransactWriteItems": 2}
+
+
 def test_a_repeated_post_makes_no_model_call_and_stays_within_the_budget(
     api: InProcessApi, alice: str, bedrock: Stubber, calls: AwsCalls
 ) -> None:

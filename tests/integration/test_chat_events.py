@@ -31,6 +31,7 @@ SAMPLES = [
     ("chat-create-stream-ticket.json", 201),
     ("chat-list-sessions.json", 200),
     ("chat-export-my-data.json", 200),
+    ("chat-get-usage.json", 200),
     ("chat-delete-session.json", 204),
     ("chat-get-session.json", 404),
     ("chat-create-anonymous-session.json", 201),

@@ -51,7 +51,7 @@ TURN_CALLS = [
     ChatCall("data key", "kms", "Decrypt", cold="container"),
     ChatCall("claim and rate charge", "dynamodb", "TransactWriteItems"),
     ChatCall("turn", "dynamodb", "TransactWriteItems", skip=1),
-    ChatCall("rate charge", "dynamodb", "UpdateItem", client_message_id=False),
+    ChatCall("rate charge and tokens", "dynamodb", "TransactWriteItems", client_message_id=False),
 ]
 
 
@@ -170,7 +170,7 @@ def test_a_failed_aws_call_in_a_turn_is_a_503_that_stores_nothing_and_a_retry_co
 @pytest.mark.parametrize(
     ("call", "fault"),
     [(TURN_CALLS[3], "lost_answer"), (TURN_CALLS[5], "lost_answer")],
-    ids=["claim-written-answer-lost", "rate-charge-written-answer-lost"],
+    ids=["claim-written-answer-lost", "rate-charge-and-tokens-written-answer-lost"],
 )
 def test_a_write_whose_answer_was_lost_before_the_model_call_leaves_no_turn_behind(
     api: InProcessApi, alice: str, session_id: str, faults: AwsFaults, table: Any, call: ChatCall, fault: str

@@ -22,7 +22,7 @@ EXAMPLE = re.compile(r"<!-- example: (?P<name>[\w-]+) -->\n```(?P<language>\w+)\
 HELPERS = {"bash": "shell-helper", "javascript": "js-helper", "python": "python-helper"}
 EXPECTED = {
     "curl-anonymous": ["You said: Hello!", '"content":"Hello!"', "deleted: 204"],
-    "curl-oidc": ["You said: Hello!", '"sessions":[{"session_id":', "deleted: 204"],
+    "curl-oidc": ["You said: Hello!", '"sessions":[{"session_id":', '"tokens_limit":200000', "deleted: 204"],
     "js-anonymous": ["You said: Hello!", "user: Hello!", "assistant: You said: Hello!", "deleted"],
     "js-oidc": ["You said: Hello!", "live sessions: 1", "deleted"],
     "python-anonymous": ["You said: Hello!", "user: Hello!", "assistant: You said: Hello!", "deleted"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator
-    from chat.dependencies import default_conversations, default_ticket_store
+    from chat.dependencies import default_conversations, default_quotas, default_ticket_store
     from chatbot_security.conversation.model_providers import _bedrock_runtime
     from chatbot_security.conversation.model_providers.configured import _secrets_provider
     from chatbot_security.identity import edge
@@ -24,6 +24,7 @@ def reset_caches() -> None:
         client,
         sdk_session,
         default_conversations,
+        default_quotas,
         default_ticket_store,
         _secrets_provider,
         default_authenticator,

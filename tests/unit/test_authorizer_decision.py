@@ -40,6 +40,7 @@ ROUTES = [
     "DELETE /v1/admin/users/{subject}",
     "GET /v1/me/export",
     "DELETE /v1/me",
+    "GET /v1/usage",
 ]
 SETTINGS = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE, "ALLOW_ANONYMOUS": "true"})
 

@@ -329,12 +329,12 @@ def test_a_turn_racing_another_turn_is_written_after_it() -> None:
     real_append = store.append_turn
     raced: list[bool] = []
 
-    def append_after_a_rival(session: Any, messages: Any, now: int, claim: Any = None) -> Any:
+    def append_after_a_rival(session: Any, messages: Any, now: int, claim: Any = None, settlement: Any = None) -> Any:
         if not raced:
             raced.append(True)
             rival = service.post_message  # another container's turn lands first
             rival(ALICE, session_id, request("rival"))
-        return real_append(session, messages, now, claim)
+        return real_append(session, messages, now, claim, settlement)
 
     store.append_turn = append_after_a_rival  # type: ignore[method-assign]
     turn = service.post_message(ALICE, session_id, request("mine"))

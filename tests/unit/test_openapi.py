@@ -22,6 +22,7 @@ ROUTES = {
     ("delete", "/v1/admin/users/{subject}"),
     ("get", "/v1/me/export"),
     ("delete", "/v1/me"),
+    ("get", "/v1/usage"),
 }
 
 
@@ -78,6 +79,7 @@ def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
         "eraseUser",
         "exportMyData",
         "getSession",
+        "getUsage",
         "listMessages",
         "listSessions",
         "postMessage",

@@ -34,6 +34,7 @@ from chatbot_security.conversation.models import (
     Session,
     SessionList,
     Turn,
+    UsageReport,
 )
 from chatbot_security.identity.principal import Principal
 
@@ -203,6 +204,24 @@ def handle_list_messages(session_id: SessionId, limit: PageSize = 50, cursor: Cu
 )
 def handle_erase_user(subject: Subject) -> None:
     conversations().erase_user(principal(), subject)  # audited by the logic, whatever the outcome
+
+
+@app.get(
+    "/v1/usage",
+    summary="Your model tokens today",
+    description=(
+        "Tokens (input and output) used this UTC day and the limit that binds you: TOKENS_PER_DAY (an "
+        "anonymous token: ANON_TOKENS_PER_DAY), or less when the deployment's DAILY_TOKEN_BUDGET has less left."
+    ),
+    security=BEARER,
+    responses=responses(200, "Today's usage", UsageReport, *AUTHORIZED, 404),
+)
+def handle_get_usage() -> Response[str]:
+    caller = principal()
+    owner = conversations().owner(caller)
+    if owner.kind == "anonymous":  # its session ended or was erased: nothing to report (404)
+        conversations().get_session(caller, owner.session_id or "")
+    return json_response(200, conversations().quotas.report(owner.key, owner.kind))
 
 
 error_handlers.register(app)

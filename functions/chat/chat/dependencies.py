@@ -8,6 +8,7 @@ from chatbot_security.conversation.conversations import Conversations
 from chatbot_security.conversation.model_providers import LazyModel
 from chatbot_security.conversation.model_providers.configured import build_model_provider
 from chatbot_security.conversation.moderation import build_moderator
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.identity import session_tokens
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.aws_clients import client
@@ -17,6 +18,7 @@ from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
 from chatbot_security.storage.tickets import DynamoTicketStore
+from chatbot_security.storage.usage_table import DynamoUsage
 
 
 def _dynamodb() -> object:
@@ -49,7 +51,14 @@ def default_conversations() -> Conversations:
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
         moderator=build_moderator(settings),
+        quotas=default_quotas(),
     )
+
+
+@functools.cache
+def default_quotas() -> Quotas:
+    settings = get_settings()
+    return Quotas(settings=settings, counters=DynamoUsage(_dynamodb, settings.require("table_name")))
 
 
 @functools.cache

@@ -51,7 +51,10 @@ _ERROR_DESCRIPTIONS = {
         "Schema violation (unknown field or query parameter, wrong type, length, bad UUID, forbidden characters); "
         "the message names each failing known field and its rule, counts unknown ones, never repeats a value"
     ),
-    429: "Rate limited; see the Retry-After header (seconds)",
+    429: (
+        "`rate_limited` (RATE_LIMIT_PER_MINUTE, SESSIONS_PER_HOUR, ANON_SESSIONS_PER_HOUR) or `quota_exceeded` "
+        "(the daily token quota or the deployment's daily token budget); see the Retry-After header (seconds)"
+    ),
     500: "Internal error",
     502: "The model provider failed",
     503: "DynamoDB, KMS or Secrets Manager is throttled or failing; retry after Retry-After seconds",

@@ -9,6 +9,7 @@ from typing import Any
 from chatbot_security.conversation.model_providers import LazyModel
 from chatbot_security.conversation.model_providers.configured import build_model_provider
 from chatbot_security.conversation.moderation import build_moderator
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.conversation.turns import TurnEngine
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.aws_clients import client
@@ -17,6 +18,7 @@ from chatbot_security.platform.settings import get_settings
 from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
+from chatbot_security.storage.usage_table import DynamoUsage
 
 
 def _dynamodb() -> Any:
@@ -40,6 +42,7 @@ def default_engine() -> TurnEngine:
         model=LazyModel(functools.partial(build_model_provider, settings)),
         rate_limiter=RateLimiter(_dynamodb, table),
         moderator=build_moderator(settings),
+        quotas=Quotas(settings=settings, counters=DynamoUsage(_dynamodb, table)),
     )
 
 

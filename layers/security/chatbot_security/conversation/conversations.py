@@ -25,6 +25,7 @@ from chatbot_security.conversation.models import (
 from chatbot_security.conversation.moderation import Moderator, NoModeration
 from chatbot_security.conversation.owner import Owner
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.conversation.sessions import DEFAULT_PAGE_SIZE, Sessions
 from chatbot_security.conversation.turns import TurnEngine
 from chatbot_security.identity.identity_keys import IdentityKeys
@@ -47,6 +48,7 @@ class Conversations:
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
     moderator: Moderator = field(default_factory=NoModeration)
+    quotas: Quotas = field(kw_only=True)
 
     @property
     def sessions(self) -> Sessions:
@@ -56,7 +58,7 @@ class Conversations:
     @property
     def turns(self) -> TurnEngine:
         return TurnEngine(self.settings, self.store, self.data_keys, self.identity, self.model, self.rate_limiter,
-                          self.clock, self.new_id, self.sleep, self.moderator)  # fmt: skip
+                          self.clock, self.new_id, self.sleep, self.moderator, quotas=self.quotas)  # fmt: skip
 
     @property
     def erasure(self) -> Erasure:

@@ -97,6 +97,18 @@ class RateLimitedError(ChatbotError):
         self.retry_after_seconds = max(1, retry_after_seconds)
 
 
+class QuotaExceededError(ChatbotError):
+    """The owner's daily token quota (or the deployment's daily budget) has no room for this turn."""
+
+    status = 429
+    code = "quota_exceeded"
+    message = "The daily token quota is used up; retry after the next UTC midnight."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(self.message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
 class ModelProviderError(ChatbotError):
     status = 502
     code = "model_error"

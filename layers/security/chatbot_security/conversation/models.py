@@ -128,3 +128,18 @@ class GatewayError(BaseModel):
     """Answers API Gateway makes itself (401, 403 of a denied authorizer, 404 of an unknown route)."""
 
     message: str
+
+
+class UsageReport(BaseModel):
+    """``GET /v1/usage``: the caller's model tokens today."""
+
+    period: str = Field(description="The UTC day counted, YYYY-MM-DD")
+    tokens_used: int = Field(
+        description="Input and output tokens used today (a turn being answered counts its reservation)"
+    )
+    tokens_limit: int = Field(
+        description=(
+            "The limit that binds you today: your daily quota, or less when the deployment's daily budget has "
+            "less left (then what you used plus what it has left)"
+        )
+    )

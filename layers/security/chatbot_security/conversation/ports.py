@@ -12,6 +12,7 @@ from typing import Protocol
 
 from chatbot_security.storage.ratelimit import RateCharge
 from chatbot_security.storage.records import MessageRecord, SessionRecord, TurnClaim, TurnRecord
+from chatbot_security.storage.usage import Reservation
 
 
 class ConversationStore(Protocol):
@@ -26,12 +27,23 @@ class ConversationStore(Protocol):
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
     # turns and messages
     def claim_turn(
-        self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge
-    ) -> None: ...
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None: ...
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation: ...
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None: ...
     def release_turn(self, claim: TurnClaim) -> None: ...
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord: ...
     def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]: ...
     # erasure

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from chatbot_security.conversation.errors import IdempotencyConflictError, ModelTimeoutError, RateLimitedError
+from chatbot_security.conversation.errors import (
+    IdempotencyConflictError,
+    ModelTimeoutError,
+    QuotaExceededError,
+    RateLimitedError,
+)
 from chatbot_security.conversation.models import Turn
 from chatbot_security.conversation.owner import Owner, Ownership
 from chatbot_security.conversation.ports import ConversationStore
@@ -23,6 +28,7 @@ from chatbot_security.platform.settings import Settings
 from chatbot_security.storage.errors import ChargeRefused, ConflictError, TurnAlreadyClaimed
 from chatbot_security.storage.ratelimit import RateCharge
 from chatbot_security.storage.records import MessageRecord, SessionRecord, TurnClaim, TurnRecord
+from chatbot_security.storage.usage import QuotaRefused, Reservation
 
 MAX_CLAIM_ATTEMPTS = 3
 # A claim outlives any attempt that holds it (the model's time budget, twice, plus the writes).
@@ -52,6 +58,7 @@ class ClaimedTurn:
     content: str
     claim: TurnClaim | None
     loaded: Loaded | None = None
+    reservation: Reservation | None = None  # the tokens it holds (docs/api.md, "Token quotas")
 
     def to_event(self) -> dict[str, Any]:
         claim = self.claim
@@ -59,6 +66,7 @@ class ClaimedTurn:
             "owner": self.owner.to_json(),
             "session_id": self.session_id,
             "content": self.content,
+            "reservation": None if self.reservation is None else self.reservation.to_json(),
             "claim": None if claim is None else {
                 "request_key": claim.request_key, "fingerprint": claim.fingerprint, "token": claim.token,
                 "now": claim.now, "lease_until": claim.lease_until, "ttl": claim.ttl,
@@ -84,7 +92,8 @@ class ClaimedTurn:
                 )  # fmt: skip
             except (KeyError, TypeError) as error:
                 raise ValueError("not a claimed turn") from error
-        return cls(Owner.from_json(event.get("owner")), session_id, content, turn_claim)
+        reservation = Reservation.from_json(event.get("reservation"))  # a turn is never answered unaccounted
+        return cls(Owner.from_json(event.get("owner")), session_id, content, turn_claim, reservation=reservation)
 
 
 @dataclass
@@ -99,9 +108,17 @@ class TurnReplays:
     sleep: Callable[[float], None]
 
     def claim(
-        self, owner: Owner, session: SessionRecord, key: bytes, request: tuple[str, str], charge: RateCharge
-    ) -> TurnClaim | Turn:
-        """Claim ``request_key`` for this post, or return the turn an earlier post with it produced.
+        self,
+        owner: Owner,
+        session: SessionRecord,
+        key: bytes,
+        request: tuple[str, str],
+        charge: RateCharge,
+        *,
+        reservation: Reservation,
+    ) -> tuple[TurnClaim, Reservation] | Turn:
+        """Claim ``request_key`` for this post and hold its tokens, or return the turn an earlier post
+        with it produced (which costs no tokens).
 
         ``request`` is the client_message_id and the masked content.
         """
@@ -113,9 +130,13 @@ class TurnReplays:
             claim = TurnClaim(session_id, request_key, fingerprint, self.new_id(), now, now + lease_seconds,
                               ttl=session.absolute_expires_at)  # fmt: skip
             try:
-                self.store.claim_turn(claim, session, self.settings.max_messages_per_session - 2, charge)
+                held = self.store.claim_turn(
+                    claim, session, self.settings.max_messages_per_session - 2, charge, reservation
+                )
             except ChargeRefused:
                 raise RateLimitedError(retry_after_seconds=charge.retry_after_seconds) from None
+            except QuotaRefused as refused:
+                raise QuotaExceededError(refused.retry_after_seconds) from None
             except ConflictError:
                 self.require_room(self.ownership.owned_session(owner, session_id))  # 404 if it ended, 409 if full
                 continue  # a transient conflict: try again
@@ -135,7 +156,7 @@ class TurnReplays:
                 # retry is not kept waiting for a claim nobody holds (docs/resilience.md).
                 self.release(claim)
                 raise
-            return claim
+            return claim, held or reservation
         raise ConflictError("turn claim kept changing")
 
     def after_lost_write(self, claim: TurnClaim, key: bytes) -> Turn | None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chatbot_security.conversation.errors import (
+    QuotaExceededError,
     RateLimitedError,
     SchemaError,
     SessionFullError,
@@ -24,13 +25,17 @@ from chatbot_security.conversation.models import Message, MessageRequest, Turn
 from chatbot_security.conversation.moderation import Moderator, NoModeration
 from chatbot_security.conversation.owner import Owner, Ownership, reject_other_anonymous_session
 from chatbot_security.conversation.ports import ConversationStore, RateLimits
+from chatbot_security.conversation.quotas import Quotas
 from chatbot_security.conversation.sealing import readable_history, sealed_record
+from chatbot_security.conversation.token_usage import history_within, publish_usage
 from chatbot_security.conversation.turn_claims import ClaimedTurn, Loaded, TurnReplays
 from chatbot_security.identity.identity_keys import IdentityKeys
 from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy import crypto, pii
-from chatbot_security.storage.errors import ConflictError, RateLimitExceeded
+from chatbot_security.storage.errors import ChargeRefused, ConflictError
+from chatbot_security.storage.ratelimit import RateCharge
 from chatbot_security.storage.records import SessionRecord, rfc3339
+from chatbot_security.storage.usage import QuotaRefused, Reservation
 
 MAX_WRITE_ATTEMPTS = 3
 RATE_WINDOW_SECONDS = 60
@@ -52,13 +57,15 @@ class TurnEngine:
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     sleep: Callable[[float], None] = time.sleep
     moderator: Moderator = field(default_factory=NoModeration)
+    quotas: Quotas = field(kw_only=True)  # required: no turn is answered unaccounted
 
     def post(self, owner: Owner, session_id: str, request: MessageRequest) -> Turn:
         """The HTTP turn: claim, then answer with the configured model.
 
-        DynamoDB calls on a warm turn: one Query (session and recent history), one write that charges
-        the rate counter (a transaction that also claims ``client_message_id`` when there is one), one
-        transaction that stores the turn. KMS is called only the first time a container sees a session.
+        DynamoDB calls on a warm turn: one Query (session and recent history), one transaction that
+        charges the rate counter and reserves the turn's tokens (and claims ``client_message_id`` when
+        there is one), one transaction that stores the turn and settles its tokens. KMS is called only
+        the first time a container sees a session.
         """
         claimed = self.claim(owner, session_id, request)
         if isinstance(claimed, Turn):
@@ -81,40 +88,62 @@ class TurnEngine:
                                           RATE_WINDOW_SECONDS)  # fmt: skip
         content = self._mask(request.content)
         loaded = Loaded(session, recent, key)
+        # The worst case of what the model will be sent: refused (429) at once if it can never fit.
+        planned = self.quotas.plan(owner.key, owner.kind, readable_history(key, recent), content)
         if request.client_message_id is None:
             self._require_room(session)
-            try:
-                self.rate_limiter.apply(charge)
-            except RateLimitExceeded as refused:
-                raise RateLimitedError(retry_after_seconds=refused.retry_after_seconds) from None
-            return ClaimedTurn(owner, session_id, content, claim=None, loaded=loaded)
-        claimed = self._replays.claim(owner, session, key, (str(request.client_message_id), content), charge)
+            held = self._reserve(charge, planned)
+            return ClaimedTurn(owner, session_id, content, claim=None, loaded=loaded, reservation=held)
+        claimed = self._replays.claim(owner, session, key, (str(request.client_message_id), content), charge,
+                                      reservation=planned)  # fmt: skip
         if isinstance(claimed, Turn):
-            return claimed
-        return ClaimedTurn(owner, session_id, content, claim=claimed, loaded=loaded)
+            return claimed  # a repeat: no tokens
+        claim, held = claimed
+        return ClaimedTurn(owner, session_id, content, claim=claim, loaded=loaded, reservation=held)
 
     def answer(self, claimed: ClaimedTurn, call: ModelCall) -> Turn:
-        """Moderate the (masked) message, call the model on the readable history, mask and moderate its
-        answer, seal and store the turn in one transaction. If anything fails before the write (a message
-        moderation refuses included), the claim is released and nothing is stored.
+        """Moderate the (masked) message, call the model on the readable history (cut to what the turn
+        reserved), mask and moderate its answer, seal and store the turn, settling its tokens, in one
+        transaction. If anything fails before the write (a message moderation refuses included), the claim
+        is released, nothing is stored, and the tokens are settled as :meth:`Quotas.after_failure` says.
 
         The moderated text (names anonymised) is what the model sees and what is stored. The turn's time,
         which bounds each moderation call, is ``MODEL_TIMEOUT_SECONDS`` from here."""
+        reservation = claimed.reservation
+        if reservation is None:
+            raise ConflictError("a turn without a token reservation")  # never answered unaccounted
+        answered = False
         try:
             deadline = self.clock() + self.settings.model_timeout_seconds
             session, recent, key = claimed.loaded or self._reload(claimed)
             question = self.moderator.check_input(claimed.content, time_left=deadline - self.clock())
-            history = readable_history(key, recent)
+            history = history_within(self.settings, readable_history(key, recent), question,
+                                     reservation.tokens)  # fmt: skip
             received_ms = int(self.clock() * 1000)
-            answered = call(history, question)
-            reply, moderated = self._moderated_reply(answered, deadline)
+            reply = call(history, question)
+            answered = True
+            tokens = (reply.input_tokens, reply.output_tokens)
+            text, moderated = self._moderated_reply(reply, deadline)
             replied_ms = max(int(self.clock() * 1000), received_ms + 1)
-            return self._store_turn(claimed, session, key, question=(question, received_ms),
-                                    answer=(reply, replied_ms), marks=(moderated, answered.interrupted))  # fmt: skip
-        except BaseException:
+            turn = self._store_turn(claimed, session, key, question=(question, received_ms),
+                                    answer=(text, replied_ms), marks=(moderated, reply.interrupted), tokens=tokens,
+                                    settlement=(reservation, sum(tokens)))  # fmt: skip
+        except BaseException as error:
             if claimed.claim is not None:
                 self._replays.release(claimed.claim)
+            self.quotas.after_failure(reservation, error, answered=answered)
             raise
+        publish_usage(self.settings, *tokens)
+        return turn
+
+    def _reserve(self, charge: RateCharge, reservation: Reservation) -> Reservation:
+        """Charge the rate counter and hold the turn's tokens in one write (no claim to ride in)."""
+        try:
+            return self.store.reserve_turn(charge, reservation)
+        except ChargeRefused:
+            raise RateLimitedError(retry_after_seconds=charge.retry_after_seconds) from None
+        except QuotaRefused as refused:
+            raise QuotaExceededError(refused.retry_after_seconds) from None
 
     @property
     def _ownership(self) -> Ownership:
@@ -134,7 +163,8 @@ class TurnEngine:
 
     def _store_turn(
         self, claimed: ClaimedTurn, session: SessionRecord, key: bytes, *, question: tuple[str, int],
-        answer: tuple[str, int], marks: tuple[bool, bool] = (False, False),
+        answer: tuple[str, int], tokens: tuple[int, int], settlement: tuple[Reservation, int],
+        marks: tuple[bool, bool] = (False, False),
     ) -> Turn:  # fmt: skip
         """``marks``: the answer's (moderated, interrupted), bound to its ciphertext like its role."""
         session_id, claim = claimed.session_id, claimed.claim
@@ -144,11 +174,11 @@ class TurnEngine:
             messages = [
                 sealed_record(key, crypto.MessageBinding(session_id, user_id, "user", seq + 1, question[1]),
                               question[0]),
-                sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2, answer[1],
-                                                         *marks), answer[0]),
+                replace(sealed_record(key, crypto.MessageBinding(session_id, assistant_id, "assistant", seq + 2,
+                                                                 answer[1], *marks), answer[0]), tokens=tokens),
             ]  # fmt: skip
             try:
-                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim)
+                self.store.append_turn(session, messages, now=int(self.clock()), claim=claim, settlement=settlement)
             except ConflictError:
                 lost = True
             else:

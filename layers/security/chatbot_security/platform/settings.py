@@ -126,6 +126,17 @@ class LimitSettings(_EnvModel):
     max_live_sessions: int = Field(default=100, alias="MAX_LIVE_SESSIONS", ge=1, le=100_000)
 
 
+class QuotaSettings(_EnvModel):
+    """Model tokens (input + output) per UTC day: per signed-in user, per anonymous session, and for the
+    whole deployment (0: no deployment budget); prices (USD per million tokens) for the cost metric."""
+
+    tokens_per_day: int = Field(default=200_000, alias="TOKENS_PER_DAY", ge=1, le=1_000_000_000)
+    anon_tokens_per_day: int = Field(default=20_000, alias="ANON_TOKENS_PER_DAY", ge=1, le=1_000_000_000)
+    daily_token_budget: int = Field(default=0, alias="DAILY_TOKEN_BUDGET", ge=0, le=1_000_000_000_000)
+    model_input_price_per_mtok: float = Field(default=1.0, alias="MODEL_INPUT_PRICE_PER_MTOK", ge=0, le=10_000)
+    model_output_price_per_mtok: float = Field(default=5.0, alias="MODEL_OUTPUT_PRICE_PER_MTOK", ge=0, le=10_000)
+
+
 class ModelSettings(_EnvModel):
     model_provider: Literal["echo", "bedrock", "openai"] = Field(default="echo", alias="MODEL_PROVIDER")
     model_id: OptionalStr = Field(default=None, alias="MODEL_ID")
@@ -205,7 +216,14 @@ class StreamSettings(_EnvModel):
 
 
 class Settings(
-    OidcSettings, LimitSettings, ModelSettings, ModerationSettings, ResourceSettings, EdgeSettings, StreamSettings
+    OidcSettings,
+    LimitSettings,
+    QuotaSettings,
+    ModelSettings,
+    ModerationSettings,
+    ResourceSettings,
+    EdgeSettings,
+    StreamSettings,
 ):
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")

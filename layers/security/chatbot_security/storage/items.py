@@ -76,6 +76,11 @@ def message_item(message: MessageRecord, ttl: int) -> dict[str, Any]:
         "created_ms": {"N": str(message.created_at)},
         "content": {"B": message.content},
         "ttl": {"N": str(ttl)},
+        **(
+            {"input_tokens": {"N": str(message.tokens[0])}, "output_tokens": {"N": str(message.tokens[1])}}
+            if message.tokens is not None
+            else {}
+        ),
     }
     for flag in MESSAGE_FLAGS:  # present only when true
         if getattr(message, flag):

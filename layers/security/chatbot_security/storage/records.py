@@ -60,6 +60,7 @@ class MessageRecord:
     content: bytes  # ciphertext
     moderated: bool = False  # bound to the ciphertext like the fields above
     interrupted: bool = False
+    tokens: tuple[int, int] | None = None  # an answer's model usage: input and output tokens
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from chatbot_security.storage.records import (
     session_pk,
 )
 from chatbot_security.storage.turn_writes import TurnWrites
+from chatbot_security.storage.usage import Reservation
 
 if TYPE_CHECKING:
     from chatbot_security.storage.ratelimit import RateCharge
@@ -49,12 +50,23 @@ class SessionStore(Protocol):
     def drop_live_counter(self, owner_key: str) -> bool: ...
     def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
     def claim_turn(
-        self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge
-    ) -> None: ...
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None: ...
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation: ...
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None: ...
     def release_turn(self, claim: TurnClaim) -> None: ...
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord: ...
     def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]: ...
     def mark_deleted(self, session: SessionRecord, now: int) -> None: ...

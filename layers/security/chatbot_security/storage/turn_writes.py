@@ -24,18 +24,28 @@ from chatbot_security.storage.records import (
     turn_sk,
 )
 from chatbot_security.storage.table import DynamoTable
+from chatbot_security.storage.usage import Reservation, transact_reserving
 
 if TYPE_CHECKING:
     from chatbot_security.storage.ratelimit import RateCharge
 
 
 class TurnWrites(DynamoTable):
-    def claim_turn(self, claim: TurnClaim, session: SessionRecord, max_count_before: int, charge: RateCharge) -> None:
-        """Claim a client_message_id, charge the rate counter and check the session has room, atomically.
+    def claim_turn(
+        self,
+        claim: TurnClaim,
+        session: SessionRecord,
+        max_count_before: int,
+        charge: RateCharge,
+        reservation: Reservation | None = None,
+    ) -> Reservation | None:
+        """Claim a client_message_id, charge the rate counter, check the session has room and (with a
+        reservation) hold the turn's tokens, atomically; returns the reservation as held.
 
         Raises :class:`TurnAlreadyClaimed` (with the existing record) for a repeated id,
-        :class:`ConflictError` when the session is full or ended, :class:`ChargeRefused` when rate limited.
-        Nothing is written unless all three hold.
+        :class:`ConflictError` when the session is full or ended, :class:`ChargeRefused` when rate limited,
+        :class:`QuotaRefused` when the tokens do not fit (a repeat is answered first: it costs nothing).
+        Nothing is written unless all of them hold.
         """
         pk = {"S": session_pk(claim.session_id)}
         items: list[dict[str, Any]] = [
@@ -67,9 +77,12 @@ class TurnWrites(DynamoTable):
             },
             {"Update": {"TableName": self._table, **charge.update()}},
         ]
-        reasons = self._transact(items)
+        if reservation is None:
+            reasons, held = self._transact(items), None
+        else:
+            reasons, held = transact_reserving(self._transact, items, reservation, self._table)
         if reasons is None:
-            return
+            return held
         claim_reason, session_reason, charge_reason = reasons
         if claim_reason.get("Code") == "ConditionalCheckFailed":
             item = claim_reason.get("Item")
@@ -80,6 +93,17 @@ class TurnWrites(DynamoTable):
         if charge_reason.get("Code") == "ConditionalCheckFailed":
             raise ChargeRefused()
         raise ConflictError("turn claim was not written")
+
+    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation:
+        """Charge the rate counter and hold a turn's tokens in one transaction (a post without
+        client_message_id); raises :class:`ChargeRefused` or :class:`QuotaRefused`, writing nothing."""
+        charge_item = {"Update": {"TableName": self._table, **charge.update()}}
+        reasons, held = transact_reserving(self._transact, [charge_item], reservation, self._table)
+        if reasons is None:
+            return held
+        if reasons[0].get("Code") == "ConditionalCheckFailed":
+            raise ChargeRefused()
+        raise ConflictError("the turn's charge was not written")
 
     def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None:
         response = self._db().get_item(
@@ -104,10 +128,16 @@ class TurnWrites(DynamoTable):
             )
 
     def append_turn(
-        self, session: SessionRecord, messages: Sequence[MessageRecord], now: int, claim: TurnClaim | None = None
+        self,
+        session: SessionRecord,
+        messages: Sequence[MessageRecord],
+        now: int,
+        claim: TurnClaim | None = None,
+        settlement: tuple[Reservation, int] | None = None,
     ) -> SessionRecord:
-        """Write a turn's messages, the session's new counters and (with a claim) its idempotency record
-        in one transaction: a turn is stored whole or not at all."""
+        """Write a turn's messages, the session's new counters, (with a claim) its idempotency record and
+        (with a settlement: the reservation and the tokens used) the lowered token counters in one
+        transaction: a turn is stored whole or not at all."""
         expires_at = min(session.absolute_expires_at, now + self._idle)
         updated = replace(
             session,
@@ -169,6 +199,8 @@ class TurnWrites(DynamoTable):
                     }
                 }
             )
+        if settlement is not None:
+            items.extend(settlement[0].settlement(self._table, settlement[1]))
         if self._transact(items) is not None:
             raise ConflictError("turn was not written")
         return updated
