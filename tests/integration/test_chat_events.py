@@ -75,6 +75,7 @@ def test_the_samples_walk_through_every_route(lambda_context: Any, monkeypatch: 
     first, repeat = answers[2][2], answers[3][2]
     assert repeat == first
     assert [m["content"] for m in answers[4][2]["messages"]][:2] == ["Hello there", "You said: Hello there"]
-    [exported] = answers[7][2]["sessions"]
+    body = {name: answer for name, _, answer in answers}
+    [exported] = body["chat-export-my-data.json"]["sessions"]
     assert exported["session_id"] == SAMPLE_SESSION_ID
     assert exported["messages"] == answers[4][2]["messages"]
