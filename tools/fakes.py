@@ -256,7 +256,7 @@ class InMemorySessionStore:
         with self.lock:
             self.calls.append("expiring_session_ids")
             found = [s.session_id for s in self.sessions.values()
-                     if expiry_bucket(s.expires_at) == bucket and s.expires_at <= now]  # fmt: skip
+                     if expiry_bucket(s.session_id) == bucket and s.expires_at <= now]  # fmt: skip
         yield from found
 
 

@@ -10,9 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from chatbot_security.storage.records import LIVE, MessageRecord, SessionRecord
+from chatbot_security.storage.records import (
+    EXPIRY_SHARDS,
+    LIVE,
+    MessageRecord,
+    SessionRecord,
+    expiry_bucket,
+    expiry_buckets,
+    legacy_expiry_bucket,
+)
 from chatbot_security.storage.store import DynamoSessionStore
-from session_cleanup.cleanup import purge_expired_sessions
+from session_cleanup.cleanup import LOOKBACK_HOURS, purge_expired_sessions, swept_buckets
 from session_cleanup.handler import lambda_handler
 from tools.lambda_events import load_event
 
@@ -133,3 +141,43 @@ def test_handler_fails_the_invocation_when_a_purge_failed(
     monkeypatch.setattr(DynamoSessionStore, "purge_session", lambda self, sid: (_ for _ in ()).throw(RuntimeError()))
     with pytest.raises(CleanupIncompleteError):
         lambda_handler(load_event("cleanup-schedule.json"), lambda_context)
+
+
+def add_legacy_session(store: DynamoSessionStore, expires_in: int) -> str:
+    """A session item as written before the expiry index was sharded: keyed by its expiry's hour."""
+    session_id = add_session(store, expires_in=expires_in)
+    boto3.client("dynamodb").update_item(
+        TableName=store._table,
+        Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}},
+        UpdateExpression="SET expiry_bucket = :hour",
+        ExpressionAttributeValues={":hour": {"S": legacy_expiry_bucket(NOW + expires_in)}},
+    )
+    return session_id
+
+
+def test_an_ended_session_under_the_earlier_hourly_key_is_still_removed(store: DynamoSessionStore, aws: Any) -> None:
+    ended = add_legacy_session(store, expires_in=-3600 * 30)
+    live = add_legacy_session(store, expires_in=600)
+    result = purge_expired_sessions(store, NOW)
+    assert result.sessions_removed == 1
+    assert item_count(aws, ended) == 0
+    assert item_count(aws, live) == 5
+
+
+def test_a_turn_moves_a_session_from_the_hourly_key_to_its_shard(store: DynamoSessionStore, aws: Any) -> None:
+    session_id = add_legacy_session(store, expires_in=600)
+    session = store.get_session(session_id)
+    assert session is not None
+    message = MessageRecord(session_id, 5, str(uuid.uuid4()), "user", NOW * 1000, b"ciphertext")
+    store.append_turn(session, [message], NOW)
+    item = boto3.client("dynamodb").get_item(
+        TableName=aws.table_name, Key={"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+    )["Item"]
+    assert item["expiry_bucket"]["S"] == expiry_bucket(session_id)
+
+
+def test_a_sweep_queries_every_shard_and_the_hourly_keys_of_the_look_back() -> None:
+    buckets = swept_buckets(NOW)
+    assert buckets[:EXPIRY_SHARDS] == expiry_buckets()
+    assert len(buckets) == EXPIRY_SHARDS + LOOKBACK_HOURS + 1
+    assert legacy_expiry_bucket(NOW - LOOKBACK_HOURS * 3600) in buckets

@@ -24,6 +24,7 @@ from chatbot_security.storage.records import (
     SessionRecord,
     TurnClaim,
     expiry_bucket,
+    expiry_buckets,
 )
 from chatbot_security.storage.store import DynamoSessionStore, SessionStore
 from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
@@ -531,32 +532,41 @@ def test_the_live_counter_goes_only_when_it_counts_no_session(store: SessionStor
 # -- expiry listing --------------------------------------------------------------------------------
 
 
-def test_the_expiry_listing_names_the_sessions_of_one_hour_whose_expiry_passed(store: SessionStore) -> None:
-    expired = new_session(store, created=NOW - 7200, expires_in=60)
-    earlier = new_session(store, created=NOW - 4 * 3600, expires_in=60)
+def test_the_expiry_listing_names_the_sessions_of_one_shard_whose_expiry_passed(store: SessionStore) -> None:
+    sessions = [new_session(store, created=NOW - 7200, expires_in=60 + n) for n in range(40)]
     not_yet = new_session(store, created=NOW - 7200, expires_in=60 + 1000)
-    new_session(store)
-    bucket = expiry_bucket(expired.expires_at)
-    assert expiry_bucket(not_yet.expires_at) == bucket != expiry_bucket(earlier.expires_at)
+    bucket = expiry_bucket(sessions[0].session_id)
+    same_shard = {s.session_id for s in sessions if expiry_bucket(s.session_id) == bucket}
+    assert bucket in expiry_buckets()
+    assert len(same_shard) < len(sessions)
 
-    listed = set(store.expiring_session_ids(bucket, expired.expires_at + 1))
+    listed = set(store.expiring_session_ids(bucket, NOW - 7200 + 100))
 
-    assert listed == {expired.session_id}
+    assert listed == same_shard
+    assert not_yet.session_id not in set(store.expiring_session_ids(expiry_bucket(not_yet.session_id), NOW - 7100))
 
 
-def test_a_deleted_session_is_listed_in_the_hour_of_its_deletion(store: SessionStore) -> None:
+def test_every_session_is_in_exactly_one_shard_of_the_expiry_listing(store: SessionStore) -> None:
+    sessions = [new_session(store, created=NOW - 7200, expires_in=60) for _ in range(40)]
+
+    listed = [sid for bucket in expiry_buckets() for sid in store.expiring_session_ids(bucket, NOW)]
+
+    assert sorted(listed) == sorted(s.session_id for s in sessions)
+
+
+def test_a_deleted_session_is_listed_from_the_time_of_its_deletion(store: SessionStore) -> None:
     session = new_session(store, created=NOW - 100)
     store.mark_deleted(session, NOW - 50)
-    assert expiry_bucket(NOW - 50) != expiry_bucket(session.expires_at)
+    bucket = expiry_bucket(session.session_id)
 
-    assert list(store.expiring_session_ids(expiry_bucket(NOW - 50), NOW - 50)) == [session.session_id]
-    assert list(store.expiring_session_ids(expiry_bucket(session.expires_at), session.expires_at)) == []
+    assert list(store.expiring_session_ids(bucket, NOW - 50)) == [session.session_id]
+    assert list(store.expiring_session_ids(bucket, NOW - 51)) == []
 
 
-def test_a_stored_turn_moves_the_session_to_a_later_hour(store: SessionStore) -> None:
+def test_a_stored_turn_moves_the_session_to_a_later_expiry_in_the_same_shard(store: SessionStore) -> None:
     session = new_session(store, created=NOW - 100, expires_in=60)
     later = store.append_turn(session, turn_messages(session), NOW - 50)
-    assert expiry_bucket(session.expires_at) != expiry_bucket(later.expires_at)
+    bucket = expiry_bucket(session.session_id)
 
-    assert list(store.expiring_session_ids(expiry_bucket(session.expires_at), NOW + 3 * 3600)) == []
-    assert list(store.expiring_session_ids(expiry_bucket(later.expires_at), later.expires_at)) == [session.session_id]
+    assert list(store.expiring_session_ids(bucket, session.expires_at)) == []
+    assert list(store.expiring_session_ids(bucket, later.expires_at)) == [session.session_id]

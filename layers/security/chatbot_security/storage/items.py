@@ -39,7 +39,7 @@ def session_item(session: SessionRecord) -> dict[str, Any]:
         "message_count": {"N": str(session.message_count)},
         "status": {"S": session.status},
         "wrapped_key": {"B": session.wrapped_key},
-        "expiry_bucket": {"S": expiry_bucket(session.expires_at)},
+        "expiry_bucket": {"S": expiry_bucket(session.session_id)},
         "ttl": {"N": str(session.absolute_expires_at)},
         **({COUNTED: {"BOOL": True}} if session.live_counted else {}),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -96,9 +97,36 @@ def rfc3339(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def expiry_bucket(epoch_seconds: int) -> str:
-    """Hour bucket of the expiry index: cleanup queries past hours, never scans the table."""
-    return "EXP#" + time.strftime("%Y-%m-%dT%H", time.gmtime(epoch_seconds))
+# The `by-expiry` index is spread over EXPIRY_SHARDS partition keys, `EXP#<shard>` with the shard taken
+# from a hash of the session id, because every turn rewrites its session's index entry (the sort key
+# `expires_at` moves): under one key all sessions shared one index partition (1,000 write units/s, about
+# 500 turns/s). 16 shards keep each key at half that limit at 100,000 chatters (4,000 turns/s, 2 index
+# write units each: 500 per shard), and the cleanup pays 16 queries a sweep (docs/performance.md).
+EXPIRY_SHARDS = 16
+EXPIRY_PREFIX = "EXP#"
+
+
+def expiry_shard(session_id: str) -> int:
+    digest = hashlib.sha256(session_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % EXPIRY_SHARDS
+
+
+def expiry_bucket(session_id: str) -> str:
+    """The session's key in the expiry index: fixed for the session's life, so a turn that moves the
+    expiry changes only the index's sort key."""
+    return f"{EXPIRY_PREFIX}{expiry_shard(session_id):02d}"
+
+
+def expiry_buckets() -> list[str]:
+    """Every key of the expiry index the cleanup queries: one per shard."""
+    return [f"{EXPIRY_PREFIX}{shard:02d}" for shard in range(EXPIRY_SHARDS)]
+
+
+def legacy_expiry_bucket(epoch_seconds: int) -> str:
+    """The earlier key, `EXP#<hour of the expiry>` (UTC): items written before the sharded key still
+    carry it until their next turn or delete rewrites it. Migration only: remove with the cleanup's
+    legacy sweep (docs/operations.md, "The expiry index")."""
+    return EXPIRY_PREFIX + time.strftime("%Y-%m-%dT%H", time.gmtime(epoch_seconds))
 
 
 def session_pk(session_id: str) -> str:

@@ -233,7 +233,7 @@ class DynamoSessionStore(TurnWrites, Purging):
             "ExpressionAttributeValues": {
                 ":deleted": {"S": DELETED},
                 ":now": {"N": str(now)},
-                ":bucket": {"S": expiry_bucket(now)},
+                ":bucket": {"S": expiry_bucket(session.session_id)},
                 ":owner": {"S": session.owner_key},
             },
         }

@@ -146,6 +146,9 @@ class TurnWrites(DynamoTable):
             expires_at=expires_at,
         )
         pk = {"S": session_pk(session.session_id)}
+        # The bucket is the session's fixed shard key: writing it again costs no index write of its own
+        # (the moved `expires_at` rewrites the entry anyway) and moves an item still under the earlier
+        # hourly key to its shard.
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -164,7 +167,7 @@ class TurnWrites(DynamoTable):
                         ":count": {"N": str(session.message_count)},
                         ":now": {"N": str(now)},
                         ":expires_at": {"N": str(expires_at)},
-                        ":bucket": {"S": expiry_bucket(expires_at)},
+                        ":bucket": {"S": expiry_bucket(session.session_id)},
                         ":owner": {"S": session.owner_key},
                         ":live": {"S": LIVE},
                     },
