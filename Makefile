@@ -131,20 +131,27 @@ $(BUILD_PY): | $(UV)
 	$(UV) venv --seed --quiet --clear --python 3.13 $(TOOLS)/build-python
 	ln -sf python $(TOOLS)/build-python/bin/python3.13
 
+# The layer's Makefile installs wheels for LAYER_ARCHITECTURE: the Architecture this samconfig environment
+# builds with (sam build does not tell a makefile build which architecture it builds for).
+LAYER_ARCHITECTURE ?= $(shell python3 -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb")).get(sys.argv[1], {}).get("global", {}).get("parameters", {}).get("parameter_overrides", {}).get("Architecture", "arm64"))' $(ENV) 2>/dev/null || echo arm64)
 build: $(SAM) $(BUILD_PY) ## sam build (no containers) into .aws-sam/build, then precompile its bytecode
-	PATH="$(TOOLS)/build-python/bin:$$PATH" $(SAM) build --config-env $(ENV) --template template.yaml --parallel
+	PATH="$(TOOLS)/build-python/bin:$$PATH" LAYER_ARCHITECTURE=$(LAYER_ARCHITECTURE) \
+		$(SAM) build --config-env $(ENV) --template template.yaml --parallel
 	@$(MAKE) --no-print-directory bytecode BUILD_DIR=.aws-sam/build
 
 # Lambda cannot write bytecode under /var/task or /opt, so without .pyc files in the package every cold
 # start compiles each imported module from source (docs/performance.md measures the difference).
 # checked-hash: the interpreter hashes the source on import, so an edited .py is never shadowed by a
 # stale .pyc; -s/-p record the paths Lambda sees (/var/task, /opt/python) in tracebacks, not this machine's.
+# Modules no function imports get no bytecode (a .pyc only speeds up an import; without one the module
+# still loads, from source): keeps the layer under its 12 MiB budget (docs/performance.md, item 5).
 BUILD_DIR    ?= .aws-sam/build
 INVALIDATION ?= checked-hash
+NO_BYTECODE  := /(pydantic/(v1|deprecated|mypy)|cffi|pycparser|dateutil/(rrule|zoneinfo)|s3transfer|urllib3/contrib|aws_xray_sdk/ext/(?!(botocore|httplib|util|boto_utils|resources)\b)[a-z_0-9]+|aws_lambda_powertools/utilities/(parser|idempotency|batch|kafka|feature_flags|data_masking|streaming|circuit_breaker|auth_alpha|validation)|aws_lambda_powertools/event_handler/(appsync|bedrock_agent|bedrock_agent_function|graphql_appsync|events_appsync|vpc_lattice|lambda_function_url))(/|\.py$$)
 bytecode: $(BUILD_PY) ## Precompile the .pyc files of a sam build output (BUILD_DIR, default .aws-sam/build)
 	@set -e; for dir in $(BUILD_DIR)/*/; do \
 		dir=$${dir%/}; case "$$dir" in *Layer) runtime=/opt ;; *) runtime=/var/task ;; esac; \
-		$(BUILD_PY) -m compileall -q -j 0 --invalidation-mode $(INVALIDATION) -s "$$dir" -p "$$runtime" "$$dir"; \
+		$(BUILD_PY) -m compileall -q -j 0 --invalidation-mode $(INVALIDATION) -x '$(NO_BYTECODE)' -s "$$dir" -p "$$runtime" "$$dir"; \
 	done
 
 layer-requirements: $(UV) ## Regenerate layers/security/requirements.txt (hashed) from uv.lock

@@ -195,9 +195,20 @@ def test_functions_and_layer_follow_the_architecture_parameter(stack, raw) -> No
     layer = raw["Resources"]["SecurityLayer"]
     assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     assert layer["Properties"]["ContentUri"].rstrip("/") == "layers/security"
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
     assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
     assert raw["Parameters"]["Architecture"]["Default"] == "arm64"
+
+
+def test_the_layer_is_built_by_its_makefile_for_the_default_architecture_and_trimmed(raw) -> None:
+    # sam build runs layers/security/Makefile's build-SecurityLayer target; it does not pass the architecture
+    # on, so the Makefile defaults to the parameter's default and make build passes samconfig's.
+    assert raw["Resources"]["SecurityLayer"]["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (REPO_ROOT / "layers" / "security" / "Makefile").read_text(encoding="utf-8")
+    assert "build-SecurityLayer:" in makefile
+    assert f"LAYER_ARCHITECTURE ?= {raw['Parameters']['Architecture']['Default']}" in makefile
+    assert "--require-hashes" in makefile
+    assert "--no-compile" in makefile
+    assert "trim_layer.py" in makefile
 
 
 def test_chat_timeout_fits_the_http_api_limit_and_the_model_timeout_fits_the_chat_timeout(stack, raw) -> None:

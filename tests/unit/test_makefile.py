@@ -65,3 +65,23 @@ def make_variable(name: str) -> str:
         if line.startswith(f"{name} ") and ":=" in line:
             return line.split(":=", 1)[1].strip()
     raise AssertionError(f"{name} is not set in the Makefile")
+
+
+def test_make_build_builds_the_layer_for_the_architecture_of_the_samconfig_environment() -> None:
+    dry_run = make("-n", "build", "ENV=default").stdout
+
+    assert "LAYER_ARCHITECTURE=arm64" in dry_run
+    assert "LAYER_ARCHITECTURE=x86_64" in make("-n", "build", "LAYER_ARCHITECTURE=x86_64").stdout
+
+
+def test_make_bytecode_skips_only_the_modules_no_function_imports(tmp_path: Path) -> None:
+    layer = tmp_path / "SecurityLayer" / "python"
+    for module in ("pydantic/main.py", "pydantic/v1/main.py", "cffi/api.py", "aws_xray_sdk/ext/botocore/patch.py",
+                   "aws_xray_sdk/ext/django/db.py", "chatbot_security/platform/settings.py"):  # fmt: skip
+        (layer / module).parent.mkdir(parents=True, exist_ok=True)
+        (layer / module).write_text("VALUE = 1\n")
+
+    assert make("bytecode", f"BUILD_DIR={tmp_path}").returncode == 0
+
+    compiled = {path.parent.parent.relative_to(layer).as_posix() for path in layer.rglob("*.pyc")}
+    assert compiled == {"pydantic", "aws_xray_sdk/ext/botocore", "chatbot_security/platform"}

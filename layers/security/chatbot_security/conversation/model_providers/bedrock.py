@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -189,6 +188,10 @@ def _alternating(history: Sequence[ChatMessage]) -> list[ChatMessage]:
 
 @functools.cache
 def _bedrock_runtime(timeout_seconds: float) -> Any:
+    # Imported with the first client, like the SDK itself (chatbot_security.platform.aws_clients): at
+    # module level it loaded 27 botocore modules into every cold start of the chat function's import.
+    from botocore.config import Config
+
     # Retries are ours (bounded by the provider's deadline); botocore makes one attempt per call.
     config = Config(
         connect_timeout=min(2.0, timeout_seconds),
