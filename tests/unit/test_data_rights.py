@@ -5,6 +5,7 @@ keeps the counters, keeps going past a failing step and is audited."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from dataclasses import dataclass
@@ -30,12 +31,22 @@ ISSUER = "https://issuer.example.test"
 ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)
 BOB = Principal(kind="user", subject="bob", issuer=ISSUER)
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
-ROOMY = {"RATE_LIMIT_PER_MINUTE": "10000", "SESSIONS_PER_HOUR": "10000", "MAX_MESSAGE_CHARS": "100000"}
+ROOMY = {
+    "RATE_LIMIT_PER_MINUTE": "10000",
+    "SESSIONS_PER_HOUR": "10000",
+    "MAX_MESSAGE_CHARS": "100000",
+    "TOKENS_PER_DAY": "100000000",
+}
 
 
 def service(store: InMemorySessionStore | None = None) -> Any:
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, **ROOMY})
-    return in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore())
+    # A clock that moves on every reading: sessions created one after the other never share a creation
+    # time, so "oldest first" has one answer (equal times would be ordered by the random session ids).
+    ticks = itertools.count(1_800_000_000.0, 0.01)
+    return in_memory_conversations(
+        EchoModel(), settings, store=store or InMemorySessionStore(), clock=lambda: next(ticks)
+    )
 
 
 @dataclass
