@@ -38,6 +38,7 @@ OPERATIONS = {
     ("post", "/v1/sessions/{session_id}/messages"): ("postMessage", "messages"),
     ("get", "/v1/sessions/{session_id}/messages"): ("listMessages", "messages"),
     ("delete", "/v1/admin/users/{subject}"): ("eraseUser", "admin"),
+    ("post", "/v1/sessions/{session_id}/stream-tickets"): ("createStreamTicket", "streaming"),
     ("get", "/v1/me/export"): ("exportMyData", "me"),
     ("delete", "/v1/me"): ("eraseMyData", "me"),
 }
@@ -46,6 +47,7 @@ TAGS = [
     {"name": "sessions", "description": "Your conversations"},
     {"name": "messages", "description": "The turns of a conversation"},
     {"name": "admin", "description": "Erasure on request (admin role, MFA)"},
+    {"name": "streaming", "description": "Tickets for the WebSocket API that streams answers (docs/streaming.md)"},
     {"name": "me", "description": "Your own data: a copy of everything held about you, and its erasure"},
 ]
 _MESSAGE_CHARS = LimitSettings.model_fields["max_message_chars"]

@@ -19,6 +19,8 @@ DESIGN_ROUTES = {
     "POST /v1/sessions/{session_id}/messages",
     "GET /v1/sessions/{session_id}/messages",
     "DELETE /v1/admin/users/{subject}",
+    # section 8
+    "POST /v1/sessions/{session_id}/stream-tickets",
     "GET /v1/me/export",
     "DELETE /v1/me",
 }

@@ -177,6 +177,7 @@ def test_every_design_route_comes_from_the_template(project_template: Template) 
         "DELETE /v1/sessions/{session_id}": "LambdaAuthorizer",
         "POST /v1/sessions/{session_id}/messages": "LambdaAuthorizer",
         "GET /v1/sessions/{session_id}/messages": "LambdaAuthorizer",
+        "POST /v1/sessions/{session_id}/stream-tickets": "LambdaAuthorizer",
         "DELETE /v1/admin/users/{subject}": "LambdaAuthorizer",
         "GET /v1/me/export": "LambdaAuthorizer",
         "DELETE /v1/me": "LambdaAuthorizer",

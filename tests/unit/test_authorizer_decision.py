@@ -36,6 +36,7 @@ ROUTES = [
     "DELETE /v1/sessions/{session_id}",
     "POST /v1/sessions/{session_id}/messages",
     "GET /v1/sessions/{session_id}/messages",
+    "POST /v1/sessions/{session_id}/stream-tickets",
     "DELETE /v1/admin/users/{subject}",
     "GET /v1/me/export",
     "DELETE /v1/me",

@@ -18,6 +18,7 @@ ROUTES = {
     ("delete", "/v1/sessions/{session_id}"),
     ("post", "/v1/sessions/{session_id}/messages"),
     ("get", "/v1/sessions/{session_id}/messages"),
+    ("post", "/v1/sessions/{session_id}/stream-tickets"),
     ("delete", "/v1/admin/users/{subject}"),
     ("get", "/v1/me/export"),
     ("delete", "/v1/me"),
@@ -71,6 +72,7 @@ def test_every_operation_has_a_short_operation_id_and_a_tag() -> None:
     assert sorted(op["operationId"] for op in operations) == [
         "createAnonymousSession",
         "createSession",
+        "createStreamTicket",
         "deleteSession",
         "eraseMyData",
         "eraseUser",

@@ -100,3 +100,43 @@ def test_sam_local_invoke_may_use_a_loopback_issuer() -> None:
 def test_sam_local_does_not_open_http_to_other_hosts() -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({"OIDC_ISSUER": "http://issuer.example.test", "AWS_SAM_LOCAL": "true"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://abc.execute-api.eu-west-1.amazonaws.com/v1",
+        "https://abc.execute-api.eu-west-1.amazonaws.com/v1",
+        "wss://user:pw@abc.example.test/v1",
+        "wss://abc.example.test/v1?ticket=fixed",
+        "ws://127.0.0.1:3001",
+    ],
+    ids=["plain-ws", "https", "credentials", "query", "loopback-ws-without-local-mode"],
+)
+def test_stream_url_must_be_wss_without_credentials_or_query(url: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"STREAM_URL": url})
+
+
+def test_stream_url_may_be_plain_ws_on_loopback_in_local_runs() -> None:
+    settings = Settings.model_validate({"STREAM_URL": "ws://127.0.0.1:3001", "ALLOW_LOOPBACK_ISSUER": "true"})
+    assert settings.stream_url == "ws://127.0.0.1:3001"
+    assert Settings.model_validate({"STREAM_URL": "wss://a.example.test/v1"}).stream_url == "wss://a.example.test/v1"
+
+
+def test_the_lean_settings_read_the_same_table_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatbot_security.platform.lean_settings import get_lean_settings
+
+    monkeypatch.setenv("TABLE_NAME", "stack-ChatTable-1A2B")
+    assert get_lean_settings().table_name == Settings.model_validate({"TABLE_NAME": "stack-ChatTable-1A2B"}).table_name
+
+
+@pytest.mark.parametrize("value", ["", "  ", "a", "bad name", "x" * 256])
+def test_the_lean_settings_refuse_a_missing_or_malformed_table_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from chatbot_security.platform.lean_settings import get_lean_settings
+
+    monkeypatch.setenv("TABLE_NAME", value)
+    with pytest.raises(RuntimeError, match="TABLE_NAME"):
+        get_lean_settings()

@@ -24,6 +24,7 @@ ANONYMOUS_ROUTES = frozenset(
         "DELETE /v1/sessions/{session_id}",
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
+        "POST /v1/sessions/{session_id}/stream-tickets",
         "GET /v1/me/export",
         "DELETE /v1/me",
     }

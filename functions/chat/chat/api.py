@@ -206,3 +206,6 @@ def handle_erase_user(subject: Subject) -> None:
 
 
 error_handlers.register(app)
+
+# Routes kept in their own modules register on ``app`` here, once everything above is defined.
+from chat import stream_routes  # noqa: E402, F401

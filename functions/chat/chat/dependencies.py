@@ -21,6 +21,7 @@ from chatbot_security.platform.settings import Settings, get_settings
 from chatbot_security.privacy.crypto import DataKeys
 from chatbot_security.storage.ratelimit import RateLimiter
 from chatbot_security.storage.store import DynamoSessionStore
+from chatbot_security.storage.tickets import DynamoTicketStore
 
 
 def _dynamodb() -> object:
@@ -85,3 +86,8 @@ def default_conversations() -> Conversations:
         rate_limiter=RateLimiter(_dynamodb, table),
         session_token_key=session_token_key,
     )
+
+
+@functools.cache
+def default_ticket_store() -> DynamoTicketStore:
+    return DynamoTicketStore(_dynamodb, get_settings().require("table_name"))

@@ -33,6 +33,7 @@ ROUTES_WITH_PARAMETERS = frozenset(
         "POST /v1/sessions/{session_id}/messages",
         "GET /v1/sessions/{session_id}/messages",
         "DELETE /v1/admin/users/{subject}",
+        "POST /v1/sessions/{session_id}/stream-tickets",
     }
 )
 _ERROR_DESCRIPTIONS = {

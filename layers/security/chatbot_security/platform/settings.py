@@ -105,6 +105,15 @@ def _require_secure_url(name: str, url: str, *, allow_loopback_http: bool) -> No
     raise ValueError(f"{name} must use https")
 
 
+def _require_websocket_url(url: str, *, allow_loopback_ws: bool) -> None:
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("STREAM_URL must be an absolute URL without credentials, query or fragment")
+    if parts.scheme == "wss" or (parts.scheme == "ws" and allow_loopback_ws and is_loopback_host(parts.hostname)):
+        return
+    raise ValueError("STREAM_URL must use wss")
+
+
 class LimitSettings(_EnvModel):
     session_ttl_seconds: int = Field(default=86400, alias="SESSION_TTL_SECONDS", ge=60, le=30 * 86400)
     session_idle_seconds: int = Field(default=1800, alias="SESSION_IDLE_SECONDS", ge=60, le=30 * 86400)
@@ -165,12 +174,21 @@ class Settings(OidcSettings, LimitSettings, ModelSettings, ResourceSettings, Edg
     allow_anonymous: bool = Field(default=False, alias="ALLOW_ANONYMOUS")
     allowed_origins: CsvList = Field(default=(), alias="ALLOWED_ORIGINS")
     pii_masking: bool = Field(default=True, alias="PII_MASKING")
+    # The WebSocket API's URL that stream tickets point at (wss://...; ws:// on a loopback host in local runs).
+    # Unset: no streaming, and the stream-ticket route answers like an unknown route.
+    stream_url: OptionalStr = Field(default=None, alias="STREAM_URL")
 
     @model_validator(mode="after")
     def _check_model_endpoint(self) -> Settings:
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
             _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
+        return self
+
+    @model_validator(mode="after")
+    def _check_stream_url(self) -> Settings:
+        if self.stream_url is not None:
+            _require_websocket_url(self.stream_url, allow_loopback_ws=self.loopback_http_allowed)
         return self
 
     @model_validator(mode="after")

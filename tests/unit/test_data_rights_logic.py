@@ -6,6 +6,7 @@ keeps the counters, keeps going past a failing step and is audited."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +34,20 @@ LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 ROOMY = {"RATE_LIMIT_PER_MINUTE": "10000", "SESSIONS_PER_HOUR": "10000", "MAX_MESSAGE_CHARS": "100000"}
 
 
+class TickingClock:
+    """Now, one millisecond later at every reading: no two sessions are created at the same time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
 def service(store: InMemorySessionStore | None = None) -> Any:
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, **ROOMY})
-    return in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore())
+    return in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore(), clock=TickingClock())
 
 
 @dataclass
@@ -53,7 +65,7 @@ class Rights:
 
 
 def rights_of(chat: Any, **overrides: Any) -> Rights:
-    return Rights(chat, DataRights(chat.store, chat.data_keys, chat.identity, chat.erasure, **overrides))
+    return Rights(chat, DataRights(chat.store, chat.data_keys, chat.identity, chat.erasure, chat.clock, **overrides))
 
 
 def seed(chat: Any, principal: Principal, turns_per_session: list[int], text: str = "words of") -> dict[str, list[str]]:

@@ -1,0 +1,1 @@
+"""The WebSocket API's $connect authorizer: consumes a stream ticket, allows one connection."""
