@@ -53,8 +53,9 @@ setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and 
 
 PORT     ?= 3000
 WEB_PORT ?= 8080
-run: .venv/.synced ## Set up and start the local API (chatbot-local; PORT=3000 WEB_PORT=8080)
-	$(VENV_BIN)/chatbot-local serve --port $(PORT) --web-port $(WEB_PORT)
+WS_PORT  ?= 3001
+run: .venv/.synced ## Set up and start the local API (chatbot-local; PORT=3000 WEB_PORT=8080 WS_PORT=3001)
+	$(VENV_BIN)/chatbot-local serve --port $(PORT) --web-port $(WEB_PORT) --ws-port $(WS_PORT)
 
 # Only the locked .venv: no test needs checkov, and the SAM CLI tests (tests/local/test_sam_local.py) are
 # skipped until `make setup` has installed it.

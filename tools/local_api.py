@@ -42,6 +42,7 @@ class RunningApi:
     environ: dict[str, str]
     log_path: Path
     startup_seconds: float = 0.0
+    stream: str = ""  # the WebSocket API's URL
 
     def token(self, subject: str) -> str:
         finished = subprocess.run(
@@ -109,10 +110,14 @@ def running_chatbot_local(
     child_environ = {name: value for name, value in os.environ.items() if name not in CONFIGURATION}
     child_environ["CHATBOT_LOCAL_STATE_DIR"] = str(folder / "state")
     child_environ.update(environ or {})
-    port, web_port = free_port(), free_port()
+    port, web_port, ws_port = free_port(), free_port(), free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(EXECUTABLE), "--host", "127.0.0.1", "--port", str(port), "--web-port", str(web_port), *arguments],
+            [
+                str(EXECUTABLE),
+                *("--host", "127.0.0.1", "--port", str(port), "--web-port", str(web_port), "--ws-port", str(ws_port)),
+                *arguments,
+            ],
             cwd=ROOT,
             env=child_environ,
             stdout=log,
@@ -120,6 +125,7 @@ def running_chatbot_local(
             text=True,
         )
     api = RunningApi(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}", child_environ, log_path)
+    api.stream = f"ws://127.0.0.1:{ws_port}"
     try:
         api.startup_seconds = wait_for_port(process, port)
         wait_for_output(api, "\nToken: ")

@@ -1,7 +1,8 @@
 // The demo page: an anonymous chat against the API named in config.js (served by chatbot-local).
+// Answers stream in over the WebSocket API when it can be used, else come whole from the HTTP post.
 // Every message is rendered with textContent: nothing from the API or the user is ever parsed as HTML.
 import config from "./config.js";
-import { ApiError, ChatbotClient } from "./chatbot-client.js";
+import { ApiError, ChatbotClient, StreamUnavailableError, newClientMessageId } from "./chatbot-client.js";
 
 // sessionStorage only (never persistent storage, never cookies): the session token dies with the tab.
 const STORAGE_KEY = "chatbot-demo.session";
@@ -24,6 +25,8 @@ const defaultInfo = ui.info.textContent;
 const client = new ChatbotClient(config.apiUrl);
 let session = null; // {id, token}
 let busy = false;
+// Answers stream when the API has a WebSocket API (config.js says so); off for good once it cannot be used.
+let streaming = config.streaming === true;
 let waitUntil = 0; // while rate limited: when sending is allowed again (ms since the epoch)
 let waitTimer = null;
 
@@ -40,6 +43,7 @@ function readStoredSession() {
 }
 
 function useSession(value) {
+  if (session?.id !== value?.id) client.closeStream();
   session = value;
   client.token = value?.token ?? null;
   if (value) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(value));
@@ -178,32 +182,59 @@ function report(error) {
 }
 
 // -- actions --------------------------------------------------------------------------------------
+/** The stored turn: streamed (each piece of text to `onText` as it comes), else by the HTTP post. */
+async function answer(text, onText) {
+  const clientMessageId = newClientMessageId();
+  if (streaming) {
+    try {
+      const stream = client.streamMessage(session.id, text, clientMessageId);
+      for await (const piece of stream) onText(piece);
+      return await stream.turn;
+    } catch (error) {
+      if (!(error instanceof StreamUnavailableError)) throw error;
+      if (error.permanent) streaming = false;
+      // The same client_message_id: if the streamed turn was stored after all, this returns it.
+    }
+  }
+  return client.sendMessage(session.id, text, clientMessageId);
+}
+
 async function sendMessage(text) {
   busy = true;
   ui.input.value = "";
   clearNotice();
   updateControls();
   let pending = [];
+  let streamed = "";
   const showPending = () => {
+    streamed = "";
     pending = [
       show(messageItem({ role: "user", content: text, created_at: new Date() }, { pending: true })),
       show(messageItem({ role: "assistant", content: "Thinking…" }, { pending: true })),
     ];
+  };
+  // The answer so far, as text, in the pending bubble.
+  const showStreamed = (piece) => {
+    streamed += piece;
+    pending[1].classList.add("message-streaming");
+    pending[1].querySelector(".bubble").textContent = streamed;
+    ui.scroller.scrollTop = ui.scroller.scrollHeight;
   };
   try {
     if (!session) await startSession();
     showPending();
     let turn;
     try {
-      turn = await client.sendMessage(session.id, text);
+      turn = await answer(text, showStreamed);
     } catch (error) {
       if (!(error instanceof ApiError && error.sessionEnded)) throw error;
       // The session expired (or was erased elsewhere): continue in a new one.
+      for (const item of pending) item.remove();
       useSession(null);
       clearConversation();
       await startSession();
       showPending();
-      turn = await client.sendMessage(session.id, text);
+      turn = await answer(text, showStreamed);
       notify("Your previous session had ended, so a new one was started.", "info");
     }
     // The stored versions replace the pending ones (personal data may have been masked).

@@ -1,11 +1,16 @@
-// A small client for the chatbot HTTP API (docs/contract.md section 3): no dependencies, no build step.
-// Works in browsers and in Node 18+ (global fetch). Copy it into your front end as it is.
+// A small client for the chatbot HTTP API (docs/contract.md section 3) and its streaming WebSocket API:
+// no dependencies, no build step. Works in browsers and in Node 18+ (global fetch; streaming needs a global
+// WebSocket: Node 22+, or Node 20 with --experimental-websocket). Copy it into your front end as it is.
 //
 //   const client = new ChatbotClient("https://api.example.com");
 //   const { session, sessionToken } = await client.createAnonymousSession();
 //   client.token = sessionToken;            // or an OIDC access token for signed-in users
 //   const turn = await client.sendMessage(session.session_id, "Hello!");
 //   turn.assistant_message.content          // plain text: render it with textContent, never as HTML
+//
+//   const stream = client.streamMessage(session.session_id, "Hello!");
+//   for await (const text of stream) bubble.textContent += text;   // the answer as the model writes it
+//   const streamed = await stream.turn;     // the stored turn, as sendMessage returns it
 
 /** An answer other than 2xx, or no answer at all (status 0: network error or CORS refusal). */
 export class ApiError extends Error {
@@ -21,6 +26,88 @@ export class ApiError extends Error {
   /** The session is gone: expired, deleted, or its token is no longer valid. Start a new one. */
   get sessionEnded() {
     return this.status === 403 || this.status === 404;
+  }
+}
+
+/**
+ * Streaming cannot be used here (no WebSocket, no stream-ticket route, the connection failed or closed
+ * before the answer was complete): send the same message with sendMessage and the same client_message_id,
+ * which returns the answer if it was stored meanwhile. `permanent`: don't try streaming again.
+ */
+export class StreamUnavailableError extends Error {
+  constructor(message, { permanent = false, cause = undefined } = {}) {
+    super(message, { cause });
+    this.name = "StreamUnavailableError";
+    this.permanent = permanent;
+  }
+}
+
+// The HTTP status of each error code, so that an `error` frame is handled like the same HTTP answer.
+const STATUS_OF_CODE = {
+  bad_request: 400,
+  forbidden: 403,
+  not_found: 404,
+  session_full: 409,
+  too_many_sessions: 409,
+  idempotency_conflict: 409,
+  busy: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_error: 422,
+  content_blocked: 422,
+  rate_limited: 429,
+  quota_exceeded: 429,
+  model_error: 502,
+  service_unavailable: 503,
+  model_timeout: 504,
+};
+
+/** One streamed turn: iterate it for the answer's text as it comes; `turn` resolves with the stored turn. */
+export class MessageStream {
+  #texts = [];
+  #finished = false;
+  #failure = null;
+  #wake = null;
+
+  constructor() {
+    this.turn = new Promise((resolve, reject) => {
+      this.resolveTurn = resolve;
+      this.rejectTurn = reject;
+    });
+    this.turn.catch(() => {}); // a caller that only iterates still sees the error there
+  }
+
+  push(text) {
+    this.#texts.push(text);
+    this.#notify();
+  }
+
+  finish(turn) {
+    this.#finished = true;
+    this.resolveTurn(turn);
+    this.#notify();
+  }
+
+  fail(error) {
+    if (this.#finished || this.#failure) return;
+    this.#failure = error;
+    this.rejectTurn(error);
+    this.#notify();
+  }
+
+  #notify() {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      if (this.#texts.length) yield this.#texts.shift();
+      else if (this.#failure) throw this.#failure;
+      else if (this.#finished) return;
+      else await new Promise((resolve) => (this.#wake = resolve));
+    }
   }
 }
 
@@ -98,7 +185,119 @@ export class ChatbotClient {
 
   /** DELETE /v1/sessions/{id}: the session and all its messages are erased. */
   async deleteSession(sessionId) {
+    this.closeStream();
     await this.#request("DELETE", `/v1/sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  /** POST /v1/sessions/{id}/stream-tickets: `{ticket, expires_at, url}`, single use, valid for seconds. */
+  createStreamTicket(sessionId) {
+    return this.#request("POST", `/v1/sessions/${encodeURIComponent(sessionId)}/stream-tickets`);
+  }
+
+  /**
+   * Send a message over the WebSocket API and stream the answer: iterate the result for the answer's
+   * text as the model writes it; `await result.turn` for the stored turn (as sendMessage returns it).
+   * An `error` frame rejects with an ApiError (status from its code, as the same HTTP answer would have);
+   * StreamUnavailableError means: send it with sendMessage instead, with the same clientMessageId.
+   * The connection stays open for the next message; once it has closed (ticket bound to an expiring
+   * credential, API Gateway's 2-hour limit, idle timeout) the next message gets a new ticket.
+   */
+  streamMessage(sessionId, content, clientMessageId = newClientMessageId()) {
+    const stream = new MessageStream();
+    const frame = { action: "sendMessage", content, client_message_id: clientMessageId };
+    this.#streamTurn(sessionId, frame, stream).catch((error) => stream.fail(error));
+    return stream;
+  }
+
+  /** Close the open stream connection, if any (a new one opens with the next streamed message). */
+  closeStream() {
+    const current = this.#stream;
+    this.#stream = null;
+    current?.socket.close(1000);
+  }
+
+  #stream = null; // {sessionId, socket, busy}
+
+  async #streamTurn(sessionId, frame, stream) {
+    if (typeof globalThis.WebSocket !== "function") {
+      throw new StreamUnavailableError("this platform has no WebSocket", { permanent: true });
+    }
+    const connection = await this.#openStream(sessionId);
+    if (connection.busy) throw new ApiError(409, { code: "busy", message: "a message is being answered" });
+    connection.busy = true;
+    try {
+      await this.#runTurn(connection.socket, frame, stream);
+    } finally {
+      connection.busy = false;
+    }
+  }
+
+  async #openStream(sessionId) {
+    const current = this.#stream;
+    if (current?.sessionId === sessionId && current.socket.readyState === WebSocket.OPEN) return current;
+    this.closeStream();
+    let ticket;
+    try {
+      ticket = await this.createStreamTicket(sessionId);
+    } catch (error) {
+      // No such route here (API Gateway's own 404, without a code), or the API is unreachable or failing.
+      const noRoute = error instanceof ApiError && error.status === 404 && !error.code;
+      if (error instanceof ApiError && (noRoute || error.status === 0 || error.status >= 500)) {
+        throw new StreamUnavailableError("no stream ticket", { permanent: noRoute, cause: error });
+      }
+      throw error;
+    }
+    const socket = await openSocket(ticket.url, this.timeoutMs);
+    const connection = { sessionId, socket, busy: false };
+    socket.addEventListener("close", () => {
+      if (this.#stream === connection) this.#stream = null;
+    });
+    this.#stream = connection;
+    return connection;
+  }
+
+  #runTurn(socket, frame, stream) {
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const finish = (error, turn) => {
+        clearTimeout(timer);
+        socket.removeEventListener("message", onMessage);
+        socket.removeEventListener("close", onClose);
+        if (error) {
+          stream.fail(error);
+          reject(error);
+        } else {
+          stream.finish(turn);
+          resolve();
+        }
+      };
+      // No frame for timeoutMs: give up on this connection (the HTTP retry returns the answer if stored).
+      const restartTimer = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          socket.close(1000);
+          finish(new StreamUnavailableError("the answer stopped arriving"));
+        }, this.timeoutMs);
+      };
+      const onClose = () => finish(new StreamUnavailableError("the stream closed before the answer was complete"));
+      const onMessage = (event) => {
+        restartTimer();
+        let data = null;
+        try {
+          data = JSON.parse(typeof event.data === "string" ? event.data : "");
+        } catch {
+          data = null;
+        }
+        if (data?.type === "delta" && typeof data.text === "string") stream.push(data.text);
+        else if (data?.type === "done" && data.turn) finish(null, data.turn);
+        else if (data?.type === "error") finish(errorOfFrame(data.error ?? {}));
+        else if (typeof data?.message === "string") finish(new ApiError(500, { message: data.message })); // the gateway's own
+      };
+      socket.addEventListener("message", onMessage);
+      socket.addEventListener("close", onClose);
+      restartTimer();
+      socket.send(JSON.stringify(frame));
+    });
   }
 
   async #request(method, path, { body, anonymous = false } = {}) {
@@ -136,4 +335,27 @@ export class ChatbotClient {
       retryAfterSeconds: Number.isFinite(retryAfter) ? retryAfter : null,
     });
   }
+}
+
+function errorOfFrame({ code = "", message = "", request_id: requestId = "" }) {
+  return new ApiError(STATUS_OF_CODE[code] ?? 500, { code, message, requestId });
+}
+
+/** A connected WebSocket, or StreamUnavailableError (refused at the handshake, unreachable, too slow). */
+function openSocket(url, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new StreamUnavailableError("the stream did not open in time"));
+    }, timeoutMs);
+    socket.addEventListener("open", () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.addEventListener("close", () => {
+      clearTimeout(timer);
+      reject(new StreamUnavailableError("the stream could not be opened"));
+    });
+  });
 }

@@ -1,6 +1,6 @@
 """`chatbot-local serve`: start everything in order, print where it is, stop cleanly on a signal.
 
-bind the API and demo ports        (a port in use fails first, before anything starts)
+bind the API, WebSocket and demo ports  (a port in use fails first, before anything starts)
 environment: local defaults, checks
 moto + the template's resources    (table, key, secrets)
 development issuer                 (when OIDC_ISSUER is unset)
@@ -27,9 +27,9 @@ from types import FrameType
 from typing import Any
 
 from chatbot_local import environment
-from chatbot_local.aws import MotoService, provision
+from chatbot_local.aws import LocalResources, MotoService, provision
 from chatbot_local.console import capture_denial_reasons
-from chatbot_local.environment import ConfigError
+from chatbot_local.environment import ConfigError, region_of
 from chatbot_local.events import ApiIdentity, scheduled_event
 from chatbot_local.gateway import Gateway
 from chatbot_local.http_front import BackgroundServer, api_handler
@@ -43,8 +43,10 @@ from chatbot_local.issuer import (
 )
 from chatbot_local.lambdas import InvocationError, LocalFunction, add_to_path, import_handler
 from chatbot_local.state import AwsState, claimed_state_dir, clear_aws_state, write_aws_state
-from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, STACK_NAME, Template
+from chatbot_local.template import ACCOUNT_ID, SERVERLESS_FUNCTION, STACK_NAME, FunctionSpec, Template
 from chatbot_local.web import static_handler
+from chatbot_local.websocket_server import WebSocketServer
+from chatbot_local.websocket_template import WebSocketApiSpec, websocket_api
 
 Log = Callable[[str], None]
 STATE_DIR_VARIABLE = "CHATBOT_LOCAL_STATE_DIR"
@@ -65,6 +67,8 @@ class ServeOptions:
     aws_port: int = 0
     # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
     issuer_port: int = 0
+    # The WebSocket API (streaming), its management API and Lambda's async invoke.
+    ws_port: int = 3001
 
 
 def _say(line: str) -> None:
@@ -87,11 +91,12 @@ def serve(options: ServeOptions, environ: MutableMapping[str, str] | None = None
                     f"chatbot-local: another chatbot-local uses {options.state_dir}; "
                     f"this one keeps its state in {folder}"
                 )
-            api_url, web_url, dev_issuer, aws_url = _start(
+            api_url, web_url, dev_issuer, aws_url, ws_url = _start(
                 dataclasses.replace(options, state_dir=folder), environ, running, stop, log
             )
             log(f"chatbot-local is ready in {time.monotonic() - started:.1f} s")
             log(f"API:   {api_url}")
+            log(f"Stream: {ws_url}")
             log(f"Demo:  {web_url}/")
             log(f"AWS:   {aws_url} (moto)")
             if environment.edge_enabled(environ):
@@ -116,12 +121,9 @@ def _start(
     running: contextlib.ExitStack,
     stop: threading.Event,
     log: Log,
-) -> tuple[str, str, bool, str]:
+) -> tuple[str, str, bool, str, str]:
     template = Template.load(options.template_path)
-    api = BackgroundServer(options.host, options.port, "API")
-    running.callback(api.stop)
-    web = BackgroundServer(options.host, options.web_port, "demo page")
-    running.callback(web.stop)
+    api, sockets, web = _bind(options, region_of(environ), running, log)
 
     environment.apply_local_defaults(environ, web.port)
     environment.check(environ)
@@ -135,7 +137,14 @@ def _start(
     resources = provision(template, environ, endpoint, region)
     environment.apply_resources(environ, template, resources)
     aws_state = AwsState(
-        endpoint, region, resources.table_name, resources.key_id, resources.key_arn, resources.secret_arns, os.getpid()
+        endpoint,
+        region,
+        resources.table_name,
+        resources.key_id,
+        resources.key_arn,
+        resources.secret_arns,
+        os.getpid(),
+        ws_address=f"{_display_host(options.host)}:{sockets.port}",
     )
     write_aws_state(options.state_dir, aws_state)
     running.callback(clear_aws_state, options.state_dir, aws_state.pid)
@@ -151,16 +160,20 @@ def _start(
     origins = tuple(item.strip() for item in environ.get("ALLOWED_ORIGINS", "").split(",") if item.strip())
     api_spec = template.http_api(resolver, origins)
     specs = [template.function(logical_id, resolver) for logical_id in template.logical_ids(SERVERLESS_FUNCTION)]
+    display_host = _display_host(options.host)
+    stream_api = _stream_setup(template, environ, resources, specs, f"{display_host}:{sockets.port}")
     add_to_path([*template.layer_dirs(resolver), *(spec.code_dir for spec in specs)])
     _check_settings()
     functions = {spec.logical_id: LocalFunction(spec, import_handler(spec), region) for spec in specs}
 
     reasons = capture_denial_reasons()
     gateway = Gateway(api_spec, functions, ApiIdentity(region, ACCOUNT_ID), log=log, denial_reason=reasons.take)
-    display_host = _display_host(options.host)
     api_url = f"http://{display_host}:{api.port}"
     web_url = f"http://{display_host}:{web.port}"
-    api_origins = [f"http://127.0.0.1:{api.port}", f"http://localhost:{api.port}"]
+    ws_url = f"ws://{display_host}:{sockets.port}"
+    # The page calls the API and opens the stream's WebSocket (connect-src of its CSP).
+    api_origins = [f"http://{host}:{api.port}" for host in ("127.0.0.1", "localhost")]
+    api_origins += [f"ws://{host}:{sockets.port}" for host in ("127.0.0.1", "localhost")]
 
     if issuer is not None:  # before the API listens: `chatbot-local token` works as soon as it does
         roles_claim = environ.get("OIDC_ROLES_CLAIM") or DEFAULT_ROLES_CLAIM
@@ -168,16 +181,54 @@ def _start(
         write_state(options.state_dir, state)
         running.callback(clear_state, options.state_dir, state.pid)
 
-    web.start(static_handler(options.web_dir, api_url, api_origins))
+    web.start(static_handler(options.web_dir, api_url, api_origins, streaming=stream_api is not None))
     api.start(api_handler(gateway))
+    sockets.start(stream_api, functions, {spec.function_name: spec.logical_id for spec in specs})
     # Stopping runs in reverse: stop listening first, then the rest (stop() is idempotent).
     running.callback(web.stop)
     running.callback(api.stop)
+    running.callback(sockets.stop)
 
     for logical_id in template.schedule_targets():
         if options.cleanup_interval > 0:
             _schedule(functions[logical_id], options.cleanup_interval, region, stop, log)
-    return api_url, web_url, issuer is not None, endpoint
+    return api_url, web_url, issuer is not None, endpoint, _stream_line(ws_url, stream_api)
+
+
+def _stream_line(ws_url: str, stream_api: WebSocketApiSpec | None) -> str:
+    described = f"WebSocket API {stream_api.logical_id}" if stream_api else "no WebSocket API in the template"
+    return f"{ws_url} ({described}; callbacks and Lambda invoke)"
+
+
+def _bind(
+    options: ServeOptions, region: str, running: contextlib.ExitStack, log: Log
+) -> tuple[BackgroundServer, WebSocketServer, BackgroundServer]:
+    """The API, WebSocket API and demo page ports, bound (not listening yet): one in use fails first."""
+    api = BackgroundServer(options.host, options.port, "API")
+    running.callback(api.stop)
+    sockets = WebSocketServer(options.host, options.ws_port, identity=ApiIdentity(region, ACCOUNT_ID), log=log)
+    running.callback(sockets.stop)
+    web = BackgroundServer(options.host, options.web_port, "demo page")
+    running.callback(web.stop)
+    return api, sockets, web
+
+
+def _stream_setup(
+    template: Template,
+    environ: MutableMapping[str, str],
+    resources: LocalResources,
+    specs: list[FunctionSpec],
+    address: str,
+) -> WebSocketApiSpec | None:
+    """The functions' stream settings (the WebSocket port at `address`) and their own variables, and
+    the template's WebSocket API, if any."""
+    host, _, port = address.rpartition(":")
+    environment.use_stream_endpoints(environ, host, int(port))
+    # `Ref` of a function is its name (STREAM_WORKER_FUNCTION), as in CloudFormation.
+    names = {spec.logical_id: spec.function_name for spec in specs}
+    named = template.resolver(environ, resources.region, refs={**resources.refs(), **names})
+    environment.apply_function_variables(environ, template, named)
+    return websocket_api(template, named)
 
 
 def _origin_secret_name(environ: MutableMapping[str, str]) -> str:

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve_parser.add_argument("--port", type=_port, default=3000, help="API port (default 3000)")
     serve_parser.add_argument("--web-port", type=_port, default=8080, help="demo page port (default 8080)")
+    serve_parser.add_argument(
+        "--ws-port",
+        type=_port,
+        default=3001,
+        help="WebSocket API port (streaming; also its callbacks and Lambda async invoke; default 3001)",
+    )
     serve_parser.add_argument("--template", type=Path, help="SAM template (default: template.yaml of the project)")
     serve_parser.add_argument(
         "--cleanup-interval", type=float, default=300.0, help="seconds between session-cleanup runs (0: never)"
@@ -133,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=options.host,
                 port=options.port,
                 web_port=options.web_port,
+                ws_port=options.ws_port,
                 template_path=options.template or root / "template.yaml",
                 state_dir=state_dir(),
                 web_dir=root / "web",

@@ -25,8 +25,9 @@ from chatbot_local.aws import (
     LocalResources,
     known_regions,
 )
+from chatbot_local.cloudformation import Resolver
 from chatbot_local.issuer import AUDIENCE
-from chatbot_local.template import Template
+from chatbot_local.template import SERVERLESS_FUNCTION, Template
 
 MODEL_PROVIDERS = ("echo", "bedrock", "openai")
 DEFAULT_REGION = "us-east-1"
@@ -186,3 +187,23 @@ def apply_resources(environ: MutableMapping[str, str], template: Template, resou
 
 def edge_enabled(environ: Mapping[str, str]) -> bool:
     return environ.get("EDGE_PROTECTION", "").strip() == "waf"
+
+
+def use_stream_endpoints(environ: MutableMapping[str, str], host: str, ws_port: int) -> None:
+    """The WebSocket API's addresses: the ticket's URL (`STREAM_URL`), the management API the
+    functions post frames to (`STREAM_CALLBACK_URL`) and Lambda's invoke (`AWS_ENDPOINT_URL_LAMBDA`,
+    the AWS SDK's endpoint for one service), all served by the local WebSocket API's port."""
+    environ["STREAM_URL"] = f"ws://{host}:{ws_port}"
+    environ["STREAM_CALLBACK_URL"] = f"http://{host}:{ws_port}"
+    environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://{host}:{ws_port}"
+
+
+def apply_function_variables(environ: MutableMapping[str, str], template: Template, resolver: Resolver) -> None:
+    """Each function's own `Environment.Variables`, only where nothing is set yet (one process runs
+    every function, so they share one environment: the first function naming a variable wins)."""
+    for logical_id in template.logical_ids(SERVERLESS_FUNCTION):
+        block = (template.properties(logical_id, SERVERLESS_FUNCTION).get("Environment") or {}).get("Variables")
+        variables = resolver.resolve(block or {})
+        for name, value in variables.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) != "":
+                environ.setdefault(name, str(value))

@@ -43,7 +43,7 @@ from chatbot_local.issuer import (
 )
 from chatbot_local.lambdas import InvocationError, LocalFunction, add_to_path, import_handler
 from chatbot_local.state import read_aws_state
-from chatbot_local.template import SERVERLESS_FUNCTION, Template
+from chatbot_local.template import SERVERLESS_FUNCTION, FunctionSpec, Template
 
 ACCESS_TOKEN = "REPLACE_WITH_ACCESS_TOKEN"  # noqa: S105 - a placeholder's name  # nosec B105
 ADMIN_ACCESS_TOKEN = "REPLACE_WITH_ADMIN_ACCESS_TOKEN"  # noqa: S105  # nosec B105
@@ -105,6 +105,7 @@ def invoke(options: InvokeOptions, environ: MutableMapping[str, str] | None = No
             specs = {
                 logical_id: template.function(logical_id, _resolver(template, environ)) for logical_id in functions
             }
+            _stream_environment(template, environ, options, specs)
             add_to_path([*template.layer_dirs(_resolver(template, environ)), *(s.code_dir for s in specs.values())])
             _check_settings()
             region = environment.region_of(environ)
@@ -125,6 +126,20 @@ def invoke(options: InvokeOptions, environ: MutableMapping[str, str] | None = No
                 status = 1
         print(json.dumps(result), file=stdout if out is None else out, flush=True)
     return status
+
+
+def _stream_environment(
+    template: Template, environ: MutableMapping[str, str], options: InvokeOptions, specs: Mapping[str, FunctionSpec]
+) -> None:
+    """The running server's WebSocket API for the stream functions' callbacks and Lambda invoke, and
+    each function's own variables (a `Ref` to a function is its name), as `serve` sets them."""
+    shared = read_aws_state(options.state_dir)
+    if shared is not None and shared.ws_address:
+        host, _, port = shared.ws_address.rpartition(":")
+        environment.use_stream_endpoints(environ, host, int(port))
+    names = {logical_id: spec.function_name for logical_id, spec in specs.items()}
+    resolver = template.resolver(environ, environment.region_of(environ), refs=names)
+    environment.apply_function_variables(environ, template, resolver)
 
 
 def _apply_overrides(template: Template, overrides: Mapping[str, str], environ: MutableMapping[str, str]) -> None:

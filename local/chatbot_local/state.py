@@ -37,6 +37,8 @@ class AwsState:
     key_arn: str
     secret_arns: Mapping[str, str] = field(default_factory=dict)
     pid: int = 0
+    # host:port of the WebSocket API (its management API and Lambda's invoke), for the stream functions.
+    ws_address: str = ""
 
 
 def _private_dir(folder: Path) -> None:

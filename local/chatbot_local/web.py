@@ -40,21 +40,24 @@ def content_security_policy(api_origins: Sequence[str]) -> str:
     )
 
 
-def generated_files(api_url: str) -> dict[str, tuple[bytes, str]]:
-    """The files the server writes itself: path -> (body, content type)."""
-    config = json.dumps({"apiUrl": api_url})
+def generated_files(api_url: str, streaming: bool = False) -> dict[str, tuple[bytes, str]]:
+    """The files the server writes itself: path -> (body, content type). `"streaming": true` when the
+    API has a WebSocket API (the page then asks for stream tickets; without it, it posts messages)."""
+    config = json.dumps({"apiUrl": api_url, **({"streaming": True} if streaming else {})})
     return {
         CONFIG_PATH: (config.encode(), "application/json"),
         CONFIG_MODULE_PATH: (f"export default Object.freeze({config});\n".encode(), "text/javascript"),
     }
 
 
-def static_handler(folder: Path, api_url: str, api_origins: Sequence[str]) -> Callable[..., BaseHTTPRequestHandler]:
+def static_handler(
+    folder: Path, api_url: str, api_origins: Sequence[str], *, streaming: bool = False
+) -> Callable[..., BaseHTTPRequestHandler]:
     return functools.partial(
         _StaticHandler,
         directory=str(folder),
         csp=content_security_policy(api_origins),
-        generated=generated_files(api_url),
+        generated=generated_files(api_url, streaming),
         folder_exists=folder.is_dir(),
     )
 

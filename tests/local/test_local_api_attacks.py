@@ -117,7 +117,11 @@ def local_api(issuer_server: IssuerServer, tmp_path_factory: pytest.TempPathFact
     port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(EXECUTABLE), "--host", "127.0.0.1", "--port", str(port), "--web-port", str(free_port())],
+            [
+                str(EXECUTABLE),
+                *("--host", "127.0.0.1", "--port", str(port), "--web-port", str(free_port())),
+                *("--ws-port", str(free_port())),
+            ],
             cwd=ROOT,
             env=environ,
             stdout=log,

@@ -29,7 +29,8 @@ def restored_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def serve_args() -> list[str]:
-    return ["--port", str(free_port()), "--web-port", str(free_port()), "--cleanup-interval", "0"]
+    ports = ["--port", str(free_port()), "--web-port", str(free_port()), "--ws-port", str(free_port())]
+    return [*ports, "--cleanup-interval", "0"]
 
 
 def test_token_prints_a_development_token_as_its_last_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,12 +98,33 @@ def test_port_in_use_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -
         taken.listen()
         port = taken.getsockname()[1]
 
-        status = main(["--port", str(port), "--web-port", str(free_port())])
+        status = main(["--port", str(port), "--web-port", str(free_port()), "--ws-port", str(free_port())])
 
     assert status == 2
     assert capsys.readouterr().err == (
         f"chatbot-local: port {port} on 127.0.0.1 is already in use (API); choose another one\n"
     )
+
+
+def test_websocket_port_in_use_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        status = main(["--port", str(free_port()), "--web-port", str(free_port()), "--ws-port", str(port)])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"chatbot-local: port {port} on 127.0.0.1 is already in use (WebSocket API); choose another one\n"
+    )
+
+
+def test_serve_help_lists_the_websocket_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+
+    assert "--ws-port WS_PORT" in capsys.readouterr().out
 
 
 def test_missing_template_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from local_kit import WEB_ORIGIN, GatewayKit
 from chatbot_local.http_front import BackgroundServer, PortInUseError, api_handler
 from chatbot_local.lambdas import HandlerImportError, InvocationError, LambdaContext, LocalFunction, import_handler
 from chatbot_local.template import FunctionSpec
-from chatbot_local.web import CONFIG_MODULE_PATH, CONFIG_PATH, static_handler
+from chatbot_local.web import CONFIG_MODULE_PATH, CONFIG_PATH, generated_files, static_handler
 
 Build = Callable[..., GatewayKit]
 
@@ -172,6 +172,12 @@ def test_config_tells_the_page_where_the_api_is(web: BackgroundServer) -> None:
 
     assert response.status == 200
     assert json.loads(data) == {"apiUrl": "http://127.0.0.1:3000"}
+
+
+def test_config_tells_the_page_to_stream_only_when_the_api_has_a_websocket_api() -> None:
+    body, _ = generated_files("http://127.0.0.1:3000", streaming=True)[CONFIG_PATH]
+
+    assert json.loads(body) == {"apiUrl": "http://127.0.0.1:3000", "streaming": True}
 
 
 def test_the_page_imports_the_api_url_as_a_script_module(web: BackgroundServer) -> None:

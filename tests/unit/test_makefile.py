@@ -20,10 +20,10 @@ def make(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_make_run_takes_the_api_and_demo_ports() -> None:
-    dry_run = make("-n", "run", "PORT=3100", "WEB_PORT=8180").stdout.splitlines()
+def test_make_run_takes_the_api_demo_and_websocket_ports() -> None:
+    dry_run = make("-n", "run", "PORT=3100", "WEB_PORT=8180", "WS_PORT=3101").stdout.splitlines()
 
-    assert dry_run[-1].endswith("chatbot-local serve --port 3100 --web-port 8180")
+    assert dry_run[-1].endswith("chatbot-local serve --port 3100 --web-port 8180 --ws-port 3101")
 
 
 def test_make_setup_says_what_to_install_when_chromium_is_missing(tmp_path: Path) -> None:
