@@ -27,8 +27,9 @@ from chatbot_security.storage.records import SessionRecord
 DEFAULT_EXPORT_PAGE = 50
 # What one page's messages may add to the function's response, measured as the Lambda runtime writes it
 # (the body is a JSON string inside the response document, escaped once more). Lambda refuses a response
-# over 6 MB; one message is at most MAX_MESSAGE_CHARS (100,000 at most) characters of 12 bytes each once
-# escaped twice, so a page of this budget plus the sessions' fields and the envelope stays well under.
+# over 6 MB. A page takes a message only while it fits in this budget, except its first message, which is
+# no larger than the turn response that once returned it (a user message is at most 100,000 characters,
+# 1.2 MB escaped twice); so the messages, the sessions' fields and the envelope stay under the limit.
 EXPORT_PAGE_BYTES = 4 * 1024 * 1024
 
 

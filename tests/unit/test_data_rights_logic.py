@@ -5,8 +5,8 @@ keeps the counters, keeps going past a failing step and is audited."""
 
 from __future__ import annotations
 
-import itertools
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -39,14 +39,20 @@ ROOMY = {
 }
 
 
+class TickingClock:
+    """Now, one millisecond later at every reading: no two sessions are created at the same time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
 def service(store: InMemorySessionStore | None = None) -> Any:
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, **ROOMY})
-    # A clock that moves on every reading: sessions created one after the other never share a creation
-    # time, so "oldest first" has one answer (equal times would be ordered by the random session ids).
-    ticks = itertools.count(1_800_000_000.0, 0.01)
-    return in_memory_conversations(
-        EchoModel(), settings, store=store or InMemorySessionStore(), clock=lambda: next(ticks)
-    )
+    return in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore(), clock=TickingClock())
 
 
 @dataclass
@@ -64,7 +70,7 @@ class Rights:
 
 
 def rights_of(chat: Any, **overrides: Any) -> Rights:
-    return Rights(chat, DataRights(chat.store, chat.data_keys, chat.identity, chat.erasure, **overrides))
+    return Rights(chat, DataRights(chat.store, chat.data_keys, chat.identity, chat.erasure, chat.clock, **overrides))
 
 
 def seed(chat: Any, principal: Principal, turns_per_session: list[int], text: str = "words of") -> dict[str, list[str]]:
