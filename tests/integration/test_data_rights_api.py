@@ -153,7 +153,9 @@ def test_after_erasure_a_table_scan_finds_nothing_of_the_caller_but_its_counters
     assert all(item["pk"]["S"].startswith(COUNTER_PREFIXES) and "ttl" in item for item in left)
     assert all(item in all_items(aws.table_name) for item in bobs_items)
     assert joined(export_pages(api, bob, 100)) == bobs
-    assert api.call(EXPORT, alice).body == {"sessions": [], "next_cursor": None}
+    after = api.call(EXPORT, alice).body
+    assert (after["sessions"], after["next_cursor"]) == ([], None)
+    assert after["usage"]["tokens_used"] > 0  # the day's tokens stay counted: erasing does not reset a budget
 
 
 def test_an_anonymous_erasure_removes_its_session_and_its_token_is_refused_afterwards(
@@ -189,3 +191,14 @@ def test_an_erasure_of_ones_own_data_leaves_an_audit_event_with_hashes_only(
     assert (event["action"], event["count"], event["outcome"]) == ("erase_own_data", 2, "erased")
     assert event["actor"] == event["target"]
     assert "carol-7f3a9c" not in log_output.getvalue()
+
+
+def test_every_export_page_carries_todays_usage_as_get_usage_reports_it(api: InProcessApi, alice: str) -> None:
+    sessions_with_turns(api, alice, [3], "counted")
+
+    pages = export_pages(api, alice, 2)
+
+    usage = api.call("GET /v1/usage", alice)
+    assert usage.status == 200 and usage.body["tokens_used"] > 0
+    assert len(pages) > 1
+    assert all(page.body["usage"] == usage.body for page in pages)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatbot_security.conversation.cursors import encode_cursor
-from chatbot_security.conversation.data_rights import DataRights, ExportPage, UsageReport
+from chatbot_security.conversation.data_rights import DataRights, ExportPage
+from chatbot_security.conversation.models import UsageReport
 from chatbot_security.conversation.errors import NotFoundError, SchemaError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
 from chatbot_security.conversation.models import MessageRequest

@@ -23,7 +23,14 @@ ExportPageSize = Annotated[
 
 def data_rights() -> DataRights:
     service = conversations()
-    return DataRights(service.store, service.data_keys, service.identity, service.erasure, service.clock)
+    return DataRights(
+        service.store,
+        service.data_keys,
+        service.identity,
+        service.erasure,
+        service.clock,
+        usage=lambda owner: service.quotas.report(owner.key, owner.kind),
+    )
 
 
 def owner() -> Owner:

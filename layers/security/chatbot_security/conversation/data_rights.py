@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from chatbot_security.conversation.cursors import decode_export_cursor, encode_export_cursor
 from chatbot_security.conversation.erasure import Erasure
 from chatbot_security.conversation.errors import NotFoundError, ServiceUnavailableError
-from chatbot_security.conversation.models import Message, Session
+from chatbot_security.conversation.models import Message, Session, UsageReport
 from chatbot_security.conversation.owner import Owner, owns
 from chatbot_security.conversation.ports import ConversationStore
 from chatbot_security.conversation.views import created_ms, message_view, session_view
@@ -37,12 +37,6 @@ class ExportedSession(Session):
     messages: list[Message] = Field(description="Oldest first; a session split across pages continues on the next")
 
 
-class UsageReport(BaseModel):
-    period: str = Field(description="The UTC day, YYYY-MM-DD")
-    tokens_used: int = Field(description="Model tokens (input + output) counted for you today")
-    tokens_limit: int = Field(description="The daily limit that binds you today")
-
-
 class ExportPage(BaseModel):
     sessions: list[ExportedSession] = Field(
         description="Your live sessions, oldest first, each with this page's share of its messages"
@@ -51,7 +45,7 @@ class ExportPage(BaseModel):
     usage: UsageReport | None = Field(
         default=None,
         exclude_if=lambda value: value is None,
-        description="Today's token usage, as GET /v1/usage reports it (absent where tokens are not counted)",
+        description="Today's token usage, the body GET /v1/usage answers (on every page)",
     )
 
 
