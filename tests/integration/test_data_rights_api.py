@@ -199,6 +199,7 @@ def test_every_export_page_carries_todays_usage_as_get_usage_reports_it(api: InP
     pages = export_pages(api, alice, 2)
 
     usage = api.call("GET /v1/usage", alice)
-    assert usage.status == 200 and usage.body["tokens_used"] > 0
+    assert usage.status == 200
+    assert usage.body["tokens_used"] > 0
     assert len(pages) > 1
     assert all(page.body["usage"] == usage.body for page in pages)
