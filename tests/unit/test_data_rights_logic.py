@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 
 from chatbot_security.conversation.cursors import encode_cursor
 from chatbot_security.conversation.data_rights import DataRights, ExportPage
-from chatbot_security.conversation.models import UsageReport
 from chatbot_security.conversation.errors import NotFoundError, SchemaError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
-from chatbot_security.conversation.models import MessageRequest
+from chatbot_security.conversation.models import MessageRequest, UsageReport
 from chatbot_security.conversation.owner import Owner
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
