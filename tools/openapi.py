@@ -1,4 +1,4 @@
-"""The OpenAPI document of the chat API, generated from the route models in :mod:`chat.api`.
+"""The OpenAPI document of the chat API, generated from the route models of the chat API (:mod:`chat.all_routes`).
 
 ``python -m tools.openapi docs/openapi.json`` (``make openapi``) writes it; ``--check`` exits 1 when the
 committed file differs from what the code generates, and a test does the same in CI.
@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from chat.api import app
+from chat.all_routes import app
 from chat.data_rights_routes import handle_export_my_data  # noqa: F401  (registers the data-rights routes)
 from chatbot_security.conversation.models import HARD_MAX_MESSAGE_CHARS
 from chatbot_security.platform.settings import LimitSettings

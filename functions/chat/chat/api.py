@@ -3,17 +3,10 @@ returns a model; the route declarations are also the source of the OpenAPI docum
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import BaseModel
 
-from chat import error_handlers
-from chat.request_guard import parsed_body
+from chat.resolver import app, client_ip, conversations, json_response, principal
 from chat.routes import (
     AUTHORIZED,
     BEARER,
@@ -25,8 +18,6 @@ from chat.routes import (
     Subject,
     responses,
 )
-from chatbot_security.conversation.conversations import Conversations
-from chatbot_security.conversation.errors import ForbiddenError
 from chatbot_security.conversation.models import (
     AnonymousSession,
     MessagePage,
@@ -36,73 +27,6 @@ from chatbot_security.conversation.models import (
     Turn,
     UsageReport,
 )
-from chatbot_security.identity.principal import Principal
-
-# debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event (bodies included)
-# to stdout and answers unhandled errors with their traceback.
-app = APIGatewayHttpResolver(enable_validation=True, debug=False, json_body_deserializer=parsed_body)
-
-
-def reject_unknown_input(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
-    """Unknown query parameters, and any JSON field on a route that takes no body, are a 422 (a route
-    with a body model forbids unknown fields itself). Runs after the resolver has matched the route."""
-    route = resolver.context.get("_route")
-    declared = {parameter.alias for parameter in route.dependant.query_params} if route else set()
-    problems = [{"type": "extra_forbidden", "loc": ("query", name)} for name in _query_names() - declared]
-    if route is None or not route.dependant.body_params:
-        problems += _body_problems()
-    if problems:
-        raise RequestValidationError(problems)
-    return next_middleware(resolver)
-
-
-def _query_names() -> set[str]:
-    event = app.current_event.raw_event
-    names = set(event.get("queryStringParameters") or ())
-    if event.get("rawQueryString"):
-        names.update(parse_qs(event["rawQueryString"], keep_blank_values=True))
-    return names
-
-
-def _body_problems() -> list[dict[str, Any]]:
-    """A route without a body model accepts no body, an empty one or ``{}``; every field is unknown."""
-    body = app.current_event.decoded_body
-    if body is None or not body.strip():
-        return []
-    parsed = app.current_event.json_body  # parsed once, by the request guard
-    if not isinstance(parsed, dict):
-        return [{"type": "model_attributes_type", "loc": ("body",)}]
-    return [{"type": "extra_forbidden", "loc": ("body", name)} for name in parsed]
-
-
-app.use(middlewares=[reject_unknown_input])
-
-
-def conversations() -> Conversations:
-    service: Conversations = app.context["conversations"]
-    return service
-
-
-def json_response(status: int, model: BaseModel) -> Response[str]:
-    """Our own models, serialised by pydantic-core: the documented response models (see ``responses``)
-    without a second validation of what the code just built."""
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model.model_dump_json())
-
-
-def client_ip() -> str:
-    """The caller's address as the handler established it (CloudFront's viewer address behind a
-    verified edge, else API Gateway's source address)."""
-    address: str = app.context.get("client_ip") or app.current_event.request_context.http.source_ip
-    return address
-
-
-def principal() -> Principal:
-    """The caller as established by the authorizer: the only identity this function trusts."""
-    context = ((app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}).get("lambda")
-    try:
-        return Principal.from_authorizer_context(context)
-    except ValueError:
-        raise ForbiddenError() from None
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -222,9 +146,3 @@ def handle_get_usage() -> Response[str]:
     if owner.kind == "anonymous":  # its session ended or was erased: nothing to report (404)
         conversations().get_session(caller, owner.session_id or "")
     return json_response(200, conversations().quotas.report(owner.key, owner.kind))
-
-
-error_handlers.register(app)
-
-# Routes kept in their own modules register on ``app`` here, once everything above is defined.
-from chat import stream_routes  # noqa: E402, F401

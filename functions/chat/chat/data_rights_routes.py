@@ -1,7 +1,7 @@
 """HTTP routes of the caller's own data rights: export (GET /v1/me/export) and erasure (DELETE /v1/me).
 
 They are declared on the chat API's resolver (importing this module registers them), like the routes of
-:mod:`chat.api`, and feed the OpenAPI document the same way.
+:mod:`chat.api` (:mod:`chat.all_routes` imports them all), and feed the OpenAPI document the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from chat.api import app, conversations, json_response, principal
+from chat.resolver import app, conversations, json_response, principal
 from chat.routes import AUTHORIZED, BEARER, Cursor, responses
 from chatbot_security.conversation.data_rights import DEFAULT_EXPORT_PAGE, DataRights, ExportPage
 from chatbot_security.conversation.owner import Owner

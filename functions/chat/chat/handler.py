@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chat.api import app
+from chat.all_routes import app
 from chat.data_rights_routes import handle_export_my_data  # noqa: F401  (registers the data-rights routes)
 from chat.dependencies import default_conversations
 from chat.http_responses import error_response, secure

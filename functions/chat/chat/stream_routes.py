@@ -1,12 +1,12 @@
 """The HTTP route of the streaming front door: stream tickets (docs/streaming.md). Registered on the
-chat API's resolver when :mod:`chat.api` is imported."""
+chat API's resolver when a module imports it (:mod:`chat.all_routes`)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
-from chat.api import app, conversations, json_response, principal
 from chat.dependencies import default_ticket_store
+from chat.resolver import app, conversations, json_response, principal
 from chat.routes import AUTHORIZED, BEARER, SessionId, responses
 from chatbot_security.conversation.stream_tickets import StreamTicket, issue_stream_ticket
 from chatbot_security.storage.tickets import TicketStore

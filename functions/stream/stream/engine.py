@@ -44,22 +44,3 @@ def default_engine() -> TurnEngine:
         moderator=build_moderator(settings),
         quotas=Quotas(settings=settings, counters=DynamoUsage(_dynamodb, table)),
     )
-
-
-@functools.cache
-def default_worker() -> Any:
-    from chatbot_security.conversation.frames import FrameBatcher
-    from chatbot_security.privacy.stream_masking import StreamMasker
-    from stream.dependencies import default_callbacks, default_connections
-    from stream.worker import StreamWorker
-
-    engine = default_engine()
-    masking = engine.settings.pii_masking
-    return StreamWorker(
-        engine=engine,
-        model=engine.model,
-        connections=default_connections(),
-        callbacks=default_callbacks(),
-        masker=lambda: StreamMasker(enabled=masking),
-        sink=FrameBatcher,
-    )

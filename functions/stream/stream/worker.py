@@ -9,6 +9,7 @@ connection is freed for its next turn.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -119,9 +120,26 @@ def handler(event: dict[str, Any], context: LambdaContext, worker: StreamWorker 
         logger.error("worker event refused")
         return {"outcome": "refused"}
     if worker is None:
-        from stream.engine import default_worker
-
         worker = default_worker()
     outcome = worker.run(parsed)
     logger.info("turn streamed", extra={"outcome": outcome})
     return {"outcome": outcome}
+
+
+@functools.cache
+def default_worker() -> StreamWorker:
+    from chatbot_security.conversation.frames import FrameBatcher
+    from chatbot_security.privacy.stream_masking import StreamMasker
+    from stream.dependencies import default_callbacks, default_connections
+    from stream.engine import default_engine
+
+    engine = default_engine()
+    masking = engine.settings.pii_masking
+    return StreamWorker(
+        engine=engine,
+        model=engine.model,
+        connections=default_connections(),
+        callbacks=default_callbacks(),
+        masker=lambda: StreamMasker(enabled=masking),
+        sink=FrameBatcher,
+    )

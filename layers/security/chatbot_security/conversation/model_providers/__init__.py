@@ -23,7 +23,8 @@ from chatbot_security.conversation.model_providers.bedrock import (
     _bedrock_runtime,
 )
 from chatbot_security.conversation.model_providers.echo import EchoModel
-from chatbot_security.conversation.model_providers.openai import MAX_ANSWER_BYTES, OpenAiCompatibleModel
+from chatbot_security.conversation.model_providers.openai import OpenAiCompatibleModel
+from chatbot_security.conversation.model_providers.openai_results import MAX_ANSWER_BYTES
 
 _retry_read_timeout = retry_read_timeout
 

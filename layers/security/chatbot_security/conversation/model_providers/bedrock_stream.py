@@ -8,8 +8,8 @@ budget is a timeout (504); an exception event in the stream is a provider failur
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -17,15 +17,24 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer, estimate_tokens
-from chatbot_security.conversation.model_providers.bedrock import check_input_not_blocked, output_replaced, usage_of
+from chatbot_security.conversation.model_providers.bedrock_results import (
+    check_input_not_blocked,
+    output_replaced,
+    usage_of,
+)
 from chatbot_security.platform.observability import logger
 
-if TYPE_CHECKING:
-    from chatbot_security.conversation.model_providers.bedrock import BedrockConverseModel
+
+class _StreamingCall(Protocol):
+    """The model's retried call (``BedrockConverseModel.call``), which the stream starts."""
+
+    def call(
+        self, operation: str, request: dict[str, Any], first_chunk: Callable[[Any], Any] | None = None
+    ) -> dict[str, Any]: ...
 
 
 class BedrockStream:
-    def __init__(self, model: BedrockConverseModel, request: dict[str, Any]) -> None:
+    def __init__(self, model: _StreamingCall, request: dict[str, Any]) -> None:
         self._model = model
         self._request = request
         self._chunks: list[str] = []

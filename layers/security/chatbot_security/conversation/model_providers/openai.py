@@ -19,13 +19,12 @@ from chatbot_security.conversation.model_providers.base import (
     Deadline,
     ModelAnswer,
     ModelStream,
-    estimate_tokens,
     system_prompt,
 )
+from chatbot_security.conversation.model_providers.openai_results import MAX_ANSWER_BYTES, usage_of
 from chatbot_security.platform.observability import logger
 from chatbot_security.platform.settings import ModelSettings
 
-MAX_ANSWER_BYTES = 1024 * 1024
 _HTTP_RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
@@ -163,18 +162,3 @@ def _read_json(response: Any) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ModelProviderError() from error
-
-
-def usage_of(answer: Any, body: dict[str, Any], text: str) -> tuple[int, int]:
-    """The endpoint's own counts; where it gives none, an upper bound (:func:`estimate_tokens`)."""
-    usage = answer.get("usage") if isinstance(answer, dict) else None
-    usage = usage if isinstance(usage, dict) else {}
-    prompt = _count(usage.get("prompt_tokens"))
-    completion = _count(usage.get("completion_tokens"))
-    input_tokens = prompt if prompt is not None else estimate_tokens(*(m["content"] for m in body["messages"]))
-    output_tokens = completion if completion is not None else estimate_tokens(text)
-    return input_tokens, output_tokens
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -11,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer
-from chatbot_security.conversation.model_providers.openai import MAX_ANSWER_BYTES, usage_of
+from chatbot_security.conversation.model_providers.openai_results import MAX_ANSWER_BYTES, usage_of
 from chatbot_security.platform.observability import logger
 
-if TYPE_CHECKING:
-    from chatbot_security.conversation.model_providers.openai import OpenAiCompatibleModel
+
+class _StreamingCall(Protocol):
+    """The model's retried POST (``OpenAiCompatibleModel.call``), which the stream starts."""
+
+    def call(self, payload: bytes, read: Callable[[Any], Any]) -> Any: ...
+
 
 #: Every chunk of a stream comes in its own JSON envelope: allow for it on top of the answer itself.
 MAX_STREAM_BYTES = 8 * MAX_ANSWER_BYTES
@@ -28,7 +32,7 @@ MAX_LINE_BYTES = 64 * 1024
 
 
 class OpenAiStream:
-    def __init__(self, model: OpenAiCompatibleModel, body: dict[str, Any]) -> None:
+    def __init__(self, model: _StreamingCall, body: dict[str, Any]) -> None:
         self._model = model
         self._body = body
         self._response: Any = None
