@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
+from support.caches import reset_caches
 from support.stream_events import connect_event
 from support.stream_stage import StreamStage
 from support.websocket_events import ws_event
@@ -28,6 +29,7 @@ from stream.handler import handler as stream_handler
 from stream.worker import StreamWorker
 from stream.worker import handler as worker_handler
 from stream_authorizer.handler import handler as authorizer_handler
+from tools.aws_calls import counting_aws_calls
 from tools.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -214,3 +216,25 @@ def test_a_users_connection_serves_only_the_session_of_its_ticket(
 
     assert [frame["error"]["code"] for frame in done] == ["validation_error"]  # no way to name another session
     assert api.call("GET /v1/sessions/{session_id}", bob, session_id=bobs).body["message_count"] == 0
+
+
+def test_a_warm_streamed_turn_makes_the_http_turns_calls_plus_the_connections_and_the_hand_off(
+    api: InProcessApi, stage: StreamStage, anonymous: tuple[str, str]
+) -> None:
+    token, session_id = anonymous
+    with counting_aws_calls() as calls:  # counts on the clients built from here on: the caches start empty
+        reset_caches()
+        connect(api, token, session_id, "conn-1=")
+        send(stage, "conn-1=", {"action": "sendMessage", "content": "a first turn warms the caches"})
+        calls.clear()
+
+        frames = send(stage, "conn-1=", {"action": "sendMessage", "content": "hello"}, request_id="req-2")
+
+    assert frames[-1]["type"] == "done"
+    # The HTTP turn's Query and two TransactWriteItems (rate charge with the token reservation, then the
+    # turn with its settlement); the worker's own read of the session, in its own process; the
+    # connection taken for the turn and freed after it. No KMS or Secrets Manager call once warm.
+    assert calls.operations("dynamodb") == {"Query": 2, "TransactWriteItems": 2, "UpdateItem": 2}
+    assert calls.operations("lambda") == {"Invoke": 1}
+    assert set(calls.by_service()) <= {"dynamodb", "lambda", "apigatewaymanagementapi"}
+    assert calls.operations("apigatewaymanagementapi") == {"PostToConnection": len(frames)}
