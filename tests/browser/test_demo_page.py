@@ -181,6 +181,13 @@ def test_a_page_from_another_origin_cannot_read_api_responses(
 def test_rate_limiting_shows_the_wait_from_retry_after(page: Page, rate_limited_chatbot: RunningApi) -> None:
     refused: list[Response] = []
     page.on("response", lambda response: refused.append(response) if response.status == 429 else None)
+    # The HTTP post's 429 and its Retry-After: the page is told not to stream (a streamed turn's refusal
+    # is an error frame, without a header to count down from).
+    config = json.dumps({"apiUrl": rate_limited_chatbot.base, "streaming": False})
+    page.route(
+        "**/config.js",
+        lambda route: route.fulfill(content_type="text/javascript", body=f"export default Object.freeze({config});"),
+    )
     page.clock.install()
     open_demo(page, rate_limited_chatbot.web + "/")
     # Stop the page's clock, so its countdown stands still while the test reads it.

@@ -28,8 +28,9 @@ WATCH_STREAMING = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stream_api() -> Iterator[RunningWebSocketApi]:
+    # Per test: the suite's autouse fixture clears the stream variables this server sets before each test.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "environ", dict(os.environ))
         with running_websocket_api(os.environ) as api:  # type: ignore[arg-type]
