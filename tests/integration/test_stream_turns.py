@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from support.api import InProcessApi
+from support.asyncapi import validate_frame
 from support.caches import reset_caches
 from support.stream_events import connect_event
 from support.stream_stage import StreamStage
@@ -88,6 +89,7 @@ def model() -> ChunkedModel:
 @pytest.fixture
 def stage(monkeypatch: pytest.MonkeyPatch, model: ChunkedModel) -> Iterator[StreamStage]:
     stage = StreamStage().start()
+    stage.check = validate_frame  # every frame the product sends is one of the AsyncAPI document's messages
     monkeypatch.setenv("STREAM_URL", "wss://abc123.execute-api.eu-west-1.amazonaws.com/v1")
     monkeypatch.setenv("ALLOW_LOOPBACK_ISSUER", "true")
     monkeypatch.setenv("STREAM_CALLBACK_URL", stage.url)
@@ -103,6 +105,7 @@ def stage(monkeypatch: pytest.MonkeyPatch, model: ChunkedModel) -> Iterator[Stre
 
     stage.worker = run_worker
     yield stage
+    assert not stage.invalid, stage.invalid  # a frame outside docs/asyncapi.yaml
     stage.stop()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from support.asyncapi import validate_frame
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION
 
@@ -114,9 +115,11 @@ class Immediate:
 @pytest.fixture
 def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamStage]:
     stage = StreamStage().start()
+    stage.check = validate_frame  # every frame the product sends is one of the AsyncAPI document's messages
     monkeypatch.setenv("ALLOW_LOOPBACK_ISSUER", "true")
     monkeypatch.setenv("STREAM_CALLBACK_URL", stage.url)
     yield stage
+    assert not stage.invalid, stage.invalid  # a frame outside docs/asyncapi.yaml
     stage.stop()
 
 
