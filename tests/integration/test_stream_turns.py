@@ -20,6 +20,7 @@ from support.stream_events import connect_event
 from support.stream_stage import StreamStage
 from support.websocket_events import ws_event
 
+from chatbot_security.conversation.fake_guardrail import BLOCK_ANSWER
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from chatbot_security.privacy import pii
 from chatbot_security.privacy.stream_masking import StreamMasker
@@ -27,7 +28,7 @@ from stream import outbound
 from stream.dependencies import default_callbacks, default_connections
 from stream.engine import default_engine
 from stream.handler import handler as stream_handler
-from stream.worker import StreamWorker
+from stream.worker import HeldUntilDone, StreamWorker, default_worker
 from stream.worker import handler as worker_handler
 from stream_authorizer.handler import handler as authorizer_handler
 from tools.aws_calls import counting_aws_calls
@@ -241,3 +242,34 @@ def test_a_warm_streamed_turn_makes_the_http_turns_calls_plus_the_connections_an
     assert calls.operations("lambda") == {"Invoke": 1}
     assert set(calls.by_service()) <= {"dynamodb", "lambda", "apigatewaymanagementapi"}
     assert calls.operations("apigatewaymanagementapi") == {"PostToConnection": len(frames)}
+
+
+def test_an_answer_moderated_only_once_whole_is_never_streamed_before_it_is_judged(
+    api: InProcessApi, stage: StreamStage, anonymous: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Moderation that judges whole answers (the OpenAI-compatible provider; here the local fake guardrail),
+    # and a model whose answer it refuses: no delta may carry any of it.
+    monkeypatch.setenv("MODERATION", "guardrail")
+    monkeypatch.setenv("LOCAL_FAKE_GUARDRAIL", "true")
+    reset_caches()
+    refused_answer = ("the secret plan ", "is ", BLOCK_ANSWER)
+
+    def run_worker(payload: dict[str, Any]) -> None:
+        engine = default_engine()
+        assert engine.moderator.checks_answers
+        worker = StreamWorker(engine=engine, model=ChunkedModel(refused_answer), connections=default_connections(),
+                              callbacks=default_callbacks(), masker=StreamMasker, sink=HeldUntilDone)  # fmt: skip
+        worker_handler(payload, FakeLambdaContext(), worker=worker)
+
+    stage.worker = run_worker
+    token, session_id = anonymous
+    connect(api, token, session_id, "conn-1=")
+
+    frames = send(stage, "conn-1=", {"action": "sendMessage", "content": "tell me"})
+
+    assert [frame["type"] for frame in frames] == ["done"]
+    answer = frames[0]["turn"]["assistant_message"]
+    assert answer["moderated"] is True
+    assert "secret plan" not in json.dumps(frames)
+    default_worker.cache_clear()
+    assert default_worker().sink is HeldUntilDone  # what the deployed worker picks for such moderation

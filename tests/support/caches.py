@@ -17,6 +17,7 @@ def reset_caches() -> None:
     from session_cleanup.handler import default_store
     from stream import dependencies as stream_dependencies
     from stream.engine import default_engine as default_stream_engine
+    from stream.worker import default_worker
     from stream_authorizer.handler import default_ticket_store as stream_ticket_store
 
     for cached in (
@@ -37,6 +38,7 @@ def reset_caches() -> None:
         stream_dependencies.default_handoff,
         stream_dependencies.management_client,
         default_stream_engine,
+        default_worker,
         stream_ticket_store,
         get_lean_settings,
     ):

@@ -141,5 +141,20 @@ def default_worker() -> StreamWorker:
         connections=default_connections(),
         callbacks=default_callbacks(),
         masker=lambda: StreamMasker(enabled=masking),
-        sink=FrameBatcher,
+        sink=FrameBatcher if not engine.moderator.checks_answers else HeldUntilDone,
     )
+
+
+class HeldUntilDone:
+    """The sink of a stream whose answer is moderated only once it is whole (an OpenAI-compatible
+    provider with a guardrail): no delta frame at all, so nothing of an answer reaches the client before
+    the guardrail has judged it; the ``done`` frame then carries the moderated answer."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self._send = send
+
+    def add(self, text: str) -> None:
+        return
+
+    def flush(self) -> None:
+        return

@@ -29,6 +29,8 @@ _ADDRESS = re.compile(re.escape(KNOWN_ADDRESS), re.IGNORECASE)
 
 
 class FakeGuardrail:
+    checks_answers = True
+
     def __init__(self, refusal_text: str) -> None:
         self._refusal = refusal_text
 

@@ -40,7 +40,14 @@ _TEMPORARY = frozenset({"ThrottlingException", "ServiceUnavailableException", "I
 
 
 class Moderator(Protocol):
-    """``time_left`` is what remains of the turn, in seconds (None: no bound but the call's own)."""
+    """``time_left`` is what remains of the turn, in seconds (None: no bound but the call's own).
+
+    ``checks_answers``: whether :meth:`check_output` judges the whole answer after the model has written
+    it (an OpenAI-compatible provider, the local fake); a stream must then show nothing of an answer
+    before it is judged."""
+
+    @property
+    def checks_answers(self) -> bool: ...
 
     def check_input(self, text: str, time_left: float | None = None) -> str:
         """The text to store and send (anonymised); raises ContentBlockedError when refused."""
@@ -53,6 +60,8 @@ class Moderator(Protocol):
 
 class NoModeration:
     """MODERATION=off."""
+
+    checks_answers = False
 
     def check_input(self, text: str, time_left: float | None = None) -> str:
         return text
@@ -115,6 +124,10 @@ class BedrockGuardrail:
         self._refusal = settings.moderation_refusal_text
         self._runtime = runtime or _guardrail_runtime
         self._check_answers = check_answers
+
+    @property
+    def checks_answers(self) -> bool:
+        return self._check_answers
 
     def check_input(self, text: str, time_left: float | None = None) -> str:
         verdict = self._apply("INPUT", text, time_left)
