@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.clocks import ManualClock
 
 from chatbot_security.storage.connections import (
     MAX_CONNECTION_SECONDS,
@@ -26,21 +27,13 @@ NOW = 1_800_000_000
 SESSION = "8a3c2f6e-5d1b-4c7a-9e2f-0b1c2d3e4f50"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def store(request: pytest.FixtureRequest, clock: Clock) -> Any:
+def store(request: pytest.FixtureRequest, clock: ManualClock) -> Any:
     if request.param == "in-memory":
         return InMemoryConnectionStore(clock=clock)
     aws = request.getfixturevalue("aws")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from support.clocks import ManualClock
 
 from chatbot_security.storage.errors import RateLimitExceeded
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
@@ -14,21 +15,13 @@ from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 START = 1_800_000_000  # the start of a window of 60 seconds (and of one of an hour)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(START)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def limiter(request: pytest.FixtureRequest, clock: Clock) -> RateLimiter:
+def limiter(request: pytest.FixtureRequest, clock: ManualClock) -> RateLimiter:
     if request.param == "in-memory":
         return InMemoryRateLimiter(InMemorySessionStore(), clock=clock)
     aws = request.getfixturevalue("aws")
@@ -36,7 +29,7 @@ def limiter(request: pytest.FixtureRequest, clock: Clock) -> RateLimiter:
     return RateLimiter(lambda: client, aws.table_name, clock=clock)
 
 
-def test_a_charge_names_the_keys_window(limiter: RateLimiter, clock: Clock) -> None:
+def test_a_charge_names_the_keys_window(limiter: RateLimiter, clock: ManualClock) -> None:
     clock.now = START + 75.5
 
     charge = limiter.charge("post", "key-hash", 5, 60)
@@ -71,7 +64,7 @@ def test_each_scope_and_key_has_its_own_count(limiter: RateLimiter) -> None:
     limiter.hit("session-create", "key-hash", 1, 60)
 
 
-def test_a_new_window_starts_a_new_count(limiter: RateLimiter, clock: Clock) -> None:
+def test_a_new_window_starts_a_new_count(limiter: RateLimiter, clock: ManualClock) -> None:
     limiter.hit("post", "key-hash", 1, 60)
     clock.now = START + 59.9
     with pytest.raises(RateLimitExceeded):
@@ -81,7 +74,7 @@ def test_a_new_window_starts_a_new_count(limiter: RateLimiter, clock: Clock) -> 
     limiter.hit("post", "key-hash", 1, 60)
 
 
-def test_forgetting_a_key_removes_every_one_of_its_counters(limiter: RateLimiter, clock: Clock) -> None:
+def test_forgetting_a_key_removes_every_one_of_its_counters(limiter: RateLimiter, clock: ManualClock) -> None:
     limiter.hit("post", "key-hash", 1, 60)
     clock.now = START + 60
     limiter.hit("post", "key-hash", 1, 60)

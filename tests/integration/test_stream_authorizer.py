@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.clocks import ManualClock
 from support.stream_events import CONNECT_ARN, connect_event
 from support.ticket_fakes import InMemoryTicketStore
 
@@ -26,21 +27,13 @@ GRANT = TicketGrant(owner="owner-hash-" + "a" * 52, kind="user", session_id=SESS
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def tickets(request: pytest.FixtureRequest, clock: Clock) -> TicketStore:
+def tickets(request: pytest.FixtureRequest, clock: ManualClock) -> TicketStore:
     if request.param == "in-memory":
         return InMemoryTicketStore(clock=clock)
     aws = request.getfixturevalue("aws")
@@ -48,7 +41,7 @@ def tickets(request: pytest.FixtureRequest, clock: Clock) -> TicketStore:
     return DynamoTicketStore(lambda: client, aws.table_name, clock=clock)
 
 
-def connect(event: dict[str, Any], tickets: TicketStore, clock: Clock) -> dict[str, Any]:
+def connect(event: dict[str, Any], tickets: TicketStore, clock: ManualClock) -> dict[str, Any]:
     result: dict[str, Any] = handler(event, FakeLambdaContext(), tickets=tickets, clock=clock)
     return result
 
@@ -60,7 +53,9 @@ def effect(decision: dict[str, Any]) -> str:
     return str(statement[0]["Effect"])
 
 
-def test_a_valid_ticket_allows_the_connect_method_with_the_grant_as_context(tickets: TicketStore, clock: Clock) -> None:
+def test_a_valid_ticket_allows_the_connect_method_with_the_grant_as_context(
+    tickets: TicketStore, clock: ManualClock
+) -> None:
     ticket = tickets.issue(GRANT).ticket
 
     decision = connect(connect_event(ticket), tickets, clock)
@@ -75,7 +70,7 @@ def test_a_valid_ticket_allows_the_connect_method_with_the_grant_as_context(tick
     }
 
 
-def test_an_anonymous_ticket_carries_its_kind(tickets: TicketStore, clock: Clock) -> None:
+def test_an_anonymous_ticket_carries_its_kind(tickets: TicketStore, clock: ManualClock) -> None:
     grant = TicketGrant(owner="anon-owner-hash", kind="anonymous", session_id=SESSION, credential_exp=NOW + 30)
 
     decision = connect(connect_event(tickets.issue(grant).ticket), tickets, clock)
@@ -84,37 +79,37 @@ def test_an_anonymous_ticket_carries_its_kind(tickets: TicketStore, clock: Clock
     assert decision["context"]["credential_exp"] == NOW + 30
 
 
-def test_no_ticket_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_no_ticket_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     assert effect(connect(connect_event(None), tickets, clock)) == "Deny"
 
 
-def test_a_ticket_under_another_name_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_a_ticket_under_another_name_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     ticket = tickets.issue(GRANT).ticket
 
     assert effect(connect(connect_event(None, token=ticket), tickets, clock)) == "Deny"
 
 
-def test_a_forged_ticket_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_a_forged_ticket_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     tickets.issue(GRANT)
 
     assert effect(connect(connect_event("A" * 43), tickets, clock)) == "Deny"
 
 
-def test_a_replayed_ticket_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_a_replayed_ticket_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     ticket = tickets.issue(GRANT).ticket
     assert effect(connect(connect_event(ticket), tickets, clock)) == "Allow"
 
     assert effect(connect(connect_event(ticket), tickets, clock)) == "Deny"
 
 
-def test_an_expired_ticket_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_an_expired_ticket_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     ticket = tickets.issue(GRANT).ticket
     clock.now = NOW + 60
 
     assert effect(connect(connect_event(ticket), tickets, clock)) == "Deny"
 
 
-def test_a_ticket_whose_credential_expired_is_denied(tickets: TicketStore, clock: Clock) -> None:
+def test_a_ticket_whose_credential_expired_is_denied(tickets: TicketStore, clock: ManualClock) -> None:
     grant = TicketGrant(owner="owner-hash", kind="user", session_id=SESSION, credential_exp=NOW + 10)
     ticket = tickets.issue(grant).ticket
     clock.now = NOW + 10
@@ -127,7 +122,7 @@ def test_a_ticket_whose_credential_expired_is_denied(tickets: TicketStore, clock
     ["A" * 10_000, "A" * 44, "A" * 42, "A" * 42 + "+", "A" * 42 + "/", "A" * 42 + "=", "A" * 42 + "%", "é" * 43, ""],
     ids=["oversized", "long", "short", "plus", "slash", "padding", "percent", "non-ascii", "empty"],
 )
-def test_a_malformed_ticket_is_denied_without_touching_the_table(ticket: str, clock: Clock) -> None:
+def test_a_malformed_ticket_is_denied_without_touching_the_table(ticket: str, clock: ManualClock) -> None:
     class NoTable(InMemoryTicketStore):
         def consume(self, ticket: object) -> TicketGrant | None:
             raise AssertionError("a malformed ticket reached the store")
@@ -145,7 +140,7 @@ def test_a_malformed_ticket_is_denied_without_touching_the_table(ticket: str, cl
     ],
     ids=["other-route", "wildcard", "suffix", "empty"],
 )
-def test_only_the_connect_method_is_ever_allowed(method_arn: str, tickets: TicketStore, clock: Clock) -> None:
+def test_only_the_connect_method_is_ever_allowed(method_arn: str, tickets: TicketStore, clock: ManualClock) -> None:
     ticket = tickets.issue(GRANT).ticket
 
     decision = connect(connect_event(ticket, method_arn=method_arn), tickets, clock)
@@ -159,11 +154,11 @@ def test_only_the_connect_method_is_ever_allowed(method_arn: str, tickets: Ticke
     [{}, {"queryStringParameters": "ticket"}, {"queryStringParameters": {"ticket": 42}}, {"methodArn": CONNECT_ARN}],
     ids=["empty", "query-not-a-map", "ticket-not-a-string", "no-query"],
 )
-def test_a_malformed_event_is_denied_never_raised(event: dict[str, Any], clock: Clock) -> None:
+def test_a_malformed_event_is_denied_never_raised(event: dict[str, Any], clock: ManualClock) -> None:
     assert effect(connect(event, InMemoryTicketStore(clock=clock), clock)) == "Deny"
 
 
-def test_a_failing_store_is_a_deny_not_an_error(clock: Clock) -> None:
+def test_a_failing_store_is_a_deny_not_an_error(clock: ManualClock) -> None:
     class Broken(InMemoryTicketStore):
         def consume(self, ticket: object) -> TicketGrant | None:
             raise ConnectionError("DynamoDB unreachable")
@@ -173,7 +168,7 @@ def test_a_failing_store_is_a_deny_not_an_error(clock: Clock) -> None:
     assert effect(connect(connect_event(ticket), Broken(clock=clock), clock)) == "Deny"
 
 
-def test_the_logs_never_hold_a_ticket(tickets: TicketStore, clock: Clock, log_output: io.StringIO) -> None:
+def test_the_logs_never_hold_a_ticket(tickets: TicketStore, clock: ManualClock, log_output: io.StringIO) -> None:
     used = tickets.issue(GRANT).ticket
     for event in (connect_event(used), connect_event(used), connect_event("B" * 43), connect_event("C" * 500)):
         connect(event, tickets, clock)
@@ -186,7 +181,7 @@ def test_the_logs_never_hold_a_ticket(tickets: TicketStore, clock: Clock, log_ou
     assert [reason for reason in reasons if reason] == ["refused", "refused", "malformed"]
 
 
-def test_the_default_store_is_the_table_of_the_environment(aws: Any, clock: Clock) -> None:
+def test_the_default_store_is_the_table_of_the_environment(aws: Any, clock: ManualClock) -> None:
     client = boto3.client("dynamodb")
     ticket = DynamoTicketStore(lambda: client, aws.table_name).issue(GRANT).ticket
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from support.api import InProcessApi
 from support.asyncapi import validate_frame
 from support.caches import reset_caches
+from support.stream_doubles import EachTextAFrame
 from support.stream_events import connect_event
 from support.stream_stage import StreamStage
 from support.websocket_events import ws_event
@@ -24,7 +25,6 @@ from chatbot_security.conversation.fake_guardrail import BLOCK_ANSWER
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from chatbot_security.privacy import pii
 from chatbot_security.privacy.stream_masking import StreamMasker
-from stream import outbound
 from stream.dependencies import default_callbacks, default_connections
 from stream.engine import default_engine
 from stream.handler import handler as stream_handler
@@ -66,20 +66,6 @@ class ChunkedModel:
     def stream(self, history: Sequence[ChatMessage], user_message: str) -> ChunkedStream:
         self.calls += 1
         return ChunkedStream(self.chunks)
-
-
-class EachTextAFrame:
-    """The batcher's contract without its clock: every text released goes out as one delta frame."""
-
-    def __init__(self, send: Callable[[bytes], None]) -> None:
-        self.send = send
-
-    def add(self, text: str) -> None:
-        if text:
-            self.send(outbound.delta_frame(text))
-
-    def flush(self) -> None:
-        return
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.asyncapi import validate_frame
+from support.stream_doubles import EachTextAFrame
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION
 
@@ -20,7 +21,6 @@ from chatbot_security.conversation.errors import ModelProviderError, ModelTimeou
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
 from chatbot_security.conversation.models import Message, Turn
 from chatbot_security.privacy import pii
-from stream import outbound
 from stream.dependencies import default_callbacks
 from stream.worker import StreamWorker, handler
 from tools.connection_fakes import InMemoryConnectionStore
@@ -98,20 +98,6 @@ class PassThrough:
         return ""
 
 
-class Immediate:
-    """A batcher that sends every text at once, as one delta frame."""
-
-    def __init__(self, send: Callable[[bytes], None]) -> None:
-        self.send = send
-
-    def add(self, text: str) -> None:
-        if text:
-            self.send(outbound.delta_frame(text))
-
-    def flush(self) -> None:
-        return
-
-
 @pytest.fixture
 def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamStage]:
     stage = StreamStage().start()
@@ -139,7 +125,7 @@ def engine() -> FakeEngine:
 def worker_for(stage: StreamStage, engine: FakeEngine, connections: InMemoryConnectionStore,
                model: ScriptedModel) -> StreamWorker:  # fmt: skip
     return StreamWorker(engine=engine, model=model, connections=connections, callbacks=default_callbacks(),
-                        claimed_turn=lambda event: event, masker=PassThrough, sink=Immediate)  # fmt: skip
+                        claimed_turn=lambda event: event, masker=PassThrough, sink=EachTextAFrame)  # fmt: skip
 
 
 def run(worker: StreamWorker, content: str = "hello") -> dict[str, str]:

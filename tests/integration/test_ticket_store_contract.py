@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.clocks import ManualClock
 from support.ticket_fakes import InMemoryTicketStore
 
 from chatbot_security.storage.tickets import (
@@ -26,21 +27,13 @@ SESSION = str(uuid.UUID(int=7, version=4))
 GRANT = TicketGrant(owner="owner-hash", kind="user", session_id=SESSION, credential_exp=NOW + 3600)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def tickets(request: pytest.FixtureRequest, clock: Clock) -> TicketStore:
+def tickets(request: pytest.FixtureRequest, clock: ManualClock) -> TicketStore:
     if request.param == "in-memory":
         return InMemoryTicketStore(clock=clock)
     aws = request.getfixturevalue("aws")
@@ -103,14 +96,14 @@ def test_a_ticket_is_stored_only_as_its_sha256(tickets: TicketStore) -> None:
     assert items[0]["ttl"]["N"] == str(NOW + 60)
 
 
-def test_an_expired_ticket_is_refused(tickets: TicketStore, clock: Clock) -> None:
+def test_an_expired_ticket_is_refused(tickets: TicketStore, clock: ManualClock) -> None:
     issued = tickets.issue(GRANT)
     clock.now = NOW + 60
 
     assert tickets.consume(issued.ticket) is None
 
 
-def test_a_ticket_still_valid_a_second_before_expiry_is_accepted(tickets: TicketStore, clock: Clock) -> None:
+def test_a_ticket_still_valid_a_second_before_expiry_is_accepted(tickets: TicketStore, clock: ManualClock) -> None:
     issued = tickets.issue(GRANT)
     clock.now = NOW + 59
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import boto3
 import pytest
+from support.clocks import ManualClock
 from support.moto_atomic import make_dynamodb_atomic
 
 from chatbot_security.storage.usage import (
@@ -42,14 +43,6 @@ class Usage(Protocol):
     def today(self, owner_key: str, owner_limit: int, budget: int) -> UsageToday: ...
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOON)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Shards:
     """The shard a reservation starts on: chosen by the test, not at random."""
 
@@ -61,8 +54,8 @@ class Shards:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(NOON)
 
 
 @pytest.fixture
@@ -71,7 +64,7 @@ def shards() -> Shards:
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def backend(request: pytest.FixtureRequest, clock: Clock, shards: Shards) -> tuple[Usage, Callable[[str], Any]]:
+def backend(request: pytest.FixtureRequest, clock: ManualClock, shards: Shards) -> tuple[Usage, Callable[[str], Any]]:
     """The counters of each kind, and a reader of one raw counter item (tokens, ttl) by partition key."""
     if request.param == "in-memory":
         fake = InMemoryUsage(clock=clock, pick=shards)
@@ -126,7 +119,7 @@ def test_a_reservation_past_the_limit_is_refused_and_counts_nothing(usage: Usage
     hold(usage, 100)  # what is left is still there
 
 
-def test_a_refusal_says_how_long_until_the_next_utc_day(usage: Usage, clock: Clock) -> None:
+def test_a_refusal_says_how_long_until_the_next_utc_day(usage: Usage, clock: ManualClock) -> None:
     clock.now = DAY_START + 86400 - 90.5
 
     with pytest.raises(QuotaRefused) as refused:
@@ -150,7 +143,7 @@ def test_each_owner_has_its_own_counter(usage: Usage) -> None:
     hold(usage, 1000, owner=OTHER)
 
 
-def test_a_new_utc_day_starts_a_new_count(usage: Usage, clock: Clock) -> None:
+def test_a_new_utc_day_starts_a_new_count(usage: Usage, clock: ManualClock) -> None:
     clock.now = DAY_START + 86400 - 1
     hold(usage, 1000)
     with pytest.raises(QuotaRefused):
@@ -188,7 +181,7 @@ def test_settling_at_zero_releases_the_whole_reservation(usage: Usage) -> None:
     hold(usage, 1000, budget=8000)
 
 
-def test_a_turn_settled_after_midnight_settles_the_day_it_reserved(usage: Usage, clock: Clock) -> None:
+def test_a_turn_settled_after_midnight_settles_the_day_it_reserved(usage: Usage, clock: ManualClock) -> None:
     clock.now = DAY_START + 86400 - 1
     reservation = hold(usage, 900)
     clock.now = DAY_START + 86400 + 5
