@@ -111,14 +111,16 @@ def test_cors_allows_the_demo_page_only(running_api: RunningApi) -> None:
 
 def test_the_demo_origin_serves_a_strict_csp(running_api: RunningApi) -> None:
     with urllib.request.urlopen(running_api.web + "/config.json", timeout=5) as response:
-        assert json.load(response) == {"apiUrl": running_api.base}
+        assert json.load(response) == {"apiUrl": running_api.base, "streaming": True}
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_the_demo_page_learns_the_api_url_from_a_script_module(running_api: RunningApi) -> None:
     with urllib.request.urlopen(running_api.web + "/config.js", timeout=5) as response:
         assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
-        assert response.read().decode() == f'export default Object.freeze({{"apiUrl": "{running_api.base}"}});\n'
+        assert response.read().decode() == (
+            f'export default Object.freeze({{"apiUrl": "{running_api.base}", "streaming": true}});\n'
+        )
 
 
 def test_sigterm_stops_cleanly_and_nothing_secret_was_logged(running_api: RunningApi) -> None:

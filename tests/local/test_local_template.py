@@ -180,6 +180,7 @@ def test_every_design_route_comes_from_the_template(project_template: Template) 
         "POST /v1/sessions/{session_id}/stream-tickets": "LambdaAuthorizer",
         "DELETE /v1/admin/users/{subject}": "LambdaAuthorizer",
         "GET /v1/me/export": "LambdaAuthorizer",
+        "GET /v1/usage": "LambdaAuthorizer",
         "DELETE /v1/me": "LambdaAuthorizer",
     }
     assert {route.function_id for route in api.routes} == {"ChatFunction"}
