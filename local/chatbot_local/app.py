@@ -67,6 +67,9 @@ class ServeOptions:
     aws_port: int = 0
     # The development issuer's port (its URL is the tokens' `iss`): fixed for events/env.local.json.
     issuer_port: int = 0
+    # Where it listens: its URL stays http://127.0.0.1:<port>; `--issuer-host 0.0.0.0` lets a container
+    # fetch the JWKS (public keys only: tokens are minted from the state folder, never over HTTP).
+    issuer_host: str = "127.0.0.1"
     # The WebSocket API (streaming), its management API and Lambda's async invoke.
     ws_port: int = 3001
     # `--moderation fake`: MODERATION=guardrail with the local fake guardrail (docs/local-development.md).
@@ -137,7 +140,7 @@ def _start(
 
     issuer: DevIssuer | None = None
     if dev_issuer:
-        issuer = DevIssuer(load_or_create_key(options.state_dir), options.issuer_port)
+        issuer = DevIssuer(load_or_create_key(options.state_dir), options.issuer_port, options.issuer_host)
         issuer.start()
         running.callback(issuer.stop)
         environment.use_dev_issuer(environ, issuer.url)

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--aws-port", type=_port, default=0, help="port of the local AWS endpoint (default: a free port)"
     )
     serve_parser.add_argument(
+        "--issuer-host",
+        default="127.0.0.1",
+        help="address the development issuer listens on; 0.0.0.0 lets a container fetch its JWKS (default 127.0.0.1)",
+    )
+    serve_parser.add_argument(
         "--issuer-port",
         type=_port,
         default=0,
@@ -151,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cleanup_interval=options.cleanup_interval,
                 aws_host=options.aws_host,
                 aws_port=options.aws_port,
+                issuer_host=options.issuer_host,
                 issuer_port=options.issuer_port,
                 fake_guardrail=options.moderation == "fake",
             )

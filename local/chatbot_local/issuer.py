@@ -1,4 +1,4 @@
-"""The development OIDC issuer: discovery document, JWKS and token minting, on loopback only.
+"""The development OIDC issuer: discovery document, JWKS and token minting, on loopback by default.
 
 The server process and `chatbot-local token` are separate processes, so they share two files in
 the state folder (`.chatbot-local/` at the repo root, gitignored, mode 0600): the RSA private key
@@ -174,14 +174,18 @@ def mint_token(
 
 
 class DevIssuer:
-    """Serves the discovery document and the JWKS on 127.0.0.1, on a free port unless given one."""
+    """Serves the discovery document and the JWKS on a free port unless given one.
 
-    def __init__(self, key: rsa.RSAPrivateKey, port: int = 0) -> None:
+    It listens on 127.0.0.1 unless given another address (a container fetching the JWKS); its URL, the
+    tokens' `iss`, is http://127.0.0.1:<port> either way.
+    """
+
+    def __init__(self, key: rsa.RSAPrivateKey, port: int = 0, host: str = "127.0.0.1") -> None:
         self.jwk = public_jwk(key)
         try:
-            self._server = _IssuerServer(("127.0.0.1", port), _IssuerRequestHandler)
+            self._server = _IssuerServer((host, port), _IssuerRequestHandler)
         except OSError as error:
-            raise IssuerError(f"cannot serve the development issuer on 127.0.0.1:{port} ({error.strerror})") from None
+            raise IssuerError(f"cannot serve the development issuer on {host}:{port} ({error.strerror})") from None
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}"
         documents = {

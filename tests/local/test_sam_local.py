@@ -28,6 +28,13 @@ AWS_PORT, ISSUER_PORT = "4566", "4567"  # what events/env.local.json names
 # the shell that runs sam (README). AWS_ENDPOINT_URL is declared (empty when deployed).
 NOT_DECLARED = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
+# The built folder of each function's package (its CodeUri's package, as sam build lays it out).
+BUILT_FUNCTIONS = {
+    "AuthorizerFunction": ROOT / "functions" / "authorizer",
+    "ChatFunction": ROOT / "functions" / "chat",
+    "SessionCleanupFunction": ROOT / "functions" / "session_cleanup",
+}
+
 needs_sam = pytest.mark.skipif(not SAM_PYTHON.exists(), reason="SAM CLI is not installed (make setup)")
 
 
@@ -192,10 +199,24 @@ def _first_json_value(text: str) -> tuple[str, str]:
     return text[start:end], text[end:]
 
 
-def needs_the_development_issuer(name: str) -> bool:
-    """An authorizer event with an access token: verifying it needs the development issuer, which serves
-    on loopback only (and plain http only on loopback), so no container can reach it."""
-    return name.startswith("authorizer-") and "ACCESS_TOKEN" in (EVENTS / name).read_text()
+def built_layer_architecture() -> str:
+    """The instruction set of the built layer's compiled wheels (pydantic-core's extension)."""
+    extensions = [path.name for path in (ROOT / ".aws-sam" / "build" / "SecurityLayer" / "python").rglob("*.so")]
+    return "x86_64" if any("x86_64" in name for name in extensions) else "arm64"
+
+
+def stale_build_files() -> list[str]:
+    """The layer's and the functions' modules whose built copy differs from the source."""
+    build = ROOT / ".aws-sam" / "build"
+    pairs = [(ROOT / "layers" / "security", build / "SecurityLayer" / "python", "chatbot_security")]
+    pairs += [(folder, build / name, folder.name) for name, folder in BUILT_FUNCTIONS.items()]
+    stale = []
+    for source_root, built_root, package in pairs:
+        for source in sorted((source_root / package).rglob("*.py")):
+            built = built_root / source.relative_to(source_root)
+            if not built.exists() or built.read_bytes() != source.read_bytes():
+                stale.append(str(source.relative_to(ROOT)))
+    return stale
 
 
 @needs_sam
@@ -205,29 +226,39 @@ def test_every_event_under_real_sam_local_invoke(tmp_path_factory: pytest.TempPa
         pytest.skip(f"real sam local invoke needs a Docker engine: {reason}")
     if not (ROOT / ".aws-sam" / "build" / "template.yaml").exists():
         pytest.skip("real sam local invoke needs `make build` first")
+    architecture = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
+    built_for = built_layer_architecture()
+    if built_for != architecture:
+        pytest.skip(f"the layer is built for {built_for}, this machine runs {architecture}: run `make build "
+                    f"LAYER_ARCHITECTURE={architecture}`")  # fmt: skip
+    if stale := stale_build_files():
+        pytest.skip(f"the build is older than the code ({stale[0]} and {len(stale) - 1} more): run `make build`")
     from test_local_invoke import answer_of, documented_answers
 
-    # The README's way for containers: the AWS endpoint on every interface, the env-vars file pointed at
-    # the address the containers reach this machine on.
-    aws_port, issuer_port = free_port(), free_port()
+    # The README's way for containers: the AWS endpoint and the development issuer on every interface,
+    # the env-vars file pointed at the address the containers reach this machine on (the JWKS by a
+    # `.localhost` name that `--add-host` maps to it: the functions take plain http from loopback names only).
+    aws_port, issuer_port, host = free_port(), free_port(), docker_host_address()
     folder = tmp_path_factory.mktemp("sam-local-docker")
-    document = json.loads(ENV_FILE.read_text())
-    for variables in document.values():
-        variables["AWS_ENDPOINT_URL"] = f"http://{docker_host_address()}:{aws_port}"
+    text = (
+        ENV_FILE.read_text()
+        .replace(f"127.0.0.1:{AWS_PORT}", f"{host}:{aws_port}")
+        .replace(f"127.0.0.1:{ISSUER_PORT}/.well-known", f"issuer.localhost:{issuer_port}/.well-known")
+        .replace(f"127.0.0.1:{ISSUER_PORT}", f"127.0.0.1:{issuer_port}")
+    )
     env_file = folder / "env.docker.json"
-    env_file.write_text(json.dumps(document))
-    arguments = ["--aws-host", "0.0.0.0", "--aws-port", str(aws_port), "--issuer-port", str(issuer_port)]
+    env_file.write_text(text)
+    arguments = ["--aws-host", "0.0.0.0", "--aws-port", str(aws_port), "--issuer-host", "0.0.0.0"]
+    arguments += ["--issuer-port", str(issuer_port)]
     # The functions run on this machine's instruction set: build and invoke with the same Architecture.
-    architecture = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
     with running_chatbot_local(folder, arguments=[*arguments, "--cleanup-interval", "0"]) as api:
         for name, (function, answer) in sorted(documented_answers().items()):
-            if needs_the_development_issuer(name):
-                continue  # runs with `chatbot-local invoke` (test_local_invoke.py)
             event = filled_event(api, function, name)
             for _attempt in range(2):  # the emulator sometimes loses the first invocation of a new image
                 finished = subprocess.run(
                     [str(SAM), "local", "invoke", function, "-e", "-", "--env-vars", str(env_file),
-                     "--skip-pull-image", "--parameter-overrides", f"Architecture={architecture}"],
+                     "--skip-pull-image", "--parameter-overrides", f"Architecture={architecture}",
+                     "--add-host", f"issuer.localhost:{host}"],
                     input=event,
                     cwd=ROOT,
                     env={**api.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},

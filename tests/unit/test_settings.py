@@ -90,6 +90,37 @@ def test_required_scopes_are_space_separated_and_empty_by_default() -> None:
     assert settings.oidc_required_scopes == ("chat:read", "chat:write")
 
 
+@pytest.mark.parametrize(
+    "host", ["localhost", "issuer.localhost", "a.b.localhost", "ISSUER.LOCALHOST", "127.0.0.2", "[::1]"]
+)
+def test_loopback_names_include_the_localhost_domain(host: str) -> None:
+    # RFC 6761: every name under .localhost is a loopback name. In a container SAM starts, the
+    # development issuer is reached by such a name mapped to the host (`--add-host issuer.localhost:...`).
+    settings = Settings.model_validate({"OIDC_JWKS_URL": f"http://{host}:4567/jwks", "AWS_SAM_LOCAL": "true"})
+    assert settings.oidc_jwks_url is not None
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost.attacker.example",
+        "attackerlocalhost",
+        "localhost-x.example",
+        "issuer.localhost.example",
+        "172.17.0.1",
+    ],
+)
+def test_names_that_only_look_like_loopback_stay_https_only(host: str) -> None:
+    for local_flag in ("ALLOW_LOOPBACK_ISSUER", "AWS_SAM_LOCAL"):
+        with pytest.raises(ValidationError):
+            Settings.model_validate({"OIDC_JWKS_URL": f"http://{host}:4567/jwks", local_flag: "true"})
+
+
+def test_a_localhost_name_is_https_only_outside_local_runs() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"OIDC_JWKS_URL": "http://issuer.localhost:4567/jwks"})
+
+
 def test_sam_local_invoke_may_use_a_loopback_issuer() -> None:
     # sam local invoke passes only the variables the template declares (never ALLOW_LOOPBACK_ISSUER),
     # and always AWS_SAM_LOCAL=true; Lambda itself never sets it.

@@ -41,9 +41,12 @@ OptionalStr = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 
 def is_loopback_host(host: str | None) -> bool:
+    """A loopback address, ``localhost``, or a name under ``.localhost`` (RFC 6761 reserves them all for
+    loopback; a container reaches the development issuer by such a name mapped to its host)."""
     if not host:
         return False
-    if host in LOOPBACK_HOSTS:
+    name = host.lower()
+    if name in LOOPBACK_HOSTS or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
