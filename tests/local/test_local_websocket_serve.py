@@ -51,7 +51,7 @@ def test_an_async_invoke_runs_a_function_of_the_template(running_api: RunningApi
         "lambda", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
 
-    answer = client.invoke(FunctionName="chatbot-local-cleanup", InvocationType="Event", Payload=b"{}")
+    answer = client.invoke(FunctionName="chatbot-local-cleanup", InvocationType="Event", Payload=b'{"shard": "00"}')
 
     assert answer["StatusCode"] == 202
 
