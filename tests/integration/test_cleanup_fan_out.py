@@ -232,3 +232,15 @@ def test_a_forged_or_malformed_cleanup_event_is_refused_and_does_nothing(event: 
 def test_every_shard_of_the_index_is_a_valid_shard_run(shard: str) -> None:
     assert parse_event({"shard": shard}) == ShardRun(shard)
     assert ShardRun(shard).bucket == f"EXP#{shard}"
+
+
+def test_without_a_fan_out_target_the_scheduled_run_purges_every_shard_itself(
+    store: DynamoSessionStore, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEANUP_FUNCTION", "")  # what chatbot-local sets when nothing takes Lambda invocations
+    ended = [add_session(store, shard, expires_in=-10) for shard in (0, 9, 15)]
+
+    result = lambda_handler(load_event("cleanup-schedule.json"), FakeLambdaContext())
+
+    assert result == {"sessions_removed": 3, "items_removed": 9}
+    assert not any(exists(store, session_id) for session_id in ended)
