@@ -24,7 +24,7 @@ KEPT_SERVICES = frozenset(
         "secretsmanager",  # the session-token and pseudonym secrets
         "bedrock-runtime",  # Converse, ConverseStream, ApplyGuardrail
         "apigatewaymanagementapi",  # PostToConnection, DeleteConnection (streaming)
-        "lambda",  # the asynchronous invoke of the stream worker
+        "lambda",  # the asynchronous invokes of the stream worker and of the cleanup's shard runs
     }
 )
 #: Files at the top of botocore/data that every client reads.

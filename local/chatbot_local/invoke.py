@@ -137,6 +137,9 @@ def _stream_environment(
     if shared is not None and shared.ws_address:
         host, _, port = shared.ws_address.rpartition(":")
         environment.use_stream_endpoints(environ, host, int(port))
+    else:
+        # No running server to take Lambda invocations: the cleanup purges every shard in this process.
+        environ.setdefault("CLEANUP_FUNCTION", "")
     names = {logical_id: spec.function_name for logical_id, spec in specs.items()}
     resolver = template.resolver(environ, environment.region_of(environ), refs=names)
     environment.apply_function_variables(environ, template, resolver)

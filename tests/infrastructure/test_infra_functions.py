@@ -6,10 +6,12 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deploy import command_parameters, parse_overrides
 
+from chatbot_security.storage.records import EXPIRY_SHARDS
 from tools.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -245,10 +247,11 @@ def test_no_reserved_concurrency_when_the_parameter_is_zero(make_stack: Callable
         assert "ReservedConcurrentExecutions" not in stack.props(function_id), function_id
 
 
-def test_reserved_concurrency_caps_chat_and_serialises_cleanup_when_set(make_stack: Callable) -> None:
+def test_reserved_concurrency_caps_chat_and_holds_the_cleanups_shard_runs_when_set(make_stack: Callable) -> None:
     stack = make_stack(ReservedConcurrency="20")
     assert stack.props("ChatFunction")["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
-    assert stack.props("SessionCleanupFunction")["ReservedConcurrentExecutions"] == 1
+    # the 16 shard runs side by side and the scheduled run that starts them: no shard run is throttled
+    assert stack.props("SessionCleanupFunction")["ReservedConcurrentExecutions"] == EXPIRY_SHARDS + 1
     assert "ReservedConcurrentExecutions" not in stack.props("AuthorizerFunction")
 
 
@@ -318,3 +321,44 @@ def test_outputs(stack) -> None:
     assert stack.outputs["TableName"]["Value"] == {"Ref": "ChatTable"}
     assert stack.outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
     assert "${ChatApi}" in stack.outputs["ApiUrl"]["Value"]["Fn::Sub"]
+
+
+def _cleanup_name(stack) -> Any:
+    name = stack.props("SessionCleanupFunction")["FunctionName"]
+    return name["Fn::Sub"] if isinstance(name, dict) else name
+
+
+def test_the_cleanup_may_invoke_exactly_itself_and_nothing_else(stack) -> None:
+    own_arn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:" + _cleanup_name(stack)
+    grants = stack.allowed("SessionCleanupFunction", "lambda:InvokeFunction")
+    assert [grant["Fn::Sub"] if isinstance(grant, dict) else grant for grant in grants] == [own_arn]
+    invoking = [statement for statement in stack.function_statements("SessionCleanupFunction")
+                if any(action.startswith("lambda:") for action in statement.actions)]  # fmt: skip
+    assert [statement.actions for statement in invoking] == [["lambda:InvokeFunction"]]
+
+
+def test_the_cleanup_fans_out_to_its_own_function_name(stack) -> None:
+    assert stack.function_env("SessionCleanupFunction")["CLEANUP_FUNCTION"] == {"Fn::Sub": _cleanup_name(stack)}
+
+
+def test_a_cleanup_run_ends_before_the_next_scheduled_one_starts(raw, stack) -> None:
+    # Each run stops claiming with a tenth of its time left, within the schedule's period (default rate)
+    match = re.fullmatch(r"rate\((\d+) minutes?\)", raw["Parameters"]["CleanupScheduleExpression"]["Default"])
+    assert match is not None
+    assert stack.props("SessionCleanupFunction")["Timeout"] <= int(match.group(1)) * 60
+    for environment in ("default", "prod"):
+        assert samconfig_overrides(environment).get("CleanupScheduleExpression", "rate(5 minutes)") == "rate(5 minutes)"
+
+
+def test_shard_runs_are_covered_by_the_cleanups_retries_and_dead_letter_queue(stack) -> None:
+    # Lambda applies the function's asynchronous settings to every asynchronous invocation: the
+    # schedule's and each shard run's
+    props = stack.props("SessionCleanupFunction")
+    assert props["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": ["CleanupDeadLetterQueue", "Arn"]}
+    (config,) = (
+        config
+        for config in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": "SessionCleanupFunction"}
+    )
+    assert config["Properties"]["Qualifier"] == "$LATEST"
+    assert config["Properties"]["MaximumRetryAttempts"] == 2

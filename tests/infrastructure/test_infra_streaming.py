@@ -165,8 +165,8 @@ def test_only_the_stream_function_invokes_and_only_the_worker(stack) -> None:
     assert stack.function_env("StreamFunction")["STREAM_WORKER_FUNCTION"] == {
         "Fn::Sub": "${AWS::StackName}-stream-worker"
     }
-    for function_id in ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction", "StreamAuthorizerFunction",
-                        "StreamWorkerFunction"):  # fmt: skip
+    # (the cleanup invokes only itself: tests/infrastructure/test_infra_functions.py)
+    for function_id in ("AuthorizerFunction", "ChatFunction", "StreamAuthorizerFunction", "StreamWorkerFunction"):
         assert stack.allowed(function_id, "lambda:InvokeFunction") == [], function_id
 
 

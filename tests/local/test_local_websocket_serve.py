@@ -51,7 +51,7 @@ def test_an_async_invoke_runs_a_function_of_the_template(running_api: RunningApi
         "lambda", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
 
-    answer = client.invoke(FunctionName="chatbot-local-cleanup", InvocationType="Event", Payload=b"{}")
+    answer = client.invoke(FunctionName="chatbot-local-cleanup", InvocationType="Event", Payload=b'{"shard": "00"}')
 
     assert answer["StatusCode"] == 202
 
@@ -73,3 +73,31 @@ def test_invoke_points_the_stream_functions_at_the_running_servers_websocket_por
     assert environ["AWS_ENDPOINT_URL_LAMBDA"] == "http://127.0.0.1:3456"
     assert environ["STREAM_URL"] == "ws://127.0.0.1:3456"
     assert environ["STREAM_WORKER_FUNCTION"] == "chatbot-local-stream-worker"
+
+
+def _cleanup_environment(tmp_path: Path) -> dict[str, str]:
+    template_path = Path(__file__).resolve().parents[2] / "template.yaml"
+    template = Template.load(template_path)
+    options = InvokeOptions("SessionCleanupFunction", tmp_path / "event.json", template_path, tmp_path)
+    resolver = template.resolver({}, REGION)
+    specs = {
+        logical_id: template.function(logical_id, resolver) for logical_id in template.logical_ids(SERVERLESS_FUNCTION)
+    }
+    environ: dict[str, str] = {}
+    _stream_environment(template, environ, options, specs)
+    return environ
+
+
+def test_invoke_beside_a_running_server_fans_the_cleanup_out_to_its_lambda_endpoint(tmp_path: Path) -> None:
+    state = AwsState("http://127.0.0.1:1", REGION, "t", "k", "arn:k", {}, os.getpid(), ws_address="127.0.0.1:3456")
+    write_aws_state(tmp_path, state)
+    environ = _cleanup_environment(tmp_path)
+    assert environ["CLEANUP_FUNCTION"] == "chatbot-local-cleanup"
+    assert environ["AWS_ENDPOINT_URL_LAMBDA"] == "http://127.0.0.1:3456"
+
+
+def test_invoke_without_a_running_server_purges_every_shard_in_its_own_process(tmp_path: Path) -> None:
+    # no server takes Lambda invocations: an empty CLEANUP_FUNCTION means no fan-out target
+    environ = _cleanup_environment(tmp_path)
+    assert environ["CLEANUP_FUNCTION"] == ""
+    assert "AWS_ENDPOINT_URL_LAMBDA" not in environ

@@ -187,6 +187,8 @@ class ResourceSettings(_EnvModel):
     session_token_secret_arn: OptionalStr = Field(default=None, alias="SESSION_TOKEN_SECRET_ARN")
     user_id_pepper_secret_arn: OptionalStr = Field(default=None, alias="USER_ID_PEPPER_SECRET_ARN")
     model_api_key_secret_arn: OptionalStr = Field(default=None, alias="MODEL_API_KEY_SECRET_ARN")
+    # The cleanup function's own name: its scheduled run starts one run per expiry shard (unset: in-process).
+    cleanup_function: OptionalStr = Field(default=None, alias="CLEANUP_FUNCTION")
 
 
 class EdgeSettings(_EnvModel):
