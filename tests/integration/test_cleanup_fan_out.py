@@ -100,7 +100,7 @@ def test_the_scheduled_run_invokes_this_function_once_per_shard_asynchronously()
         starter = LambdaShardStarter(lambda: lambda_client, FUNCTION)
 
         result = lambda_handler(
-            load_event("cleanup-schedule.json"), FakeLambdaContext(), store=EmptyStore(), starter=starter
+            load_event("cleanup-schedule.json"), FakeLambdaContext(), store=BusyStore(), starter=starter
         )
 
         stub.assert_no_pending_responses()
@@ -124,6 +124,43 @@ class EmptyStore:
         raise AssertionError("nothing to purge")
 
 
+class BusyStore(EmptyStore):
+    """Every shard key lists an ended session (which the probe finds and nobody purges here)."""
+
+    def __init__(self, busy: frozenset[str] | None = None) -> None:
+        super().__init__()
+        self._busy = frozenset(shard_names()) if busy is None else busy
+
+    def expiring_session_ids(self, bucket: str, now: int) -> Iterator[str]:
+        self.queried.append(bucket)
+        is_shard_key = bucket.startswith("EXP#") and len(bucket) == 6
+        return iter(["ended-session"] if is_shard_key and bucket[4:] in self._busy else ())
+
+
+def test_an_idle_scheduled_run_starts_no_shard_run() -> None:
+    store, starter = EmptyStore(), RecordingStarter()
+
+    result = lambda_handler(load_event("cleanup-schedule.json"), FakeLambdaContext(), store=store, starter=starter)
+
+    assert starter.started == []
+    assert [f"EXP#{shard}" for shard in shard_names()] == store.queried[:16]  # one probe per shard
+    assert result == {"sessions_removed": 0, "items_removed": 0}
+
+
+def test_the_scheduled_run_starts_a_run_for_each_shard_with_ended_sessions_only() -> None:
+    starter = RecordingStarter()
+
+    result = lambda_handler(
+        load_event("cleanup-schedule.json"),
+        FakeLambdaContext(),
+        store=BusyStore(frozenset({"03", "11"})),
+        starter=starter,
+    )
+
+    assert starter.started == ["03", "11"]
+    assert result["shards_started"] == 2
+
+
 def test_an_invocation_lambda_does_not_accept_is_a_failed_start() -> None:
     lambda_client = boto3.client("lambda", region_name="eu-west-1")
     with Stubber(lambda_client) as stub:
@@ -133,16 +170,16 @@ def test_an_invocation_lambda_does_not_accept_is_a_failed_start() -> None:
 
 
 def test_with_fan_out_the_scheduled_run_sweeps_only_the_migrations_hourly_keys_itself() -> None:
-    store, starter = EmptyStore(), RecordingStarter()
+    store, starter = BusyStore(), RecordingStarter()
     lambda_handler(load_event("cleanup-schedule.json"), FakeLambdaContext(), store=store, starter=starter)
     assert starter.started == shard_names()
-    assert not any(bucket.startswith("EXP#") and len(bucket) == 6 for bucket in store.queried)
+    assert store.claimed == []  # the shard keys' sessions are left to their shard runs
 
 
 def test_a_shard_run_that_does_not_start_fails_the_scheduled_run_after_starting_the_others() -> None:
     starter = RecordingStarter(failing=frozenset({"05"}))
     with pytest.raises(CleanupIncompleteError):
-        lambda_handler(load_event("cleanup-schedule.json"), FakeLambdaContext(), store=EmptyStore(), starter=starter)
+        lambda_handler(load_event("cleanup-schedule.json"), FakeLambdaContext(), store=BusyStore(), starter=starter)
     assert starter.started == [shard for shard in shard_names() if shard != "05"]
 
 
