@@ -34,6 +34,10 @@ UNUSED_ASSETS = (
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css",
 )
+#: Code no function imports: pydantic's mypy plugin (a type checker's), and dateutil's bundled time-zone
+#: database (read only by ``gettz`` for a named zone the system lacks; the functions use UTC only).
+#: (s3transfer stays although only S3 uses it: boto3 imports it on import.)
+UNUSED_CODE = ("pydantic/mypy.py", "dateutil/zoneinfo/dateutil-zoneinfo.tar.gz")
 #: Files inside a kept service's version folder that no client reads (documentation examples).
 DROPPED_SERVICE_FILES = ("examples-1.json",)
 
@@ -71,16 +75,23 @@ def drop_caches(python: Path) -> None:
         shutil.rmtree(cache)
 
 
-#: ELF sections no loader reads: the static symbol table and its names (the dynamic ones stay).
+#: ELF sections no loader reads: the static symbol table and its names (the dynamic ones stay), and
+#: the DWARF debugging information (every ``.debug_*`` section) some wheels ship, wrapt's for one.
 STATIC_SYMBOL_SECTIONS = frozenset({b".symtab", b".strtab"})
+DEBUG_SECTION_PREFIX = b".debug_"
 _SHF_ALLOC = 0x2
 _SECTION = struct.Struct("<IIQQQQIIQQ")  # ELF64 little-endian section header
 
 
-def drop_static_symbols(library: Path) -> int:
-    """Blank an ELF64 shared library's static symbol table, as ``strip`` would drop it; returns the bytes
-    blanked. The dynamic linker reads only ``.dynsym``, so loading and calling are unchanged; a native
-    backtrace loses the names of internal functions. Anything but a little-endian ELF64 is left alone."""
+def is_unloaded_section(name: bytes) -> bool:
+    return name in STATIC_SYMBOL_SECTIONS or name.startswith(DEBUG_SECTION_PREFIX)
+
+
+def drop_unloaded_sections(library: Path) -> int:
+    """Blank an ELF64 shared library's static symbol table and debugging information, as ``strip`` would
+    drop them; returns the bytes blanked. The dynamic linker reads only ``.dynsym`` and the loadable
+    sections, so loading and calling are unchanged; a native backtrace loses the names of internal
+    functions and their source lines. Anything but a little-endian ELF64 is left alone."""
     image = bytearray(library.read_bytes())
     if image[:6] != b"\x7fELF\x02\x01":
         return 0
@@ -94,7 +105,7 @@ def drop_static_symbols(library: Path) -> int:
     for index, header in enumerate(headers):
         name_start = names_offset + header[0]
         name = bytes(image[name_start : image.index(0, name_start)])
-        if name not in STATIC_SYMBOL_SECTIONS or header[2] & _SHF_ALLOC:
+        if not is_unloaded_section(name) or header[2] & _SHF_ALLOC:
             continue
         offset, size = header[4], header[5]
         image[offset : offset + size] = bytes(size)
@@ -115,8 +126,14 @@ def main(argv: list[str]) -> int:
     drop_caches(python)
     for asset in UNUSED_ASSETS:
         (python / asset).unlink(missing_ok=True)
-    blanked = sum(drop_static_symbols(library) for library in sorted(python.rglob("*.so")))
-    print(f"trim_layer: blanked {blanked / 2**20:.1f} MiB of static symbol tables in native libraries")
+    for code in UNUSED_CODE:
+        path = python / code
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    blanked = sum(drop_unloaded_sections(library) for library in sorted(python.rglob("*.so")))
+    print(f"trim_layer: blanked {blanked / 2**20:.1f} MiB of symbol tables and debug data in native libraries")
     print(f"trim_layer: kept {len(KEPT_SERVICES)} AWS service models, removed {len(removed)} entries of botocore/data")
     return 0
 

@@ -137,7 +137,7 @@ def test_a_native_library_without_its_static_symbols_still_loads_and_verifies(tm
     shutil.copytree(Path(cryptography.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
     (library,) = copy.glob("hazmat/bindings/_rust*.so")
 
-    assert trim_layer.drop_static_symbols(library) > 0
+    assert trim_layer.drop_unloaded_sections(library) > 0
     script = (
         f"import cryptography; assert cryptography.__file__.startswith({str(copy)!r})\n"
         "from cryptography.hazmat.primitives.asymmetric import ec\n"
@@ -157,14 +157,45 @@ def test_a_native_library_without_its_static_symbols_still_loads_and_verifies(tm
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "rejected"
-    assert trim_layer.drop_static_symbols(library) == 0  # nothing left to blank
+    assert trim_layer.drop_unloaded_sections(library) == 0  # nothing left to blank
+
+
+def test_a_native_library_without_its_debug_information_still_loads_and_wraps(tmp_path: Path) -> None:
+    import wrapt
+
+    copy = tmp_path / "wrapt"
+    shutil.copytree(Path(wrapt.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (library,) = copy.glob("_wrappers*.so")
+    if b".debug_info" not in library.read_bytes():
+        pytest.skip("this machine's wrapt wheel carries no debug information")
+
+    assert trim_layer.drop_unloaded_sections(library) > 0
+    assert b".debug_info" in library.read_bytes()  # the section names stay; their contents are gone
+    script = (
+        f"import wrapt, wrapt._wrappers; assert wrapt.__file__.startswith({str(copy)!r})\n"
+        "@wrapt.decorator\n"
+        "def doubled(wrapped, instance, args, kwargs):\n"
+        "    return 2 * wrapped(*args, **kwargs)\n"
+        "@doubled\n"
+        "def three():\n"
+        "    return 3\n"
+        "assert isinstance(three, wrapt._wrappers.FunctionWrapper)  # the native wrapper, not the pure-Python one\n"
+        "print(three())\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-B", "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "6"
+    assert trim_layer.drop_unloaded_sections(library) == 0  # nothing left to blank
 
 
 def test_a_file_that_is_not_a_native_library_is_left_alone(tmp_path: Path) -> None:
     other = tmp_path / "not-elf.so"
     other.write_bytes(b"#!/bin/sh\n")
 
-    assert trim_layer.drop_static_symbols(other) == 0
+    assert trim_layer.drop_unloaded_sections(other) == 0
     assert other.read_bytes() == b"#!/bin/sh\n"
 
 
@@ -172,3 +203,44 @@ def test_no_shipped_code_serves_the_swagger_page_whose_assets_the_layer_drops() 
     for folder in SHIPPED:
         for path in folder.rglob("*.py"):
             assert ".enable_swagger(" not in path.read_text(encoding="utf-8"), path
+
+
+#: Each function's handler modules, as Lambda imports them (CodeUri folder, module).
+HANDLERS = (
+    ("authorizer", "authorizer.handler"),
+    ("chat", "chat.handler"),
+    ("session_cleanup", "session_cleanup.handler"),
+    ("stream", "stream.handler"),
+    ("stream", "stream.worker"),
+    ("stream_authorizer", "stream_authorizer.handler"),
+)
+
+
+def test_every_handler_imports_and_builds_its_clients_without_the_code_the_layer_drops() -> None:
+    trim_layer = load_trim_layer()
+    dropped = sorted(
+        code.removesuffix(".py").replace("/", ".") for code in trim_layer.UNUSED_CODE if not code.endswith(".tar.gz")
+    )
+    folders = sorted({str(ROOT / "functions" / folder) for folder, _ in HANDLERS})
+    script = (
+        "import importlib, importlib.abc, sys\n"
+        f"DROPPED = {dropped!r}\n"
+        "class Dropped(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if any(name == d or name.startswith(d + '.') for d in DROPPED):\n"
+        "            raise ImportError(f'{name} is not in the layer')\n"
+        "sys.meta_path.insert(0, Dropped())\n"
+        f"for module in {[module for _, module in HANDLERS]!r}:\n"
+        "    importlib.import_module(module)\n"
+        "import boto3\n"
+        f"for service in {sorted(OPERATIONS)!r}:\n"
+        "    boto3.client(service, region_name='eu-west-1', aws_access_key_id='x', aws_secret_access_key='x')\n"
+        "print('ok')\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT,
+        env={"PYTHONPATH": ":".join([str(ROOT / "layers" / "security"), *folders]), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.strip().endswith("ok")
