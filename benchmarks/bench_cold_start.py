@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,15 @@ AUTHORIZER_TARGETS = (REFERENCE, AUTHORIZER_RS256, AUTHORIZER_ANONYMOUS)  # --on
 AUTHORIZER_PATHS = {"rs256": AUTHORIZER_RS256, "anonymous": AUTHORIZER_ANONYMOUS}
 FUNCTION_SIZE_MIB = 1.0
 LAYER_TARGET_MIB = 12.0  # the budget
-PACKAGES = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction", "SecurityLayer")
+PACKAGES = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+    "SecurityLayer",
+)
 
 
 def host_architecture() -> str:
@@ -536,7 +545,40 @@ def quick_authorizer_modules(world: harness.LoopbackWorld) -> dict[str, list[str
             )
         check_outcomes(target, result)
         paths[path] = result.modules
+    paths["stream-connect"] = quick_stream_authorizer_modules(world)
     return paths
+
+
+STREAM_AUTHORIZER_SOURCE = "functions/stream_authorizer"
+CONNECT_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/v1/$connect"
+
+
+def quick_stream_authorizer_modules(world: harness.LoopbackWorld) -> list[str]:
+    """The WebSocket $connect authorizer from the sources, tracing on, consuming a valid ticket."""
+    from chatbot_local.aws import client
+    from chatbot_security.storage.tickets import DynamoTicketStore, TicketGrant
+
+    dynamodb = client("dynamodb", world.moto_url, harness.REGION)
+    grant = TicketGrant(owner="bench-owner", kind="user", session_id=str(uuid.uuid4()), credential_exp=2**31)
+    ticket = DynamoTicketStore(lambda: dynamodb, world.table_name).issue(grant).ticket
+    task_root = ROOT / STREAM_AUTHORIZER_SOURCE
+    environment = harness.lambda_environment(
+        task_root, "stream_authorizer.handler", 128, world.sink.address, tracing=True
+    ) | world.function_environment("cleanup")  # the same variables: the table's name and the endpoint
+    event = {"type": "REQUEST", "methodArn": CONNECT_ARN, "queryStringParameters": {"ticket": ticket}}
+    with tempfile.TemporaryDirectory(prefix="probe-") as scratch:
+        result = harness.run_probe(
+            [sys.executable, "-B", "-P"],
+            task_root,
+            ROOT / "layers" / "security",
+            "stream_authorizer.handler:handler",
+            requests=[event],
+            environment=environment,
+            scratch=Path(scratch),
+        )
+    if set(result.outcomes) != {"Allow"}:
+        raise SystemExit(f"stream authorizer: unexpected outcomes {result.outcomes}: nothing honest to check")
+    return result.modules
 
 
 def main(argv: list[str] | None = None) -> int:
