@@ -104,7 +104,8 @@ def test_a_value_the_full_settings_refuse_is_refused(environment: dict[str, str]
 
 _value = st.one_of(
     st.sampled_from(["", " ", "true", "FALSE", "yes", "0", "2", "60", " 300 ", "+90", "-1", "waf", "none", "RS256",
-                     "HS256", "RS256, ES384", "https://a.example.test", "http://localhost:8000", "a b", "x,y"]),
+                     "HS256", "RS256, ES384", "https://a.example.test", "http://localhost:8000", "a b", "x,y",
+                     "0\x1f", "\x1f", "\x1c600", "\u3000admin\u3000", "\xa0300", "\u200b60"]),
     st.text(max_size=12),
 )  # fmt: skip
 
@@ -115,6 +116,17 @@ def test_whatever_the_authorizer_reads_the_full_settings_read_the_same(environme
     mine = outcome(environment)
     if mine[0] == "read":
         assert full_outcome(environment) == mine
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"OIDC_ROLES_CLAIM": "groups\x1f"}, {"ADMIN_ROLE": "\u3000admins\u3000"}, {"SESSION_TTL_SECONDS": "\xa0600"},
+     {"OIDC_ISSUER": "\x1f"}, {"SESSION_TTL_SECONDS": "\x1c600"}],
+    ids=["separator-kept-in-text", "unicode-space-stripped", "unicode-space-around-number", "separator-only-is-blank",
+         "separator-before-number"],
+)  # fmt: skip
+def test_whitespace_is_stripped_exactly_as_the_full_settings_strip_it(environment: dict[str, str]) -> None:
+    assert outcome(environment) == full_outcome(environment)
 
 
 def test_settings_the_authorizer_refuses_make_every_request_a_deny(

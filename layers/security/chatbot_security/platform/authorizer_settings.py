@@ -22,6 +22,10 @@ ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", 
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+# What the settings model strips from a text or a number: Unicode's White_Space characters. Python's own
+# str.strip() also strips the ASCII separators 0x1C to 0x1F, which the model keeps (and then refuses in
+# a number): stripping them here would read a value the model reads differently.
+_WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace() and not 0x1C <= code <= 0x1F)
 MAX_SESSION_TTL_SECONDS = 30 * 86400
 
 
@@ -106,17 +110,17 @@ class _Environment:
         self._environment = environment
 
     def optional(self, name: str) -> str | None:
-        """Blank or unset is None; anything else stripped."""
-        value = self._environment.get(name, "").strip()
-        return value or None
+        """Blank (by Python's measure, as the model's) or unset is None; anything else stripped."""
+        value = self._environment.get(name, "")
+        return value.strip(_WHITESPACE) if value.strip() else None
 
     def text(self, name: str, default: str) -> str:
         value = self._environment.get(name)
         if value is None:
             return default
-        if not value.strip():
+        if not value.strip(_WHITESPACE):
             raise ValueError(f"{name} must not be empty")
-        return value.strip()
+        return value.strip(_WHITESPACE)
 
     def csv(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self._environment.get(name)
@@ -138,7 +142,7 @@ class _Environment:
         value = self._environment.get(name)
         if value is None:
             return default
-        text = value.strip()
+        text = value.strip(_WHITESPACE)
         if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
             raise ValueError(f"{name} must be a whole number from {low} to {high}")
         return int(text)
