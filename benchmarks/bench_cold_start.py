@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,9 +123,19 @@ CLEANUP = Target(
     source="functions/session_cleanup",
 )
 TARGETS = (REFERENCE, AUTHORIZER_RS256, AUTHORIZER_ANONYMOUS, CHAT, CLEANUP)
+AUTHORIZER_TARGETS = (REFERENCE, AUTHORIZER_RS256, AUTHORIZER_ANONYMOUS)  # --only authorizer
+AUTHORIZER_PATHS = {"rs256": AUTHORIZER_RS256, "anonymous": AUTHORIZER_ANONYMOUS}
 FUNCTION_SIZE_MIB = 1.0
 LAYER_TARGET_MIB = 12.0  # the budget
-PACKAGES = ("AuthorizerFunction", "ChatFunction", "SessionCleanupFunction", "SecurityLayer")
+PACKAGES = (
+    "AuthorizerFunction",
+    "ChatFunction",
+    "SessionCleanupFunction",
+    "StreamAuthorizerFunction",
+    "StreamFunction",
+    "StreamWorkerFunction",
+    "SecurityLayer",
+)
 
 
 def host_architecture() -> str:
@@ -163,12 +174,13 @@ def precompile(source: Path, destination: Path, invalidation: str) -> None:
     )  # fmt: skip
 
 
-def build_everything(host: str) -> None:
+def build_everything(host: str, *, deployed: bool = True) -> None:
+    """The host builds of the stack and the reference; with ``deployed``, the arm64 build (package sizes)."""
     builds = [
         (ROOT / "template.yaml", host, "product"),
         (ROOT / "benchmarks" / "reference" / "template.yaml", host, "reference"),
     ]
-    if host != DEPLOYED_ARCHITECTURE:
+    if deployed and host != DEPLOYED_ARCHITECTURE:
         builds.append((ROOT / "template.yaml", DEPLOYED_ARCHITECTURE, "product"))
     for template, architecture, build in builds:
         print(f"  sam build {template.relative_to(ROOT)} for {architecture}", flush=True)
@@ -278,12 +290,14 @@ class Series:
         return statistics.median(getattr(sample, attribute) for sample in self.samples)
 
 
-def measure_cold_starts(host: str, world: harness.LoopbackWorld, runs: int) -> dict[str, Series]:
+def measure_cold_starts(
+    host: str, world: harness.LoopbackWorld, runs: int, targets: tuple[Target, ...] = TARGETS
+) -> dict[str, Series]:
     sessions = harness.create_chat_sessions(world, runs)
-    series = {target.name: Series() for target in TARGETS}
+    series = {target.name: Series() for target in targets}
     segments_before = world.sink.datagrams
     for run in range(runs):
-        order = TARGETS if run % 2 == 0 else TARGETS[::-1]
+        order = targets if run % 2 == 0 else targets[::-1]
         this_round: dict[str, Sample] = {}
         for target in order:
             result = probe(
@@ -317,6 +331,8 @@ def report_cold_start(host: str, runs: int, series: dict[str, Series]) -> None:
     header = ("", "import wall", "first req wall", "total wall", "total CPU", "import CPU (old)")
     print("  " + f"{header[0]:22s}" + "".join(f"{h:>20s}" for h in header[1:]) + "   budget (wall)")
     for target in TARGETS:
+        if target.name not in series:
+            continue
         entry = series[target.name]
         ratio = statistics.median(entry.wall_ratios)
         cpu_ratio, old = statistics.median(entry.cpu_ratios), statistics.median(entry.old_ratios)
@@ -529,7 +545,40 @@ def quick_authorizer_modules(world: harness.LoopbackWorld) -> dict[str, list[str
             )
         check_outcomes(target, result)
         paths[path] = result.modules
+    paths["stream-connect"] = quick_stream_authorizer_modules(world)
     return paths
+
+
+STREAM_AUTHORIZER_SOURCE = "functions/stream_authorizer"
+CONNECT_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/v1/$connect"
+
+
+def quick_stream_authorizer_modules(world: harness.LoopbackWorld) -> list[str]:
+    """The WebSocket $connect authorizer from the sources, tracing on, consuming a valid ticket."""
+    from chatbot_local.aws import client
+    from chatbot_security.storage.tickets import DynamoTicketStore, TicketGrant
+
+    dynamodb = client("dynamodb", world.moto_url, harness.REGION)
+    grant = TicketGrant(owner="bench-owner", kind="user", session_id=str(uuid.uuid4()), credential_exp=2**31)
+    ticket = DynamoTicketStore(lambda: dynamodb, world.table_name).issue(grant).ticket
+    task_root = ROOT / STREAM_AUTHORIZER_SOURCE
+    environment = harness.lambda_environment(
+        task_root, "stream_authorizer.handler", 128, world.sink.address, tracing=True
+    ) | world.function_environment("cleanup")  # the same variables: the table's name and the endpoint
+    event = {"type": "REQUEST", "methodArn": CONNECT_ARN, "queryStringParameters": {"ticket": ticket}}
+    with tempfile.TemporaryDirectory(prefix="probe-") as scratch:
+        result = harness.run_probe(
+            [sys.executable, "-B", "-P"],
+            task_root,
+            ROOT / "layers" / "security",
+            "stream_authorizer.handler:handler",
+            requests=[event],
+            environment=environment,
+            scratch=Path(scratch),
+        )
+    if set(result.outcomes) != {"Allow"}:
+        raise SystemExit(f"stream authorizer: unexpected outcomes {result.outcomes}: nothing honest to check")
+    return result.modules
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -547,6 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="CI: structural figures only, from the sources and make build"
     )
+    parser.add_argument(
+        "--only",
+        choices=("authorizer",),
+        help="authorizer: only the reference and the authorizer's two paths (cold start and modules; no memory, "
+        "no package sizes, no arm64 build)",
+    )
     options = parser.parse_args(argv)
     harness.add_source_paths()
 
@@ -559,7 +614,17 @@ def main(argv: list[str] | None = None) -> int:
     host = host_architecture()
     if not options.skip_build:
         print(f"Building under {BENCH.relative_to(ROOT)} (host {host}, deployed {DEPLOYED_ARCHITECTURE}):", flush=True)
-        build_everything(host)
+        build_everything(host, deployed=options.only is None)
+    if options.only == "authorizer":
+        with harness.loopback_world() as world:
+            series = measure_cold_starts(host, world, options.runs, AUTHORIZER_TARGETS)
+            report_cold_start(host, options.runs, series)
+            paths = {path: series[target.name].modules for path, target in AUTHORIZER_PATHS.items()}
+            modules_ok = report_authorizer_modules(paths, "from the build output")
+        met = modules_ok and all(
+            statistics.median(series[t.name].wall_ratios) <= t.budget for t in AUTHORIZER_TARGETS if t.budget
+        )
+        return 1 if options.strict and not met else 0
     met = True
     with harness.loopback_world() as world:
         series = measure_cold_starts(host, world, options.runs)

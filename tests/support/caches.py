@@ -5,12 +5,13 @@ from __future__ import annotations
 
 def reset_caches() -> None:
     """Forget everything a warm container would remember."""
-    from authorizer.handler import default_authenticator
+    from authorizer.handler import default_authenticator, default_origin_verifier
     from chat.dependencies import default_conversations, default_quotas, default_ticket_store
     from chatbot_security.conversation.model_providers import _bedrock_runtime
     from chatbot_security.conversation.model_providers.configured import _secrets_provider
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
+    from chatbot_security.platform.authorizer_settings import get_authorizer_settings
     from chatbot_security.platform.aws_clients import client, sdk_session
     from chatbot_security.platform.lean_settings import get_lean_settings
     from chatbot_security.platform.settings import get_settings
@@ -29,6 +30,8 @@ def reset_caches() -> None:
         default_ticket_store,
         _secrets_provider,
         default_authenticator,
+        default_origin_verifier,
+        get_authorizer_settings,
         default_store,
         _bedrock_runtime,
         secrets.shared_secret_cache,

@@ -193,6 +193,42 @@ def test_the_probe_times_import_and_first_request_in_a_fresh_lambda_layout(bench
     assert not list(tmp_path.rglob("__pycache__"))
 
 
+def test_the_probe_calls_a_named_handler_and_reads_a_policy_authorizers_effect(
+    benchmarks: Path, tmp_path: Path
+) -> None:
+    import bench_cold_start
+
+    # Given a WebSocket authorizer whose handler is not called lambda_handler and answers with a policy
+    (tmp_path / "Fn" / "connect").mkdir(parents=True)
+    (tmp_path / "Layer" / "python").mkdir(parents=True)
+    (tmp_path / "Fn" / "connect" / "__init__.py").write_text("")
+    handler = (
+        "def handler(event, context):\n"
+        "    effect = 'Allow' if event['ticket'] else 'Deny'\n"
+        "    return {'principalId': 'p', 'policyDocument': {'Statement': [{'Effect': effect}]}}\n"
+    )
+    (tmp_path / "Fn" / "connect" / "handler.py").write_text(handler)
+    target = bench_cold_start.Target("probe", "product", "Fn", "Layer", "connect.handler:handler", None)
+    # When it is probed
+    result = bench_cold_start.probe(tmp_path, target, [{"ticket": "t"}, {"ticket": ""}], repeat=1)
+    # Then the outcome of each request is the policy's effect
+    assert result.outcomes == {"Allow": 1, "Deny": 1}
+
+
+def test_the_stream_functions_are_in_the_package_size_gate(benchmarks: Path) -> None:
+    import bench_cold_start
+
+    assert {"StreamAuthorizerFunction", "StreamFunction", "StreamWorkerFunction"} <= set(bench_cold_start.PACKAGES)
+
+
+def test_the_stream_authorizer_path_has_a_forbidden_list(benchmarks: Path) -> None:
+    import harness
+
+    assert {"pydantic", "aws_lambda_powertools.event_handler"} <= set(
+        harness.FORBIDDEN_ON_AUTHORIZER_PATH["stream-connect"]
+    )
+
+
 def test_a_forbidden_module_is_found_by_its_package_or_any_submodule(benchmarks: Path) -> None:
     import bench_cold_start
 

@@ -58,3 +58,38 @@ def test_an_expiry_passed_as_text_is_read_the_same() -> None:
 def test_a_malformed_context_is_refused(context: Any) -> None:
     with pytest.raises(ValueError, match="authorizer context"):
         Principal.from_authorizer_context(context, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "root", "subject": "alice"},
+        {"kind": ["user"], "subject": "alice"},
+        {"kind": "user", "subject": ""},
+        {"kind": "user", "subject": "a" * 513},
+        {"kind": "user", "subject": 7},
+        {"kind": "user", "subject": "alice", "issuer": None},
+        {"kind": "user", "subject": "alice", "issuer": "i" * 2049},
+        {"kind": "user", "subject": "alice", "roles": ["admin"]},
+        {"kind": "user", "subject": "alice", "roles": ("admin", 7)},
+        {"kind": "user", "subject": "alice", "roles": ("r",) * 101},
+        {"kind": "user", "subject": "alice", "roles": ("r" * 257,)},
+        {"kind": "user", "subject": "alice", "mfa": "true"},
+        {"kind": "anonymous", "subject": "s", "session_id": 5},
+        {"kind": "user", "subject": "alice", "expires_at": -1},
+        {"kind": "user", "subject": "alice", "expires_at": True},
+        {"kind": "user", "subject": "alice", "expires_at": "1800000000"},
+        {"kind": "user", "subject": "alice", "expires_at": 1.5},
+    ],
+    ids=["unknown-kind", "unhashable-kind", "empty-subject", "long-subject", "subject-not-text", "issuer-none",
+         "long-issuer", "roles-as-list", "role-not-text", "too-many-roles", "long-role", "mfa-as-text",
+         "session-id-not-text", "negative-expiry", "boolean-expiry", "expiry-as-text", "fractional-expiry"],
+)  # fmt: skip
+def test_a_principal_with_a_field_of_the_wrong_type_or_size_cannot_be_built(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="invalid principal"):
+        Principal(**fields)
+
+
+def test_a_principal_is_immutable() -> None:
+    with pytest.raises(AttributeError):
+        USER.subject = "mallory"  # type: ignore[misc]

@@ -8,14 +8,20 @@ result cache, so a cached decision can never be served to another principal or a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_security.identity import session_tokens
-from chatbot_security.identity.edge import OriginVerifier
 from chatbot_security.identity.oidc import MAX_TOKEN_BYTES, AccessTokenVerifier
 from chatbot_security.identity.principal import Principal
 from chatbot_security.identity.token_errors import TokenRejected
-from chatbot_security.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from chatbot_security.identity.edge import OriginVerifier
+    from chatbot_security.platform.authorizer_settings import AuthorizerSettings
+    from chatbot_security.platform.settings import Settings
+
+    # The handler reads the lean settings; the tests and the local API may pass the full model.
+    AnySettings = Settings | AuthorizerSettings
 
 ANONYMOUS_ROUTES = frozenset(
     {
@@ -36,7 +42,7 @@ ADMIN_ROUTE_PREFIX = "/v1/admin/"
 class Authenticator:
     def __init__(
         self,
-        settings: Settings,
+        settings: AnySettings,
         access_tokens: AccessTokenVerifier,
         session_token_keys: Callable[[], Iterable[bytes]],
     ) -> None:
@@ -68,7 +74,7 @@ def bearer_token(event: Mapping[str, Any]) -> str:
     return token
 
 
-def check_route(principal: Principal, route_key: str, settings: Settings) -> None:
+def check_route(principal: Principal, route_key: str, settings: AnySettings) -> None:
     _, _, path = route_key.partition(" ")
     if principal.kind == "anonymous" and route_key not in ANONYMOUS_ROUTES:
         raise TokenRejected("route_not_allowed")
@@ -79,14 +85,14 @@ def check_route(principal: Principal, route_key: str, settings: Settings) -> Non
             raise TokenRejected("missing_mfa")
 
 
-def check_origin(event: Mapping[str, Any], settings: Settings, origin: OriginVerifier | None) -> None:
+def check_origin(event: Mapping[str, Any], settings: AnySettings, origin: OriginVerifier | None) -> None:
     """With the edge on, only a request that came through CloudFront (valid origin header) goes on."""
     if settings.edge_enabled and (origin is None or not origin.is_valid(event.get("headers"))):
         raise TokenRejected("origin_invalid")
 
 
 def authorize(
-    event: Mapping[str, Any], authenticator: Authenticator, settings: Settings, origin: OriginVerifier | None = None
+    event: Mapping[str, Any], authenticator: Authenticator, settings: AnySettings, origin: OriginVerifier | None = None
 ) -> Principal:
     """The principal allowed on this route; raises :class:`TokenRejected` with the reason otherwise.
 

@@ -14,10 +14,13 @@ import functools
 import hmac
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_security.platform.secrets import CURRENT, PREVIOUS, SecretCache
-from chatbot_security.platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chatbot_security.platform.authorizer_settings import AuthorizerSettings
+    from chatbot_security.platform.settings import Settings
 
 ORIGIN_HEADER = "x-origin-verify"
 VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
@@ -58,7 +61,7 @@ class OriginVerifier:
         return any(hmac.compare_digest(candidate, expected.encode()) for expected in self._values())
 
 
-def verifier_for(settings: Settings, secrets: SecretCache) -> OriginVerifier:
+def verifier_for(settings: Settings | AuthorizerSettings, secrets: SecretCache) -> OriginVerifier:
     secret_arn = settings.require("edge_origin_secret_arn")
     return OriginVerifier(functools.partial(origin_secret_values, secrets, secret_arn))
 
@@ -66,7 +69,13 @@ def verifier_for(settings: Settings, secrets: SecretCache) -> OriginVerifier:
 @functools.cache
 def default_verifier() -> OriginVerifier:
     """The container's verifier: its own cache, so a retired value expires after the configured age."""
-    settings = get_settings()
+    from chatbot_security.platform.settings import get_settings  # pydantic: not on the authorizer's path
+
+    return container_verifier(get_settings())
+
+
+def container_verifier(settings: Settings | AuthorizerSettings) -> OriginVerifier:
+    """A verifier with a cache of its own, which forgets a value after the configured age."""
     return verifier_for(settings, SecretCache(max_age_seconds=settings.edge_origin_secret_max_age_seconds))
 
 

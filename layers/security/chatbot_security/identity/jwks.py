@@ -17,14 +17,17 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from chatbot_security.identity.http_fetch import FetchError, fetch_json
 from chatbot_security.platform.observability import logger
-from chatbot_security.platform.settings import OidcSettings, _require_secure_url
+from chatbot_security.platform.urls import require_secure_url
+
+if TYPE_CHECKING:  # PyJWT and cryptography load with the first key set: a session-token container never needs them
+    import jwt
+
+    from chatbot_security.platform.authorizer_settings import AuthorizerSettings
+    from chatbot_security.platform.settings import OidcSettings
 
 MIN_TTL_SECONDS = 300
 DEFAULT_TTL_SECONDS = 600
@@ -48,7 +51,7 @@ def is_valid_kid(kid: str) -> bool:
 class JwksCache:
     def __init__(
         self,
-        settings: OidcSettings,
+        settings: OidcSettings | AuthorizerSettings,
         *,
         fetch: FetchJson = fetch_json,
         clock: Callable[[], float] = time.monotonic,
@@ -127,7 +130,7 @@ class JwksCache:
             if not isinstance(jwks_uri, str):
                 raise FetchError("discovery without jwks_uri")
             try:
-                _require_secure_url("jwks_uri", jwks_uri, allow_loopback_http=self._settings.loopback_http_allowed)
+                require_secure_url("jwks_uri", jwks_uri, allow_loopback_http=self._settings.loopback_http_allowed)
             except ValueError as error:
                 raise FetchError("insecure jwks_uri") from error
             self._jwks_url = jwks_uri
@@ -138,6 +141,9 @@ def _signing_key(raw: Any, algorithms: tuple[str, ...]) -> jwt.PyJWK | None:
     """The JWKS entry as a verification key, or None when it is not one we may use."""
     if not _usable_entry(raw, algorithms):
         return None
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     algorithm = raw.get("alg") or _default_algorithm(raw, algorithms)
     try:
         key = jwt.PyJWK(raw, algorithm=algorithm)

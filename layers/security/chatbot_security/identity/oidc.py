@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_security.identity.jwks import JwksCache, is_valid_kid
 from chatbot_security.identity.principal import (
@@ -40,7 +40,10 @@ from chatbot_security.identity.principal import (
     Principal,
 )
 from chatbot_security.identity.token_errors import TokenRejected
-from chatbot_security.platform.settings import OidcSettings
+
+if TYPE_CHECKING:
+    from chatbot_security.platform.authorizer_settings import AuthorizerSettings
+    from chatbot_security.platform.settings import OidcSettings
 
 MAX_TOKEN_BYTES = 8 * 1024
 # A protected header is a handful of short names; 1 KiB of base64url is generous.
@@ -64,7 +67,9 @@ _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 class AccessTokenVerifier:
-    def __init__(self, settings: OidcSettings, jwks: JwksCache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: OidcSettings | AuthorizerSettings, jwks: JwksCache, clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
         self._jwks = jwks
         self._clock = clock

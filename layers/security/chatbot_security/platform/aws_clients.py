@@ -33,15 +33,18 @@ def build_client(service: str, config: Any, endpoint_url: str | None = None) -> 
     """A new client with its own configuration (timeouts, retries), from the container's SDK session;
     ``endpoint_url`` for a service whose endpoint is per resource (the WebSocket management API)."""
     with _BUILDING:
-        return sdk_session().client(service, config=config, endpoint_url=endpoint_url)
+        return sdk_session().create_client(service, config=config, endpoint_url=endpoint_url)
 
 
 @functools.cache
 def sdk_session() -> Any:
-    import boto3
+    """The container's one botocore session. botocore's own, without boto3's session layer on top: the
+    functions use low-level clients only, and importing boto3 (its resource machinery included) cost
+    about a fifth of a container's first client (docs/performance.md)."""
+    import botocore.session
 
     trace_aws_sdk()
-    return boto3.session.Session()
+    return botocore.session.get_session()
 
 
 @functools.cache

@@ -7,14 +7,15 @@ field of :class:`Settings`, validated once and read through :func:`get_settings`
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-LOOPBACK_HOSTS = frozenset({"localhost"})
+from chatbot_security.platform.urls import LOOPBACK_HOSTS, is_loopback_host, require_secure_url
+
+__all__ = ["LOOPBACK_HOSTS", "is_loopback_host", "require_secure_url"]  # re-exported: callers import them here
 
 
 def _split_csv(value: object) -> object:
@@ -38,20 +39,6 @@ def _split_spaces(value: object) -> object:
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 SpaceList = Annotated[tuple[str, ...], BeforeValidator(_split_spaces)]
 OptionalStr = Annotated[str | None, BeforeValidator(_blank_is_none)]
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """A loopback address, ``localhost``, or a name under ``.localhost`` (RFC 6761 reserves them all for
-    loopback; a container reaches the development issuer by such a name mapped to its host)."""
-    if not host:
-        return False
-    name = host.lower()
-    if name in LOOPBACK_HOSTS or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _EnvModel(BaseModel):
@@ -88,24 +75,13 @@ class OidcSettings(_EnvModel):
     def _check_urls(self) -> OidcSettings:
         for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("OIDC_JWKS_URL", self.oidc_jwks_url)):
             if url is not None:
-                _require_secure_url(name, url, allow_loopback_http=self.loopback_http_allowed)
+                require_secure_url(name, url, allow_loopback_http=self.loopback_http_allowed)
         return self
 
     @property
     def loopback_http_allowed(self) -> bool:
         """http:// on a loopback host, for local runs only (chatbot-local, or sam local invoke)."""
         return self.allow_loopback_issuer or self.sam_local
-
-
-def _require_secure_url(name: str, url: str, *, allow_loopback_http: bool) -> None:
-    parts = urlsplit(url)
-    if not parts.hostname or parts.username or parts.password:
-        raise ValueError(f"{name} must be an absolute URL without credentials")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and allow_loopback_http and is_loopback_host(parts.hostname):
-        return
-    raise ValueError(f"{name} must use https")
 
 
 def _require_websocket_url(url: str, *, allow_loopback_ws: bool) -> None:
@@ -241,10 +217,10 @@ class Settings(
     def _check_model_endpoint(self) -> Settings:
         if self.openai_base_url is not None:
             # Local runs (ALLOW_LOOPBACK_ISSUER) may point at an http server on a loopback host.
-            _require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
+            require_secure_url("OPENAI_BASE_URL", self.openai_base_url, allow_loopback_http=self.loopback_http_allowed)
         if self.stream_callback_url is not None:
             # Locally the management API is chatbot-local's WebSocket server, on a loopback host.
-            _require_secure_url(
+            require_secure_url(
                 "STREAM_CALLBACK_URL", self.stream_callback_url, allow_loopback_http=self.loopback_http_allowed
             )
         return self
