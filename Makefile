@@ -50,6 +50,7 @@ CHROMIUM_PATH ?= /usr/bin/chromium
 
 setup: .venv/.synced $(SAM) $(CHECKOV) $(BUILD_PY) ## Create .venv (locked) and the isolated SAM CLI and checkov tools
 	@test -x "$(CHROMIUM_PATH)" || echo "setup: Chromium not found at $(CHROMIUM_PATH): the browser tests will be skipped. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH=/path/to/chromium."
+	@command -v node >/dev/null 2>&1 || echo "setup: Node.js not found: the JavaScript client's tests will be skipped. Install it (Debian/Ubuntu: sudo apt-get install nodejs)."
 
 PORT     ?= 3000
 WEB_PORT ?= 8080
