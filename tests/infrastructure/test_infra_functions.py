@@ -9,18 +9,11 @@ from pathlib import Path
 
 import pytest
 from deploy import command_parameters, parse_overrides
+from support.stack_resources import FUNCTIONS
 
 from tools.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = (
-    "AuthorizerFunction",
-    "ChatFunction",
-    "SessionCleanupFunction",
-    "StreamAuthorizerFunction",
-    "StreamFunction",
-    "StreamWorkerFunction",
-)
 
 # The binding configuration names
 DESIGN_ENV_VARS = CONFIGURATION_NAMES

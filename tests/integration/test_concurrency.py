@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from support.moto_atomic import make_dynamodb_atomic
 
 from chat import dependencies
 from chatbot_security.conversation.conversations import Conversations
@@ -52,16 +53,7 @@ class SlowEcho:
 
 @pytest.fixture
 def atomic_dynamodb(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    real_call_action = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return real_call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    make_dynamodb_atomic(monkeypatch)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from support.openai_server import OpenAiServer, Scripted, completion
 from chatbot_security.conversation import moderation
 from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
 from chatbot_security.storage.records import TURN_PREFIX
-from tools.aws_calls import AwsCalls, counting_aws_calls
+from tools.aws_calls import AwsCalls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -40,12 +40,6 @@ REFUSAL = "That answer was withheld by moderation."
 GUARDRAIL_ID, GUARDRAIL_VERSION = "gr-1", "1"
 WITH_NAMES = "My name is Jane Doe and I live at 12 Rue de la Paix."
 ANONYMISED = "My name is {NAME} and I live at {ADDRESS}."
-
-
-@pytest.fixture
-def calls() -> Iterator[AwsCalls]:
-    with counting_aws_calls() as counter:
-        yield counter
 
 
 @pytest.fixture

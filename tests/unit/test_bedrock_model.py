@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
+from support.guardrail_responses import converse_trace as guardrail_trace
 
 from chatbot_security.conversation.errors import ContentBlockedError, ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import (
@@ -274,20 +275,6 @@ def test_the_retry_client_is_built_with_the_remaining_budget_as_read_timeout() -
     assert _retry_read_timeout(1.2) == MIN_ATTEMPT_SECONDS
     assert _bedrock_runtime(5.0).meta.config.read_timeout == 5.0
     assert _bedrock_runtime(5.0).meta.config.connect_timeout <= 5.0
-
-
-def guardrail_trace(*, input_action: str = "NONE", output_action: str = "NONE") -> dict[str, Any]:
-    """A Converse trace as Bedrock returns it with ``guardrailConfig.trace`` enabled."""
-
-    def assessment(action: str) -> dict[str, Any]:
-        return {
-            "contentPolicy": {"filters": [{"type": "VIOLENCE", "confidence": "HIGH", "filterStrength": "HIGH",
-                                           "action": action, "detected": action != "NONE"}]},
-            "sensitiveInformationPolicy": {"piiEntities": [], "regexes": []},
-        }  # fmt: skip
-
-    return {"guardrail": {"inputAssessment": {"gr-1": assessment(input_action)},
-                          "outputAssessments": {"gr-1": [assessment(output_action)]}}}  # fmt: skip
 
 
 def test_an_answer_carries_the_token_usage_converse_reports(runtime: Any) -> None:
