@@ -1,6 +1,7 @@
 """Fixtures shared by the integration tests: anonymous sessions allowed, the chat API in this process
-behind the real authorizer and configured for the test OIDC issuer, a signed-in user's token and a session of hers,
-a manual clock, the stream-ticket store in both its forms, a counter of AWS calls and the WebSocket stage."""
+behind the real authorizer and configured for the test OIDC issuer, a signed-in user's token and a
+session of hers, a manual clock, the stream-ticket store in both its forms, a counter of AWS calls,
+the WebSocket stage and a loopback OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from support.api import InProcessApi
 from support.asyncapi import validate_frame
 from support.clocks import ManualClock
 from support.issuer_server import IssuerServer
+from support.openai_server import OpenAiServer
 from support.stream_stage import StreamStage
 from support.ticket_fakes import InMemoryTicketStore
 
@@ -74,3 +76,11 @@ def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamStage]:
     yield stage
     assert not stage.invalid, stage.invalid  # a frame outside docs/asyncapi.yaml
     stage.stop()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAiServer]:
+    """A loopback OpenAI-compatible endpoint with scripted answers."""
+    server = OpenAiServer().start()
+    yield server
+    server.stop()

@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from support.api import InProcessApi, Reply
 from support.caches import reset_caches
 from support.openai_server import OpenAiServer
+from support.provider_models import use_openai
 
 from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
 from tools.aws_calls import AwsCalls
@@ -147,13 +148,6 @@ def test_a_container_seeing_a_session_for_the_first_time_makes_one_kms_call(
     assert calls.by_service().get("dynamodb", 0) <= 3
 
 
-@pytest.fixture
-def openai_server() -> Iterator[OpenAiServer]:
-    server = OpenAiServer().start()
-    yield server
-    server.stop()
-
-
 def test_a_warm_turn_on_the_openai_provider_reads_no_secret(
     api: InProcessApi,
     alice: str,
@@ -161,12 +155,7 @@ def test_a_warm_turn_on_the_openai_provider_reads_no_secret(
     openai_server: OpenAiServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
-    monkeypatch.setenv("MODEL_PROVIDER", "openai")
-    monkeypatch.setenv("MODEL_ID", "test-model")
-    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret_arn)
-    reset_caches()
+    use_openai(openai_server, monkeypatch)
     session_id = str(api.call("POST /v1/sessions", alice).body["session_id"])
     for n in range(10):
         api.call(MESSAGES, alice, {"content": f"warm-up {n}"}, session_id=session_id)

@@ -26,6 +26,7 @@ from support.guardrail_responses import (
     converse_trace,
 )
 from support.openai_server import OpenAiServer, Scripted, completion
+from support.provider_models import use_openai
 
 from chatbot_security.conversation import moderation
 from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
@@ -71,16 +72,9 @@ def bedrock(runtime: Stubber, monkeypatch: pytest.MonkeyPatch) -> Stubber:
 
 
 @pytest.fixture
-def openai(runtime: Stubber, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAiServer]:
-    server = OpenAiServer().start()
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
-    monkeypatch.setenv("MODEL_PROVIDER", "openai")
-    monkeypatch.setenv("MODEL_ID", "test-model")
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret_arn)
-    reset_caches()
-    yield server
-    server.stop()
+def openai(runtime: Stubber, openai_server: OpenAiServer, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
+    use_openai(openai_server, monkeypatch)
+    return openai_server
 
 
 def apply_guardrail(source: str, text: str) -> dict[str, Any]:

@@ -3,8 +3,12 @@ so what needs the layer lives here)."""
 
 from __future__ import annotations
 
+import boto3
+import pytest
+
 from chatbot_security.conversation.model_providers import OpenAiCompatibleModel
 from chatbot_security.platform.settings import Settings
+from support.caches import reset_caches
 from support.openai_server import OpenAiServer
 
 
@@ -16,3 +20,13 @@ def openai_model(server: OpenAiServer, **env: str) -> OpenAiCompatibleModel:
     )  # fmt: skip
     return OpenAiCompatibleModel(settings, settings.require("openai_base_url"), api_key=lambda: "sk-test-key",
                                  sleep=lambda seconds: None)  # fmt: skip
+
+
+def use_openai(server: OpenAiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configure the functions for the OpenAI-compatible provider at `server`, its key in Secrets Manager."""
+    secret_arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
+    monkeypatch.setenv("MODEL_PROVIDER", "openai")
+    monkeypatch.setenv("MODEL_ID", "test-model")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret_arn)
+    reset_caches()
