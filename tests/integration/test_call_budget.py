@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 from support.api import InProcessApi, Reply
 from support.caches import reset_caches
+from support.guardrail_responses import converse_reply
 from support.openai_server import OpenAiServer
 from support.provider_models import use_openai
 
@@ -25,15 +25,6 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
 BUDGET = {"kms": 0, "secrets-manager": 0, "dynamodb": 3, "bedrock-runtime": 1}
-
-
-def converse_reply(text: str) -> dict[str, Any]:
-    return {
-        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-        "stopReason": "end_turn",
-        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
-        "metrics": {"latencyMs": 1},
-    }
 
 
 @pytest.fixture
