@@ -111,10 +111,6 @@ def configure_environment(tracing: bool, daemon: str) -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def calibrate(function: Callable[[], object]) -> int:
     """How many calls fill one round."""
     number = 1
@@ -158,7 +154,7 @@ class Bench:
 def build() -> Bench:
     import jwt
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import padding
 
     from authorizer.decision import Authenticator, authorize
     from authorizer.handler import lambda_handler, session_token_keys
@@ -170,12 +166,7 @@ def build() -> Bench:
     from tools.lambda_context import FakeLambdaContext
 
     # An RSA-2048 issuer, served from memory: a JWKS fetch would be counted, never sent.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    numbers = key.public_key().public_numbers()
-    jwk = {
-        "kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256",
-        "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big")),
-    }  # fmt: skip
+    key, jwk = harness.signing_key()
 
     def issuer_documents(url: str, timeout: float) -> dict[str, Any]:
         if url.endswith("openid-configuration"):

@@ -197,21 +197,13 @@ def interpreter(*options: str) -> list[str]:
 
 
 @dataclass
-class Sample:
+class Sample(harness.ColdStart):
     """One fresh process: milliseconds."""
 
     import_cpu: float
     import_wall: float
     first_cpu: float
     first_wall: float
-
-    @property
-    def cold_wall(self) -> float:
-        return self.import_wall + self.first_wall
-
-    @property
-    def cold_cpu(self) -> float:
-        return self.import_cpu + self.first_cpu
 
 
 def as_sample(result: harness.ProbeResult) -> Sample:

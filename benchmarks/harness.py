@@ -126,6 +126,19 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def signing_key() -> tuple[Any, dict[str, str]]:
+    """A fresh RSA-2048 issuer key and its public JWK (kid `bench-1`, RS256)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256",
+        "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big")),
+    }  # fmt: skip
+    return key, jwk
+
+
 # -- loopback peers -----------------------------------------------------------------------------
 class _JsonServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -309,7 +322,6 @@ def create_chat_sessions(world: LoopbackWorld, count: int) -> list[str]:
 def loopback_world(model_latency: float = 1.0) -> Iterator[LoopbackWorld]:
     """Starts everything; ``model_latency`` is the slow fake model's answer time (cost figures)."""
     add_source_paths()
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     from chatbot_local.aws import MotoService, client, provision
     from chatbot_local.template import Template
@@ -324,12 +336,7 @@ def loopback_world(model_latency: float = 1.0) -> Iterator[LoopbackWorld]:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        numbers = key.public_key().public_numbers()
-        jwk = {
-            "kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256",
-            "n": b64url(numbers.n.to_bytes(256, "big")), "e": b64url(numbers.e.to_bytes(3, "big")),
-        }  # fmt: skip
+        key, jwk = signing_key()
         issuer = _JsonServer({"/jwks.json": {"keys": [jwk]}})
         issuer.routes["/.well-known/openid-configuration"] = {
             "issuer": issuer.url,
@@ -476,8 +483,25 @@ os._exit(0)
 """
 
 
+class ColdStart:
+    """A cold start is the handler's import plus its first invocation."""
+
+    import_wall: float
+    import_cpu: float
+    first_wall: float
+    first_cpu: float
+
+    @property
+    def cold_wall(self) -> float:
+        return self.import_wall + self.first_wall
+
+    @property
+    def cold_cpu(self) -> float:
+        return self.import_cpu + self.first_cpu
+
+
 @dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(ColdStart):
     import_wall: float  # seconds
     import_cpu: float
     first_wall: float
@@ -489,14 +513,6 @@ class ProbeResult:
     outcomes: dict[str, int]
     max_rss_kib: int
     modules: list[str]
-
-    @property
-    def cold_wall(self) -> float:
-        return self.import_wall + self.first_wall
-
-    @property
-    def cold_cpu(self) -> float:
-        return self.import_cpu + self.first_cpu
 
 
 def run_probe(

@@ -49,7 +49,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tools.local_api import EXECUTABLE, ROOT, RunningApi, running_chatbot_local
+from tools.local_api import EXECUTABLE, GENEROUS_LIMITS, ROOT, RunningApi, running_chatbot_local
 from tools.progress import Progress
 
 OPENAPI = ROOT / "docs" / "openapi.json"
@@ -58,14 +58,7 @@ type Operation = APIOperation[Any, Any, Any, Any]
 type FuzzCase = Case[Operation]
 # The limits that would otherwise answer most cases with 429 or 409 before any deeper code runs.
 FUZZ_ENVIRONMENT = {
-    "RATE_LIMIT_PER_MINUTE": "10000",
-    "ANON_SESSIONS_PER_HOUR": "100000",
-    "SESSIONS_PER_HOUR": "100000",
-    "MAX_LIVE_SESSIONS": "100000",
-    "TOKENS_PER_DAY": "1000000000",
-    "ANON_TOKENS_PER_DAY": "1000000000",
-    "API_THROTTLING_BURST_LIMIT": "5000",
-    "API_THROTTLING_RATE_LIMIT": "10000",
+    **GENEROUS_LIMITS,
     "MAX_MESSAGES_PER_SESSION": "40",
 }
 # Placeholders the strategies generate and ApiFuzzer replaces with live values (all schema-valid).

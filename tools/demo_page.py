@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, WebSocket, expect
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Headless, and nothing in the background: without these, Chromium's own connections (updates,
@@ -56,6 +56,17 @@ def send(page: Page, text: str) -> None:
 def bubbles(page: Page) -> Any:
     """The conversation's settled message bubbles (pending ones excluded)."""
     return page.locator("#messages .message:not(.message-pending) .bubble")
+
+
+def opened_sockets(page: Page) -> list[WebSocket]:
+    """The WebSockets the page opens from now on."""
+    sockets: list[WebSocket] = []
+
+    def opened(socket: WebSocket) -> None:
+        sockets.append(socket)
+
+    page.on("websocket", opened)
+    return sockets
 
 
 def stored_session(page: Page) -> dict[str, str] | None:

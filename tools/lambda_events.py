@@ -1,12 +1,19 @@
-"""Payload 2.0 events, built from the committed samples in events/ so tests and `sam local invoke` agree."""
+"""Payload 2.0 events: the committed samples in events/ (what `sam local invoke` sends), and events for
+any route built by chatbot-local's API emulation, the same code that serves `chatbot-local`."""
 
 from __future__ import annotations
 
-import copy
 import json
-import uuid
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
+
+from chatbot_local.events import ApiIdentity, HttpRequest, integration_event, request_context
+from chatbot_local.events import authorizer_event as gateway_authorizer_event
+from chatbot_local.gateway import new_request_id
+from chatbot_local.routing import RouteMatch
+from chatbot_local.template import RouteSpec
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -25,28 +32,44 @@ def filled_event(name: str, **values: str) -> dict[str, Any]:
     return event
 
 
-def authorizer_event(route_key: str, authorization: str | None, **path_parameters: str) -> dict[str, Any]:
-    event = load_event("authorizer-request.json")
+# Where the sample events say the API lives (events/README.md).
+API_IDENTITY = ApiIdentity("eu-west-1", "123456789012", "abcdef1234")
+API_HOST = "abcdef1234.execute-api.eu-west-1.amazonaws.com"
+
+
+def _request(
+    route_key: str,
+    path_parameters: dict[str, str],
+    headers: list[tuple[str, str]],
+    body: bytes = b"",
+    query: dict[str, str] | None = None,
+    source_ip: str = "198.51.100.7",
+) -> tuple[HttpRequest, RouteMatch, dict[str, Any]]:
+    """A client's request for `route_key`, the route it matches and its requestContext (chatbot-local's)."""
     method, _, path_template = route_key.partition(" ")
     path = path_template
     for name, value in path_parameters.items():
-        path = path.replace("{" + name + "}", value)
-    event["routeKey"] = route_key
-    api_and_stage = "/".join(event["routeArn"].split("/", 2)[:2])  # arn:...:<api-id>/<stage>
-    event["routeArn"] = f"{api_and_stage}/{method}{path}"
-    event["rawPath"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["routeKey"] = route_key
-    event["requestContext"]["requestId"] = str(uuid.uuid4())
-    event["pathParameters"] = dict(path_parameters)
-    headers = {k: v for k, v in event["headers"].items() if k != "authorization"}
-    if authorization is not None:
-        headers["authorization"] = authorization
-        event["identitySource"] = [authorization]
-    else:
-        event.pop("identitySource", None)
-    event["headers"] = headers
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    request = HttpRequest(
+        method,
+        path,
+        urlencode(query or {}, quote_via=quote),
+        (("host", API_HOST), ("user-agent", "curl/8.5.0"), *headers),
+        body,
+        source_ip,
+    )
+    match = RouteMatch(RouteSpec(method, path_template, "function", None), dict(path_parameters))
+    return request, match, request_context(request, route_key, new_request_id(), time.time(), API_IDENTITY)
+
+
+def authorizer_event(route_key: str, authorization: str | None, **path_parameters: str) -> dict[str, Any]:
+    """The event the HTTP API's Lambda authorizer receives for `route_key` (payload 2.0)."""
+    headers = [] if authorization is None else [("authorization", authorization)]
+    request, match, context = _request(route_key, path_parameters, headers)
+    identity = [] if authorization is None else [authorization]
+    event = gateway_authorizer_event(request, match, context, identity, API_IDENTITY)
+    if authorization is None:
+        event.pop("identitySource")
     return event
 
 
@@ -60,36 +83,16 @@ def chat_event(
     is_base64: bool = False,
     **path_parameters: str,
 ) -> dict[str, Any]:
-    event = copy.deepcopy(load_event("chat-post-message.json"))
-    method, _, path_template = route_key.partition(" ")
-    path = path_template
-    for name, value in path_parameters.items():
-        path = path.replace("{" + name + "}", value)
-    event["routeKey"] = route_key
-    event["rawPath"] = path
-    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    if query:
-        event["queryStringParameters"] = dict(query)
-    else:
-        event.pop("queryStringParameters", None)
-    event["pathParameters"] = dict(path_parameters)
-    if not path_parameters:
-        event.pop("pathParameters")
-    event["requestContext"]["http"].update(method=method, path=path, sourceIp=source_ip)
-    event["requestContext"]["routeKey"] = route_key
-    event["requestContext"]["requestId"] = str(uuid.uuid4())
-    if context is None:
-        event["requestContext"].pop("authorizer", None)
-    else:
-        event["requestContext"]["authorizer"] = {"lambda": context}
-    headers = {k: v for k, v in event["headers"].items() if k != "content-type"}
-    if content_type is not None:
-        headers["content-type"] = content_type
-    event["headers"] = headers
-    event["body"] = body
-    event["isBase64Encoded"] = is_base64
-    if body is None:
-        event.pop("body")
+    """The event the chat function receives for `route_key` with this authorizer context (payload 2.0).
+
+    `is_base64`: `body` is already base64 text, sent as such (a binary body)."""
+    headers = [] if content_type is None else [("content-type", content_type)]
+    raw = (body or "").encode()
+    request, match, request_ctx = _request(route_key, path_parameters, headers, raw, query, source_ip)
+    event = integration_event(request, match, request_ctx, context)
+    if body is not None:  # as given, whatever its media type (a test's malformed body stays malformed)
+        event["body"] = body
+        event["isBase64Encoded"] = is_base64
     return event
 
 

@@ -36,18 +36,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chatbot_local.issuer import mint_token, read_key, read_state
-from tools.local_api import RunningApi, running_chatbot_local
+from tools.local_api import GENEROUS_LIMITS, RunningApi, running_chatbot_local
 from tools.progress import Progress
 
 LOAD_ENVIRONMENT = {
-    "RATE_LIMIT_PER_MINUTE": "10000",
-    "ANON_SESSIONS_PER_HOUR": "100000",
-    "SESSIONS_PER_HOUR": "100000",
-    "MAX_LIVE_SESSIONS": "100000",
-    "TOKENS_PER_DAY": "1000000000",
-    "ANON_TOKENS_PER_DAY": "1000000000",
-    "API_THROTTLING_BURST_LIMIT": "5000",
-    "API_THROTTLING_RATE_LIMIT": "10000",
+    **GENEROUS_LIMITS,
     "MAX_MESSAGES_PER_SESSION": "10000",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }

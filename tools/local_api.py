@@ -21,8 +21,19 @@ from tools.config_names import CONFIGURATION_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTABLE = ROOT / ".venv" / "bin" / "chatbot-local"
 # A developer's exported configuration must not change what the tests expect (local defaults).
-# A developer's exported configuration must not change what the tests expect (local defaults).
 CONFIGURATION = set(CONFIGURATION_NAMES) | {"EDGE_ORIGIN_SECRET_MAX_AGE_SECONDS"}
+
+# Limits high enough that a burst of generated requests reaches the code instead of a 429.
+GENEROUS_LIMITS = {
+    "RATE_LIMIT_PER_MINUTE": "10000",
+    "ANON_SESSIONS_PER_HOUR": "100000",
+    "SESSIONS_PER_HOUR": "100000",
+    "MAX_LIVE_SESSIONS": "100000",
+    "TOKENS_PER_DAY": "1000000000",
+    "ANON_TOKENS_PER_DAY": "1000000000",
+    "API_THROTTLING_BURST_LIMIT": "5000",
+    "API_THROTTLING_RATE_LIMIT": "10000",
+}
 
 
 def free_port() -> int:

@@ -29,6 +29,7 @@ from typing import Any
 from chatbot_local import environment
 from chatbot_local.aws import LocalResources, MotoService, provision
 from chatbot_local.console import capture_denial_reasons
+from chatbot_local.cors import allowed_origins
 from chatbot_local.environment import ConfigError, region_of
 from chatbot_local.events import ApiIdentity, scheduled_event
 from chatbot_local.gateway import Gateway
@@ -146,8 +147,7 @@ def _start(
         environment.use_dev_issuer(environ, issuer.url)
 
     resolver = template.resolver(environ, region, refs=resources.refs())
-    origins = tuple(item.strip() for item in environ.get("ALLOWED_ORIGINS", "").split(",") if item.strip())
-    api_spec = template.http_api(resolver, origins)
+    api_spec = template.http_api(resolver, allowed_origins(environ))
     specs = [template.function(logical_id, resolver) for logical_id in template.logical_ids(SERVERLESS_FUNCTION)]
     display_host = _display_host(options.host)
     stream_api = _stream_setup(template, environ, resources, specs, f"{display_host}:{sockets.port}")

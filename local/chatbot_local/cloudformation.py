@@ -12,7 +12,7 @@ import base64
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,12 @@ class Resolver:
     refs: logical id -> what `Ref` returns (physical id); attributes: (logical id, attribute) -> value.
     A `Ref` or `GetAtt` to something not created locally resolves to a recognisable placeholder,
     so properties the local API does not use never block it.
+
+    partial: evaluate only what the parameter values decide, and leave the rest as written: the
+    template of one deployment, its references intact. Conditions and `Fn::If` are evaluated,
+    `AWS::NoValue` is removed, and `Fn::Split`/`Fn::Select`/`Fn::Join` over parameter values alone
+    become their value when `Fn::Split` is the outermost; every other function (`Ref`, `GetAtt`,
+    `Sub`, ...) stays as it is, with its arguments resolved the same way.
     """
 
     template: Mapping[str, Any]
@@ -91,6 +97,7 @@ class Resolver:
     refs: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[tuple[str, str], str] = field(default_factory=dict)
     pseudo: Mapping[str, str] = field(default_factory=dict)
+    partial: bool = False
 
     def resolve(self, value: Any) -> Any:
         """Return `value` with every intrinsic function evaluated and `AWS::NoValue` removed."""
@@ -101,20 +108,56 @@ class Resolver:
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
-            if key == "Ref":
-                return self._ref(argument)
-            if key == "Condition" and isinstance(argument, str):
-                return self.condition(argument)
-            if key.startswith("Fn::"):
-                return self._function(key[4:], argument)
+            if self._evaluates(key, argument):
+                return self._intrinsic(key, argument)
         resolved = {key: self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    def _evaluates(self, key: str, argument: Any) -> bool:
+        """Whether `{key: argument}` is a function this resolver evaluates (rather than walks into)."""
+        if key == "Ref":
+            return not self.partial or argument == "AWS::NoValue"
+        if key == "Condition":
+            return not self.partial and isinstance(argument, str)
+        if not key.startswith("Fn::"):
+            return False
+        if not self.partial or key == "Fn::If":
+            return True
+        return key == "Fn::Split" and self._static(argument)
+
+    def _intrinsic(self, key: str, argument: Any) -> Any:
+        if key == "Ref":
+            return self._ref(argument)
+        if key == "Condition":
+            return self.condition(argument)
+        return self.complete()._function(key[4:], argument) if key == "Fn::Split" else self._function(key[4:], argument)
 
     def condition(self, name: str) -> bool:
         conditions = self.template.get("Conditions") or {}
         if name not in conditions:
             raise TemplateError(f"unknown condition {name}")
-        return bool(self.resolve(conditions[name]))
+        return bool(self.complete().resolve(conditions[name]))
+
+    def conditions(self) -> dict[str, bool]:
+        """Every condition of the template, evaluated."""
+        return {name: self.condition(name) for name in self.template.get("Conditions") or {}}
+
+    def complete(self) -> Resolver:
+        """This resolver evaluating everything (itself unless partial)."""
+        return replace(self, partial=False) if self.partial else self
+
+    def _static(self, value: Any) -> bool:
+        """Made of literals, parameters and Fn::Split/Select/Join only (its value is known before deployment)."""
+        if isinstance(value, list):
+            return all(self._static(item) for item in value)
+        if not isinstance(value, dict):
+            return True
+        if len(value) != 1:
+            return False
+        ((key, argument),) = value.items()
+        if key == "Ref":
+            return argument in self.parameters or argument in self.pseudo
+        return key in ("Fn::Split", "Fn::Select", "Fn::Join") and self._static(argument)
 
     def _ref(self, name: Any) -> Any:
         if not isinstance(name, str):
@@ -177,7 +220,7 @@ class Resolver:
 
     def _fn_equals(self, argument: Any) -> bool:
         left, right = (self.resolve(item) for item in _expect_list("Equals", argument, 2))
-        return str(left) == str(right)
+        return _text(left) == _text(right)
 
     def _fn_not(self, argument: Any) -> bool:
         (inner,) = _expect_list("Not", argument, 1)
@@ -208,11 +251,30 @@ class Resolver:
         except (KeyError, TypeError):
             raise TemplateError(f"Fn::FindInMap: no {mapping}.{first}.{second}") from None
 
+    # The functions a template's Rules may use besides Equals/Not/And/Or.
+
+    def _fn_contains(self, argument: Any) -> bool:
+        items, value = (self.resolve(item) for item in _expect_list("Contains", argument, 2))
+        return _text(value) in [_text(item) for item in items]
+
+    def _fn_eachmemberequals(self, argument: Any) -> bool:
+        items, value = (self.resolve(item) for item in _expect_list("EachMemberEquals", argument, 2))
+        return all(_text(item) == _text(value) for item in items)
+
+    def _fn_eachmemberin(self, argument: Any) -> bool:
+        items, allowed = (self.resolve(item) for item in _expect_list("EachMemberIn", argument, 2))
+        return {_text(item) for item in items} <= {_text(item) for item in allowed}
+
     def _fn_base64(self, argument: Any) -> str:
         return base64.b64encode(str(self.resolve(argument)).encode()).decode()
 
     def _fn_tojsonstring(self, argument: Any) -> str:
         return json.dumps(self.resolve(argument), separators=(",", ":"))
+
+
+def _text(value: Any) -> str:
+    """A value as CloudFormation compares it: booleans are the strings "true" and "false"."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _expect_list(name: str, argument: Any, length: int | None = None) -> list[Any]:

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from chatbot_local.template import CorsSpec
 
 
+def allowed_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """`ALLOWED_ORIGINS` as a tuple (empty: no CORS at all)."""
+    return tuple(item.strip() for item in environ.get("ALLOWED_ORIGINS", "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class CorsPolicy:
     spec: CorsSpec

@@ -68,12 +68,9 @@ class ManagementApi:
     # @connections -----------------------------------------------------------------------------
 
     async def _post(self, request: web.Request) -> web.Response:
-        refused = refusal(request, "ForbiddenException")
-        if refused is not None:
-            return refused
-        connection = self._live(request)
-        if connection is None:
-            return _gone()
+        connection = self._target(request)
+        if isinstance(connection, web.Response):
+            return connection
         data = await request.read()
         if len(data) > MAX_POST_BYTES:
             return json_message(413, "Message too long", "PayloadTooLargeException")
@@ -87,12 +84,9 @@ class ManagementApi:
         return web.Response(status=200)
 
     async def _get(self, request: web.Request) -> web.Response:
-        refused = refusal(request, "ForbiddenException")
-        if refused is not None:
-            return refused
-        connection = self._live(request)
-        if connection is None:
-            return _gone()
+        connection = self._target(request)
+        if isinstance(connection, web.Response):
+            return connection
         handshake = connection.handshake
         body = {
             "connectedAt": _iso(handshake.connected_at),
@@ -102,18 +96,21 @@ class ManagementApi:
         return web.json_response(body)
 
     async def _delete(self, request: web.Request) -> web.Response:
-        refused = refusal(request, "ForbiddenException")
-        if refused is not None:
-            return refused
-        connection = self._live(request)
-        if connection is None:
-            return _gone()
+        connection = self._target(request)
+        if isinstance(connection, web.Response):
+            return connection
         await connection.close(WSCloseCode.OK, "")
         return web.Response(status=204)
 
-    def _live(self, request: web.Request) -> Connection | None:
+    def _target(self, request: web.Request) -> Connection | web.Response:
+        """The live connection the request names, or the refusal: 403 unsigned, 410 gone."""
+        refused = refusal(request, "ForbiddenException")
+        if refused is not None:
+            return refused
         connection = self._connections.get(request.match_info["connection_id"])
-        return None if connection is None or connection.socket.closed else connection
+        if connection is None or connection.socket.closed:
+            return _gone()
+        return connection
 
     # Lambda Invoke ----------------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, WebSocket, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from support.websocket_api import RunningWebSocketApi, running_websocket_api
 
-from tools.demo_page import TIMEOUT_MS, VIEWPORT, bubbles, open_demo, send
+from tools.demo_page import TIMEOUT_MS, VIEWPORT, bubbles, open_demo, opened_sockets, send
 from tools.local_api import RunningApi
 
 pytestmark = pytest.mark.browser
@@ -58,17 +58,6 @@ def streaming_page(browser: Browser, chatbot: RunningApi, ticket_status: int, st
 
     page.route("**/stream-tickets", ticket)
     return page
-
-
-def opened_sockets(page: Page) -> list[WebSocket]:
-    """The WebSockets the page opens from now on."""
-    sockets: list[WebSocket] = []
-
-    def opened(socket: WebSocket) -> None:
-        sockets.append(socket)
-
-    page.on("websocket", opened)
-    return sockets
 
 
 def test_the_answer_streams_into_the_bubble_as_text(

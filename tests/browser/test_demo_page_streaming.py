@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import Page, expect
 
-from tools.demo_page import bubbles, open_demo, send
+from tools.demo_page import bubbles, open_demo, opened_sockets, send
 from tools.local_api import RunningApi, running_chatbot_local
 
 pytestmark = pytest.mark.browser
@@ -30,17 +30,6 @@ def streaming_chatbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runn
     environ = {"ANON_SESSIONS_PER_HOUR": "100", "ECHO_WORD_DELAY_MS": "120"}
     with running_chatbot_local(tmp_path_factory.mktemp("browser-streaming"), environ) as api:
         yield api
-
-
-def opened_sockets(page: Page) -> list[WebSocket]:
-    """The WebSockets the page opens from now on."""
-    sockets: list[WebSocket] = []
-
-    def opened(socket: WebSocket) -> None:
-        sockets.append(socket)
-
-    page.on("websocket", opened)
-    return sockets
 
 
 def test_the_answer_appears_progressively_as_text_then_as_stored(

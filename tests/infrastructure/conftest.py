@@ -30,13 +30,15 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+from support.cloudformation import parameter_values as support_parameter_values
 from support.stack_variants import AUDIT_VARIANTS, NETWORK_VARIANTS
+
+from chatbot_local.cloudformation import Resolver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = Path(os.environ.get("CHATBOT_TEMPLATE_PATH", REPO_ROOT / "template.yaml"))
 REGION = "eu-west-1"
 
-NO_VALUE = {"Ref": "AWS::NoValue"}
 EDGE_WEB_ACL_ARN = (
     "arn:aws:wafv2:us-east-1:123456789012:global/webacl/chatbot-edge/11111111-2222-3333-4444-555555555555"
 )
@@ -87,77 +89,20 @@ def _sam_transform(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, 
     )
 
 
-def parameter_values(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
-    values = {name: str(spec.get("Default", "")) for name, spec in raw.get("Parameters", {}).items()}
-    values.update(overrides)
-    values.update({"AWS::Region": REGION, "AWS::Partition": "aws"})
-    return values
+def deployment(template: dict[str, Any], overrides: dict[str, str], region: str = REGION) -> Resolver:
+    """The template's values for one deployment: parameters at their defaults unless overridden, the
+    Region and partition; `partial`, so references to the stack's own resources stay as written."""
+    return Resolver(
+        template,
+        parameters=support_parameter_values(template, overrides, region),
+        pseudo={"AWS::Region": region, "AWS::Partition": "aws"},
+        partial=True,
+    )
 
 
-def _scalar(node: Any, params: dict[str, str]) -> Any:
-    """Value of an expression made of literals, parameter Refs, Fn::Select and Fn::Split."""
-    if isinstance(node, (str, int, float, bool)):
-        return str(node) if not isinstance(node, bool) else str(node).lower()
-    if isinstance(node, list):
-        return [_scalar(item, params) for item in node]
-    if isinstance(node, dict) and len(node) == 1:
-        ((name, args),) = node.items()
-        if name == "Ref" and args in params:
-            return params[args]
-        if name == "Fn::Split":
-            return str(_scalar(args[1], params)).split(args[0])
-        if name == "Fn::Select":
-            return _scalar(args[1], params)[int(_scalar(args[0], params))]
-        if name == "Fn::Join":
-            return str(args[0]).join(str(_scalar(item, params)) for item in args[1])
-    raise ValueError(f"not a static expression: {node!r}")
-
-
-def evaluate_conditions(raw: dict[str, Any], params: dict[str, str]) -> dict[str, bool]:
-    definitions = raw.get("Conditions", {})
-    results: dict[str, bool] = {}
-
-    def condition(name: str) -> bool:
-        if name not in results:
-            results[name] = expression(definitions[name])
-        return results[name]
-
-    def expression(node: Any) -> bool:
-        ((name, args),) = node.items()
-        if name == "Fn::Equals":
-            return bool(_scalar(args[0], params) == _scalar(args[1], params))
-        if name == "Fn::Not":
-            return not expression(args[0])
-        if name == "Fn::And":
-            return all(expression(item) for item in args)
-        if name == "Fn::Or":
-            return any(expression(item) for item in args)
-        if name == "Condition":
-            return condition(args)
-        raise ValueError(f"unsupported condition function {name}")
-
-    for name in definitions:
-        condition(name)
-    return results
-
-
-def _resolve(node: Any, conditions: dict[str, bool], params: dict[str, str]) -> Any:
-    """Apply Fn::If, drop AWS::NoValue and compute static Fn::Split; leave other intrinsics."""
-    if isinstance(node, list):
-        items = [_resolve(item, conditions, params) for item in node]
-        return [item for item in items if item != NO_VALUE]
-    if isinstance(node, dict):
-        if len(node) == 1 and "Fn::If" in node:
-            name, when_true, when_false = node["Fn::If"]
-            return _resolve(when_true if conditions[name] else when_false, conditions, params)
-        if len(node) == 1 and "Fn::Split" in node:
-            try:
-                return _scalar(node, params)
-            except ValueError:
-                pass
-        resolved = {key: _resolve(value, conditions, params) for key, value in node.items()}
-        return {key: value for key, value in resolved.items() if value != NO_VALUE}
-    return node
+def evaluate_conditions(template: dict[str, Any], values: dict[str, str]) -> dict[str, bool]:
+    """Every Condition of the template, evaluated for these parameter values."""
+    return Resolver(template, parameters=values, partial=True).conditions()
 
 
 # --------------------------------------------------------------------------- model
@@ -207,24 +152,19 @@ class Stack:
 
     def __init__(self, raw: dict[str, Any], overrides: dict[str, str]) -> None:
         self.raw = raw
-        self.params = parameter_values(raw, overrides)
-        self.conditions = evaluate_conditions(raw, self.params)
+        self.deployment = deployment(raw, overrides)
+        self.params: dict[str, str] = dict(self.deployment.parameters)
+        self.conditions = self.deployment.conditions()
         transformed = _sam_transform(raw, overrides)
-        resources = {
-            logical_id: resource
-            for logical_id, resource in transformed["Resources"].items()
-            if self.conditions.get(resource.get("Condition", ""), True)
-        }
-        self.resources: dict[str, dict[str, Any]] = _resolve(resources, self.conditions, self.params)
-        self.outputs: dict[str, Any] = _resolve(
-            {
-                name: output
-                for name, output in transformed.get("Outputs", {}).items()
-                if self.conditions.get(output.get("Condition", ""), True)
-            },
-            self.conditions,
-            self.params,
-        )
+        self.resources: dict[str, dict[str, Any]] = self.deployment.resolve(self._kept(transformed["Resources"]))
+        self.outputs: dict[str, Any] = self.deployment.resolve(self._kept(transformed.get("Outputs", {})))
+
+    def _kept(self, section: dict[str, Any]) -> dict[str, Any]:
+        return {name: item for name, item in section.items() if self.conditions.get(item.get("Condition", ""), True)}
+
+    def value(self, node: Any) -> Any:
+        """What a property built from parameter values (Fn::Join, Fn::Split, Fn::Select, Ref) comes to."""
+        return self.deployment.complete().resolve(node)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {lid: res for lid, res in self.resources.items() if res["Type"] == resource_type}
@@ -462,14 +402,14 @@ class EdgeStack:
 @cache
 def _edge_stack(frozen_overrides: tuple[tuple[str, str], ...]) -> EdgeStack:
     raw = _edge_raw()
-    params = parameter_values(raw, dict(frozen_overrides)) | {"AWS::Region": "us-east-1"}
-    conditions = evaluate_conditions(raw, params)
+    edge = deployment(raw, dict(frozen_overrides), region="us-east-1")
+    conditions = edge.conditions()
     kept = {
         logical_id: resource
         for logical_id, resource in raw["Resources"].items()
         if conditions.get(resource.get("Condition", ""), True)
     }
-    return EdgeStack(raw, params, _resolve(kept, conditions, params))
+    return EdgeStack(raw, dict(edge.parameters), edge.resolve(kept))
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.stack_resources import FUNCTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-FUNCTIONS = (
-    "AuthorizerFunction",
-    "ChatFunction",
-    "SessionCleanupFunction",
-    "StreamAuthorizerFunction",
-    "StreamFunction",
-    "StreamWorkerFunction",
-)
 SERVICE_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
 
 

@@ -10,19 +10,12 @@ from typing import Any
 
 import pytest
 from deploy import command_parameters, parse_overrides
+from support.stack_resources import FUNCTIONS
 
 from chatbot_security.storage.records import EXPIRY_SHARDS
 from tools.config_names import CONFIGURATION_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = (
-    "AuthorizerFunction",
-    "ChatFunction",
-    "SessionCleanupFunction",
-    "StreamAuthorizerFunction",
-    "StreamFunction",
-    "StreamWorkerFunction",
-)
 
 # The binding configuration names
 DESIGN_ENV_VARS = CONFIGURATION_NAMES

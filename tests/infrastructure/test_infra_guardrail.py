@@ -48,24 +48,6 @@ CREDENTIALS = {"AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PASSWORD", "PIN", "CREDIT_DE
 NEVER_TOUCHED = {"URL", "USERNAME", "AGE", "SWIFT_CODE"}
 
 
-def _value(node: Any, params: dict[str, str]) -> Any:
-    """A property made of literals, parameter references and Fn::Join / Fn::Split / Fn::Select."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, list):
-        return [_value(item, params) for item in node]
-    if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref")):
-        return {key: _value(item, params) for key, item in node.items()}
-    ((name, args),) = node.items()
-    functions: dict[str, Callable[[], Any]] = {
-        "Ref": lambda: params[args],
-        "Fn::Join": lambda: str(args[0]).join(_value(item, params) for item in args[1]),
-        "Fn::Split": lambda: str(_value(args[1], params)).split(args[0]),
-        "Fn::Select": lambda: _value(args[1], params)[int(args[0])],
-    }
-    return functions[name]()
-
-
 def _guardrail(stack: Any) -> dict[str, Any]:
     return dict(stack.props("ChatGuardrail"))
 
@@ -162,7 +144,7 @@ def test_no_denied_topics_or_blocked_words_by_default(stack) -> None:
 
 def test_denied_topics_come_from_the_comma_list(make_stack) -> None:
     stack = make_stack(GuardrailDeniedTopics="investment advice,medical diagnosis")
-    topics = _value(_guardrail(stack)["TopicPolicyConfig"]["TopicsConfig"], stack.params)
+    topics = stack.value(_guardrail(stack)["TopicPolicyConfig"]["TopicsConfig"])
     assert topics == [
         {
             "Name": "investment advice",
@@ -180,14 +162,14 @@ def test_denied_topics_come_from_the_comma_list(make_stack) -> None:
 def test_every_slot_of_the_topic_list_is_used(make_stack) -> None:
     names = ["one", "two", "three", "four", "five"]
     stack = make_stack(GuardrailDeniedTopics=",".join(names))
-    topics = _value(_guardrail(stack)["TopicPolicyConfig"]["TopicsConfig"], stack.params)
+    topics = stack.value(_guardrail(stack)["TopicPolicyConfig"]["TopicsConfig"])
     assert [topic["Name"] for topic in topics] == names
 
 
 def test_blocked_words_come_from_the_comma_list(make_stack) -> None:
     words = ["alpha", "bravo charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo"]
     stack = make_stack(GuardrailBlockedWords=",".join(words))
-    config = _value(_guardrail(stack)["WordPolicyConfig"]["WordsConfig"], stack.params)
+    config = stack.value(_guardrail(stack)["WordPolicyConfig"]["WordsConfig"])
     assert config == [{"Text": word} for word in words]
 
 

@@ -6,18 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.stack_resources import FUNCTIONS, KEY_ARN, TABLE_ARN
 from support.stack_variants import NETWORK_VARIANTS
-
-FUNCTIONS = (
-    "AuthorizerFunction",
-    "ChatFunction",
-    "SessionCleanupFunction",
-    "StreamAuthorizerFunction",
-    "StreamFunction",
-    "StreamWorkerFunction",
-)
-KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
-TABLE_ARN = {"Fn::GetAtt": ["ChatTable", "Arn"]}
 
 
 def _kms_actions(stack, function_id: str) -> set[str]:

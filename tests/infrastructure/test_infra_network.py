@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from deploy import command_parameters, parse_overrides
+from support.stack_resources import FUNCTIONS, KEY_ARN, TABLE_ARN
 from support.stack_variants import AUDIT_VARIANTS, BREAK_GLASS_ROLE, DYNAMODB_PREFIX_LIST, NETWORK_VARIANTS
 
 if TYPE_CHECKING:
@@ -18,16 +19,6 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-FUNCTIONS = (
-    "AuthorizerFunction",
-    "ChatFunction",
-    "SessionCleanupFunction",
-    "StreamAuthorizerFunction",
-    "StreamFunction",
-    "StreamWorkerFunction",
-)
-KEY_ARN = {"Fn::GetAtt": ["ChatbotKey", "Arn"]}
-TABLE_ARN = {"Fn::GetAtt": ["ChatTable", "Arn"]}
 FUNCTION_ROLES_PATTERN = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/chatbot/${AWS::StackName}/*"}
 SOURCE_KEYS = ("aws:SourceVpc", "aws:SourceVpce")
 # Types that cost money by the hour or by the month whether or not the chatbot is used.

@@ -8,37 +8,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from support.api import InProcessApi
+from support.api import InProcessApi, Reply
 from support.caches import reset_caches
+from support.guardrail_responses import converse_reply
 from support.openai_server import OpenAiServer
+from support.provider_models import use_openai
 
 from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
-from tools.aws_calls import AwsCalls, counting_aws_calls
+from tools.aws_calls import AwsCalls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
 BUDGET = {"kms": 0, "secrets-manager": 0, "dynamodb": 3, "bedrock-runtime": 1}
-
-
-def converse_reply(text: str) -> dict[str, Any]:
-    return {
-        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-        "stopReason": "end_turn",
-        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
-        "metrics": {"latencyMs": 1},
-    }
-
-
-@pytest.fixture
-def calls() -> Iterator[AwsCalls]:
-    with counting_aws_calls() as counter:
-        yield counter
 
 
 @pytest.fixture
@@ -67,6 +53,18 @@ def session_with_history(api: InProcessApi, token: str, bedrock: Stubber, messag
     return session_id
 
 
+def post_one_more_turn(
+    api: InProcessApi, token: str, bedrock: Stubber, calls: AwsCalls, session_id: str, with_client_id: bool
+) -> Reply:
+    """Post "and now?" (with a client_message_id or not), counting the AWS calls from the post on."""
+    body: dict[str, str] = {"content": "and now?"}
+    if with_client_id:
+        body["client_message_id"] = str(uuid.uuid4())
+    bedrock.add_response("converse", converse_reply("here you go"))
+    calls.clear()
+    return api.call(MESSAGES, token, body, session_id=session_id)
+
+
 def within_budget(counts: dict[str, int]) -> bool:
     return (
         all(counts.get(service, 0) <= limit for service, limit in BUDGET.items())
@@ -81,13 +79,8 @@ def test_a_warm_turn_stays_within_the_aws_call_budget(
 ) -> None:
     # Given a session with `history` messages, in a container that has seen it
     session_id = session_with_history(api, alice, bedrock, history)
-    body: dict[str, str] = {"content": "and now?"}
-    if with_client_id:
-        body["client_message_id"] = str(uuid.uuid4())
-    bedrock.add_response("converse", converse_reply("here you go"))
-    calls.clear()
-    # When one more turn is posted
-    reply = api.call(MESSAGES, alice, body, session_id=session_id)
+    # When one more turn is posted (the calls counted from here)
+    reply = post_one_more_turn(api, alice, bedrock, calls, session_id, with_client_id)
     # Then it is answered within the budget
     assert reply.status == 201
     counts = calls.by_service()
@@ -104,13 +97,8 @@ def test_token_quotas_and_a_deployment_budget_add_no_call_to_a_warm_turn(
     monkeypatch.setenv("DAILY_TOKEN_BUDGET", "100000000")
     reset_caches()
     session_id = session_with_history(api, alice, bedrock, 20)
-    body: dict[str, str] = {"content": "and now?"}
-    if with_client_id:
-        body["client_message_id"] = str(uuid.uuid4())
-    bedrock.add_response("converse", converse_reply("here you go"))
-    calls.clear()
-    # When one more turn is posted
-    reply = api.call(MESSAGES, alice, body, session_id=session_id)
+    # When one more turn is posted (the calls counted from here)
+    reply = post_one_more_turn(api, alice, bedrock, calls, session_id, with_client_id)
     # Then the reservation and the settlement ride in the turn's two transactions
     assert reply.status == 201
     assert within_budget(calls.by_service()), calls.by_service()
@@ -151,13 +139,6 @@ def test_a_container_seeing_a_session_for_the_first_time_makes_one_kms_call(
     assert calls.by_service().get("dynamodb", 0) <= 3
 
 
-@pytest.fixture
-def openai_server() -> Iterator[OpenAiServer]:
-    server = OpenAiServer().start()
-    yield server
-    server.stop()
-
-
 def test_a_warm_turn_on_the_openai_provider_reads_no_secret(
     api: InProcessApi,
     alice: str,
@@ -165,12 +146,7 @@ def test_a_warm_turn_on_the_openai_provider_reads_no_secret(
     openai_server: OpenAiServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
-    monkeypatch.setenv("MODEL_PROVIDER", "openai")
-    monkeypatch.setenv("MODEL_ID", "test-model")
-    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret_arn)
-    reset_caches()
+    use_openai(openai_server, monkeypatch)
     session_id = str(api.call("POST /v1/sessions", alice).body["session_id"])
     for n in range(10):
         api.call(MESSAGES, alice, {"content": f"warm-up {n}"}, session_id=session_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
@@ -17,19 +17,13 @@ from support.issuer_server import IssuerServer
 
 from chat import dependencies
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer
-from tools.aws_calls import AwsCalls, counting_aws_calls
+from tools.aws_calls import AwsCalls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 MESSAGES = "POST /v1/sessions/{session_id}/messages"
 HISTORY = "GET /v1/sessions/{session_id}/messages"
 SESSION = "GET /v1/sessions/{session_id}"
-
-
-@pytest.fixture
-def calls() -> Iterator[AwsCalls]:
-    with counting_aws_calls() as counter:
-        yield counter
 
 
 class ScriptedModel:

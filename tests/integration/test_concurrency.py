@@ -18,6 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from support.moto_atomic import make_dynamodb_atomic
+from support.parallel import in_parallel
 
 from chat import dependencies
 from chatbot_security.conversation.conversations import Conversations
@@ -52,16 +54,7 @@ class SlowEcho:
 
 @pytest.fixture
 def atomic_dynamodb(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    real_call_action = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return real_call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    make_dynamodb_atomic(monkeypatch)
 
 
 @pytest.fixture
@@ -95,17 +88,6 @@ def post_until_stored(service: Conversations, session_id: str, message: MessageR
             if not is_transient(error):
                 raise
     raise AssertionError("still unavailable after 10 attempts")
-
-
-def in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        barrier.wait(5)
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.clocks import ManualClock
+from support.clocks import FIXED_START, ManualClock
 
 from chatbot_security.storage.connections import (
     MAX_CONNECTION_SECONDS,
@@ -23,13 +23,8 @@ from chatbot_security.storage.connections import (
 )
 from tools.connection_fakes import InMemoryConnectionStore
 
-NOW = 1_800_000_000
+NOW = FIXED_START
 SESSION = "8a3c2f6e-5d1b-4c7a-9e2f-0b1c2d3e4f50"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(NOW)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])

@@ -269,13 +269,6 @@ def test_one_bedrock_throttle_is_absorbed_by_the_providers_retry(
 
 
 @pytest.fixture
-def openai_server() -> Iterator[OpenAiServer]:
-    server = OpenAiServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def openai(openai_server: OpenAiServer, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
     """The OpenAI-compatible provider on a loopback endpoint, its key in Secrets Manager (moto)."""
     arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]

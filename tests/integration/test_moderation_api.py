@@ -26,11 +26,12 @@ from support.guardrail_responses import (
     converse_trace,
 )
 from support.openai_server import OpenAiServer, Scripted, completion
+from support.provider_models import use_openai
 
 from chatbot_security.conversation import moderation
 from chatbot_security.conversation.model_providers import BedrockConverseModel, configured
 from chatbot_security.storage.records import TURN_PREFIX
-from tools.aws_calls import AwsCalls, counting_aws_calls
+from tools.aws_calls import AwsCalls
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -40,12 +41,6 @@ REFUSAL = "That answer was withheld by moderation."
 GUARDRAIL_ID, GUARDRAIL_VERSION = "gr-1", "1"
 WITH_NAMES = "My name is Jane Doe and I live at 12 Rue de la Paix."
 ANONYMISED = "My name is {NAME} and I live at {ADDRESS}."
-
-
-@pytest.fixture
-def calls() -> Iterator[AwsCalls]:
-    with counting_aws_calls() as counter:
-        yield counter
 
 
 @pytest.fixture
@@ -77,16 +72,9 @@ def bedrock(runtime: Stubber, monkeypatch: pytest.MonkeyPatch) -> Stubber:
 
 
 @pytest.fixture
-def openai(runtime: Stubber, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAiServer]:
-    server = OpenAiServer().start()
-    secret_arn = boto3.client("secretsmanager").create_secret(Name="model-key", SecretString="sk-local")["ARN"]
-    monkeypatch.setenv("MODEL_PROVIDER", "openai")
-    monkeypatch.setenv("MODEL_ID", "test-model")
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret_arn)
-    reset_caches()
-    yield server
-    server.stop()
+def openai(runtime: Stubber, openai_server: OpenAiServer, monkeypatch: pytest.MonkeyPatch) -> OpenAiServer:
+    use_openai(openai_server, monkeypatch)
+    return openai_server
 
 
 def apply_guardrail(source: str, text: str) -> dict[str, Any]:

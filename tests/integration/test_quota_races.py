@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +17,7 @@ import boto3
 import pytest
 from support.caches import reset_caches
 from support.moto_atomic import make_dynamodb_atomic
+from support.parallel import in_parallel
 
 from chat import dependencies
 from chatbot_security.conversation.conversations import Conversations
@@ -79,17 +79,6 @@ def post(service: Conversations, principal: Principal, session_id: str) -> str:
     except QuotaExceededError:
         return "refused"
     return "answered"
-
-
-def in_parallel(calls: list[Callable[[], str]]) -> list[str]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], str]) -> str:
-        barrier.wait(5)
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def counter(table: str, pk: str, sk: str) -> int:

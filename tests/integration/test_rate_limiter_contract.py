@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from support.clocks import ManualClock
+from support.clocks import FIXED_START, ManualClock
 
 from chatbot_security.storage.errors import RateLimitExceeded
 from chatbot_security.storage.ratelimit import RateCharge, RateLimiter
 from tools.fakes import InMemoryRateLimiter, InMemorySessionStore
 
-START = 1_800_000_000  # the start of a window of 60 seconds (and of one of an hour)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
+START = FIXED_START  # the start of a window of 60 seconds (and of one of an hour)
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])

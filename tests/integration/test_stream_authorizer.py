@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.clocks import ManualClock
+from support.clocks import FIXED_START, ManualClock
 from support.stream_events import CONNECT_ARN, connect_event
 from support.ticket_fakes import InMemoryTicketStore
 
@@ -21,24 +21,10 @@ from chatbot_security.storage.tickets import DynamoTicketStore, TicketGrant, Tic
 from stream_authorizer.handler import handler
 from tools.lambda_context import FakeLambdaContext
 
-NOW = 1_800_000_000
+NOW = FIXED_START
 SESSION = str(uuid.UUID(int=11, version=4))
 GRANT = TicketGrant(owner="owner-hash-" + "a" * 52, kind="user", session_id=SESSION, credential_exp=NOW + 3600)
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(NOW)
-
-
-@pytest.fixture(params=["in-memory", "dynamodb"])
-def tickets(request: pytest.FixtureRequest, clock: ManualClock) -> TicketStore:
-    if request.param == "in-memory":
-        return InMemoryTicketStore(clock=clock)
-    aws = request.getfixturevalue("aws")
-    client = boto3.client("dynamodb")
-    return DynamoTicketStore(lambda: client, aws.table_name, clock=clock)
 
 
 def connect(event: dict[str, Any], tickets: TicketStore, clock: ManualClock) -> dict[str, Any]:

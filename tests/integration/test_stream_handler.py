@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from support.asyncapi import validate_frame
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION, authorizer_context, ws_event
 
@@ -61,16 +59,11 @@ class FakeEngine:
 
 
 @pytest.fixture
-def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamStage]:
-    stage = StreamStage().start()
-    stage.check = validate_frame  # every frame the product sends is one of the AsyncAPI document's messages
-    monkeypatch.setenv("ALLOW_LOOPBACK_ISSUER", "true")
-    monkeypatch.setenv("STREAM_CALLBACK_URL", stage.url)
+def stage(stage: StreamStage, monkeypatch: pytest.MonkeyPatch) -> StreamStage:
+    """The stage, also answering the worker's asynchronous invocation."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", stage.url)
     monkeypatch.setenv("STREAM_WORKER_FUNCTION", "chatbot-stream-worker")
-    yield stage
-    assert not stage.invalid, stage.invalid  # a frame outside docs/asyncapi.yaml
-    stage.stop()
+    return stage
 
 
 @pytest.fixture

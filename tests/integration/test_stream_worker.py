@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from support.asyncapi import validate_frame
 from support.stream_doubles import EachTextAFrame
 from support.stream_stage import StreamStage
 from support.websocket_events import OWNER, SESSION
@@ -96,17 +95,6 @@ class PassThrough:
 
     def finish(self) -> str:
         return ""
-
-
-@pytest.fixture
-def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamStage]:
-    stage = StreamStage().start()
-    stage.check = validate_frame  # every frame the product sends is one of the AsyncAPI document's messages
-    monkeypatch.setenv("ALLOW_LOOPBACK_ISSUER", "true")
-    monkeypatch.setenv("STREAM_CALLBACK_URL", stage.url)
-    yield stage
-    assert not stage.invalid, stage.invalid  # a frame outside docs/asyncapi.yaml
-    stage.stop()
 
 
 @pytest.fixture

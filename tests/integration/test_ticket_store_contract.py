@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support.clocks import ManualClock
+from support.clocks import FIXED_START, ManualClock
 from support.ticket_fakes import InMemoryTicketStore
 
 from chatbot_security.storage.tickets import (
@@ -22,23 +22,9 @@ from chatbot_security.storage.tickets import (
     TicketStore,
 )
 
-NOW = 1_800_000_000
+NOW = FIXED_START
 SESSION = str(uuid.UUID(int=7, version=4))
 GRANT = TicketGrant(owner="owner-hash", kind="user", session_id=SESSION, credential_exp=NOW + 3600)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(NOW)
-
-
-@pytest.fixture(params=["in-memory", "dynamodb"])
-def tickets(request: pytest.FixtureRequest, clock: ManualClock) -> TicketStore:
-    if request.param == "in-memory":
-        return InMemoryTicketStore(clock=clock)
-    aws = request.getfixturevalue("aws")
-    client = boto3.client("dynamodb")
-    return DynamoTicketStore(lambda: client, aws.table_name, clock=clock)
 
 
 def stored_items(tickets: TicketStore) -> list[dict[str, Any]]:

@@ -10,12 +10,12 @@ from local_kit import (
     FIXTURE_TEMPLATE,
     REGION,
     WEB_ORIGIN,
-    Clock,
     FakeFunction,
     GatewayKit,
     allow_bearer_good,
     echo_event,
 )
+from support.clocks import ManualClock
 
 from chatbot_local.events import ApiIdentity
 from chatbot_local.gateway import Gateway
@@ -46,7 +46,7 @@ def make_gateway(fixture_template: Template) -> Callable[..., GatewayKit]:
         resolver = fixture_template.resolver({"ALLOWED_ORIGINS": ",".join(origins), **(environ or {})}, REGION)
         api = fixture_template.http_api(resolver, origins)
         authorizer_function, chat_function = FakeFunction(authorizer), FakeFunction(chat)
-        clock, lines = Clock(), list[str]()
+        clock, lines = ManualClock(1_000.0), list[str]()
         functions = {"AuthorizerFunction": authorizer_function, "ChatFunction": chat_function}
         gateway = Gateway(api, functions, ApiIdentity(REGION, "123456789012"), log=lines.append, monotonic=clock)
         return GatewayKit(gateway, authorizer_function, chat_function, clock, lines)

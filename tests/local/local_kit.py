@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.clocks import ManualClock
+
 from chatbot_local.events import HttpRequest
 from chatbot_local.gateway import Gateway
 from chatbot_local.lambdas import InvocationError
@@ -46,19 +48,11 @@ def failing(event: dict[str, Any]) -> Any:
 
 
 @dataclass
-class Clock:
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
 class GatewayKit:
     gateway: Gateway
     authorizer: FakeFunction
     chat: FakeFunction
-    clock: Clock
+    clock: ManualClock
     lines: list[str]
 
     def request(

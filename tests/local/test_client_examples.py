@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -59,6 +59,20 @@ def command(language: str, code: str, folder: Path) -> list[str]:
     return [node, str(script)]
 
 
+def example_environ(api: RunningApi) -> dict[str, str]:
+    """What an example runs with: the API's URL, and no proxy between it and the local API."""
+    return {**api.environ, "API": api.base, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def run_example(argv: list[str], environ: dict[str, str], expected: Sequence[str]) -> None:
+    """Run an example program; it must succeed and print each of the expected texts."""
+    finished = subprocess.run(argv, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False)
+
+    assert finished.returncode == 0, finished.stderr
+    for text in expected:
+        assert text in finished.stdout
+
+
 def test_every_example_of_the_doc_is_run_here() -> None:
     found = examples()
 
@@ -71,20 +85,8 @@ def test_the_documented_example_works(name: str, api: RunningApi, tmp_path: Path
     found = examples()
     language, code = found[name]
     program = found[HELPERS[language]][1] + "\n\n" + code
-    environ = {**api.environ, "API": api.base, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    environ = example_environ(api)
     if name.endswith(("-oidc", "-my-data")) and language != "bash":  # the shell example mints its own token
         environ["TOKEN"] = api.token(f"clients-{name}")
 
-    finished = subprocess.run(
-        command(language, program, tmp_path),
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert finished.returncode == 0, finished.stderr
-    for text in EXPECTED[name]:
-        assert text in finished.stdout
+    run_example(command(language, program, tmp_path), environ, EXPECTED[name])

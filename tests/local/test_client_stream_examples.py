@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_client_examples import CLIENTS_DOC, HELPERS, examples
+from test_client_examples import CLIENTS_DOC, HELPERS, example_environ, examples, run_example
 
 from tools.local_api import ROOT, RunningApi, running_chatbot_local
 
@@ -59,18 +59,6 @@ def test_every_stream_example_of_the_doc_is_run_here() -> None:
 def test_the_documented_stream_example_works(name: str, api: RunningApi, tmp_path: Path) -> None:
     language, code = stream_examples()[name]
     program = examples()[HELPERS[language]][1] + "\n\n" + code
-    environ = {**api.environ, "API": api.base, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    environ = example_environ(api)
 
-    finished = subprocess.run(
-        command(language, program, tmp_path),
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert finished.returncode == 0, finished.stderr
-    for text in EXPECTED[name]:
-        assert text in finished.stdout
+    run_example(command(language, program, tmp_path), environ, EXPECTED[name])

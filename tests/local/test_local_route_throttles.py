@@ -3,7 +3,8 @@ template.yaml: the stage's values unless set, so the stage-throttle variables ra
 
 from __future__ import annotations
 
-from local_kit import REGION, Clock, FakeFunction, allow_bearer_good, echo_event
+from local_kit import REGION, FakeFunction, allow_bearer_good, echo_event
+from support.clocks import ManualClock
 
 from chatbot_local.events import ApiIdentity, HttpRequest
 from chatbot_local.gateway import Gateway
@@ -40,7 +41,7 @@ def test_the_message_route_is_throttled_on_its_own(project_template: Template) -
     api = api_of(
         project_template, {"MESSAGE_POST_THROTTLING_BURST_LIMIT": "1", "MESSAGE_POST_THROTTLING_RATE_LIMIT": "1"}
     )
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     functions = {"AuthorizerFunction": FakeFunction(allow_bearer_good), "ChatFunction": FakeFunction(echo_event)}
     gateway = Gateway(api, functions, ApiIdentity(REGION, "123456789012"), monotonic=clock)
 

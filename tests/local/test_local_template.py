@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,43 @@ def test_split_select_join_findinmap_base64_tojsonstring() -> None:
     assert r.resolve({"Fn::FindInMap": ["Sizes", "small", "mb"]}) == 128
     assert r.resolve({"Fn::Base64": "hi"}) == "aGk="
     assert r.resolve({"Fn::ToJsonString": {"a": [1]}}) == '{"a":[1]}'
+
+
+def test_booleans_compare_as_cloudformation_writes_them() -> None:
+    assert resolver(Name="true").resolve({"Fn::Equals": [{"Ref": "Name"}, True]}) is True
+    assert resolver(Name="false").resolve({"Fn::Equals": [False, {"Ref": "Name"}]}) is True
+
+
+def test_the_functions_of_template_rules() -> None:
+    r = resolver(Name="b")
+
+    assert r.resolve({"Fn::Contains": [["a", "b"], {"Ref": "Name"}]}) is True
+    assert r.resolve({"Fn::Contains": [["a", "c"], {"Ref": "Name"}]}) is False
+    assert r.resolve({"Fn::EachMemberEquals": [["b", "b"], {"Ref": "Name"}]}) is True
+    assert r.resolve({"Fn::EachMemberIn": [["b", "a"], ["a", "b", "c"]]}) is True
+    assert r.resolve({"Fn::EachMemberIn": [["b", "d"], ["a", "b", "c"]]}) is False
+
+
+def test_a_partial_resolver_evaluates_only_what_the_parameters_decide() -> None:
+    r = dataclasses.replace(resolver(Name="a,b"), partial=True)
+    value = {
+        "chosen": {"Fn::If": ["HasName", {"Ref": "Table"}, "none"]},
+        "dropped": {"Fn::If": ["HasName", {"Ref": "AWS::NoValue"}, 1]},
+        "split": {"Fn::Split": [",", {"Ref": "Name"}]},
+        "kept": {"Fn::Sub": ["${Table}-${Own}", {"Own": {"Fn::If": ["Both", "o", "p"]}}]},
+        "attribute": {"Fn::GetAtt": ["Key", "Arn"]},
+        "split_of_a_resource": {"Fn::Split": ["/", {"Ref": "Table"}]},
+    }
+
+    assert r.resolve(value) == {
+        "chosen": {"Ref": "Table"},
+        "split": ["a", "b"],
+        "kept": {"Fn::Sub": ["${Table}-${Own}", {"Own": "o"}]},
+        "attribute": {"Fn::GetAtt": ["Key", "Arn"]},
+        "split_of_a_resource": {"Fn::Split": ["/", {"Ref": "Table"}]},
+    }
+    assert r.conditions() == {"HasName": True, "Both": True, "Either": True}
+    assert r.complete().resolve(value["chosen"]) == "local-table"
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 
-from local_kit import Clock
+from support.clocks import ManualClock
 
 from tools.progress import Progress
 
 
 def test_without_a_terminal_a_line_is_printed_every_interval() -> None:
-    stream, clock = io.StringIO(), Clock(0.0)
+    stream, clock = io.StringIO(), ManualClock(0.0)
     progress = Progress("load: turns", 100, stream=stream, interval=10, clock=clock, tty=False)
 
     for second in range(1, 26):
@@ -24,7 +24,7 @@ def test_without_a_terminal_a_line_is_printed_every_interval() -> None:
 
 
 def test_on_a_terminal_a_bar_is_redrawn_in_place() -> None:
-    stream, clock = io.StringIO(), Clock(0.0)
+    stream, clock = io.StringIO(), ManualClock(0.0)
     progress = Progress("fuzz: cases", 4, stream=stream, clock=clock, tty=True)
 
     for step in range(1, 5):
@@ -38,7 +38,7 @@ def test_on_a_terminal_a_bar_is_redrawn_in_place() -> None:
 
 
 def test_the_last_line_says_where_it_stopped() -> None:
-    stream, clock = io.StringIO(), Clock(0.0)
+    stream, clock = io.StringIO(), ManualClock(0.0)
     progress = Progress("load: turns", 2000, stream=stream, clock=clock, tty=False)
     progress.advance(5)
     clock.now = 3.0

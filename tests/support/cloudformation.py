@@ -13,8 +13,9 @@ The template is in its plain JSON form (intrinsics in their long form, ``{"Ref":
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any, ClassVar
+
+from chatbot_local.cloudformation import Resolver
 
 PSEUDO_PARAMETERS = frozenset(
     {
@@ -82,45 +83,19 @@ def _number_violation(name: str, spec: dict[str, Any], value: str) -> dict[str, 
 
 def refusing_rules(template: dict[str, Any], values: dict[str, str]) -> dict[str, list[str]]:
     """Rule name -> the AssertDescription of each of its failed assertions, for every rule that refuses."""
+    resolver = Resolver(template, parameters=values)
     refused: dict[str, list[str]] = {}
     for name, rule in template.get("Rules", {}).items():
-        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+        if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):
             continue
         failed = [
             str(assertion.get("AssertDescription", name))
             for assertion in rule.get("Assertions", [])
-            if not _rule_value(assertion["Assert"], values)
+            if not resolver.resolve(assertion["Assert"])
         ]
         if failed:
             refused[name] = failed
     return refused
-
-
-def _rule_value(node: Any, values: dict[str, str]) -> Any:
-    """The value of a rule expression (the rule-specific intrinsic functions CloudFormation allows)."""
-    if isinstance(node, bool):
-        return str(node).lower()
-    if isinstance(node, (str, int, float)):
-        return str(node)
-    if isinstance(node, list):
-        return [_rule_value(item, values) for item in node]
-    ((function, args),) = node.items()
-    if function == "Ref":
-        return values[args]
-    if function not in _RULE_FUNCTIONS:
-        raise ValueError(f"rule function not evaluated here: {function}")
-    return _RULE_FUNCTIONS[function]([_rule_value(arg, values) for arg in args])
-
-
-_RULE_FUNCTIONS: dict[str, Callable[[list[Any]], Any]] = {
-    "Fn::Equals": lambda args: args[0] == args[1],
-    "Fn::Not": lambda args: not args[0],
-    "Fn::And": all,
-    "Fn::Or": any,
-    "Fn::Contains": lambda args: args[1] in args[0],
-    "Fn::EachMemberEquals": lambda args: all(member == args[1] for member in args[0]),
-    "Fn::EachMemberIn": lambda args: all(member in args[1] for member in args[0]),
-}
 
 
 # --------------------------------------------------------------------------- references

@@ -13,6 +13,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chatbot_security.identity.jwks import JwksCache
+from chatbot_security.identity.oidc import AccessTokenVerifier
+from chatbot_security.platform.settings import Settings
+
 ISSUER = "https://issuer.example.test"
 AUDIENCE = "chat-client"
 KID = "test-key-1"
@@ -142,3 +146,12 @@ def segments_text(token: str, public: tuple[str, ...] = ()) -> list[str]:
         if isinstance(decoded, dict):
             pieces += [value for value in decoded.values() if isinstance(value, str) and len(value) >= 8]
     return [piece for piece in pieces if piece not in public]
+
+
+def offline_verifier(issuer: FakeIssuer) -> AccessTokenVerifier:
+    """An AccessTokenVerifier for ISSUER/AUDIENCE whose discovery document and JWKS come from `issuer`."""
+    env = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
+    jwks = issuer.jwks()
+    return AccessTokenVerifier(
+        env, JwksCache(env, fetch=lambda url, timeout: jwks if "jwks" in url else issuer.discovery())
+    )

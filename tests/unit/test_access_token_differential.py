@@ -15,12 +15,10 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, rs256_compact
+from support.tokens import AUDIENCE, ISSUER, KID, FakeIssuer, offline_verifier, rs256_compact
 
-from chatbot_security.identity.jwks import JwksCache
 from chatbot_security.identity.oidc import LEEWAY_SECONDS, AccessTokenVerifier
 from chatbot_security.identity.token_errors import TokenRejected
-from chatbot_security.platform.settings import Settings
 
 ISSUER_KEYS = FakeIssuer()
 NOW = int(time.time())
@@ -67,11 +65,7 @@ def present(document: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def verifier() -> AccessTokenVerifier:
-    env = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
-    jwks = ISSUER_KEYS.jwks()
-    return AccessTokenVerifier(
-        env, JwksCache(env, fetch=lambda url, timeout: jwks if "jwks" in url else ISSUER_KEYS.discovery())
-    )
+    return offline_verifier(ISSUER_KEYS)
 
 
 def ours(verifier: AccessTokenVerifier, token: str) -> bool:

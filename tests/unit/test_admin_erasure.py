@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from support.flaky_store import FlakyStore
 
 from chatbot_security.conversation.errors import ForbiddenError, NotFoundError, ServiceUnavailableError
 from chatbot_security.conversation.model_providers import EchoModel
@@ -30,20 +31,6 @@ ISSUER = "https://issuer.example.test"
 CAROL = Principal(kind="user", subject="carol-raw-subject-4111", issuer=ISSUER)
 DAVE = Principal(kind="user", subject="dave", issuer=ISSUER)
 ADMIN = Principal(kind="user", subject="admin-1", issuer=ISSUER, roles=("admin",), mfa=True)
-
-
-class FlakyStore(InMemorySessionStore):
-    """Fails ``mark_deleted`` of the listed sessions a given number of times, like a throttled table."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures: dict[str, int] = {}
-
-    def mark_deleted(self, session: SessionRecord, now: int) -> None:
-        if self.failures.get(session.session_id, 0) > 0:
-            self.failures[session.session_id] -= 1
-            raise TimeoutError("injected")
-        super().mark_deleted(session, now)
 
 
 @dataclass

@@ -8,6 +8,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
+from support.guardrail_responses import converse_reply
+from support.guardrail_responses import converse_trace as guardrail_trace
 
 from chatbot_security.conversation.errors import ContentBlockedError, ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import (
@@ -31,15 +33,6 @@ def runtime() -> Any:
     return boto3.client("bedrock-runtime", region_name="eu-west-1")
 
 
-def reply_of(text: str) -> dict[str, Any]:
-    return {
-        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-        "stopReason": "end_turn",
-        "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15},
-        "metrics": {"latencyMs": 100},
-    }
-
-
 def model(runtime: Any, **env: str) -> BedrockConverseModel:
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock", "MODEL_ID": "test-model", **env})
     return BedrockConverseModel(settings, runtime=lambda _timeout: runtime, sleep=lambda seconds: None)
@@ -58,7 +51,7 @@ def test_converse_gets_the_system_prompt_history_and_token_cap(runtime: Any) -> 
         "inferenceConfig": {"maxTokens": 256},
     }
     with Stubber(runtime) as stub:
-        stub.add_response("converse", reply_of("hello"), expected)
+        stub.add_response("converse", converse_reply("hello"), expected)
         assert model(runtime, MODEL_MAX_TOKENS="256").reply(history, "now").text == "hello"
 
 
@@ -66,7 +59,7 @@ def test_guardrail_is_passed_when_configured(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_response(
             "converse",
-            reply_of("blocked by policy"),
+            converse_reply("blocked by policy"),
             {"modelId": ANY, "system": ANY, "messages": ANY, "inferenceConfig": ANY,
              "guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "3", "trace": "enabled"}},
         )  # fmt: skip
@@ -84,7 +77,7 @@ def test_the_guardrail_is_not_passed_when_moderation_is_off(runtime: Any) -> Non
 
 
 def test_an_answer_the_guardrail_only_anonymised_is_not_moderated(runtime: Any) -> None:
-    anonymised = {**reply_of("Ask {NAME} at the front desk."), "stopReason": "guardrail_intervened",
+    anonymised = {**converse_reply("Ask {NAME} at the front desk."), "stopReason": "guardrail_intervened",
                   "trace": guardrail_trace(output_action="ANONYMIZED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", anonymised)
@@ -96,7 +89,7 @@ def test_the_system_prompt_comes_from_configuration(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_response(
             "converse",
-            reply_of("bonjour"),
+            converse_reply("bonjour"),
             {"modelId": ANY, "messages": ANY, "inferenceConfig": ANY, "system": [{"text": "Answer in French."}]},
         )
         assert model(runtime, MODEL_SYSTEM_PROMPT="Answer in French.").reply([], "hi").text == "bonjour"
@@ -105,7 +98,7 @@ def test_the_system_prompt_comes_from_configuration(runtime: Any) -> None:
 def test_throttling_is_retried_within_the_time_budget(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ThrottlingException", http_status_code=429)
-        stub.add_response("converse", reply_of("after a retry"))
+        stub.add_response("converse", converse_reply("after a retry"))
         assert model(runtime).reply([], "x").text == "after a retry"
         stub.assert_no_pending_responses()
 
@@ -122,13 +115,13 @@ def test_persistent_throttling_is_a_502(runtime: Any) -> None:
 def test_a_validation_error_is_a_502_without_retry(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_client_error("converse", "ValidationException", http_status_code=400)
-        stub.add_response("converse", reply_of("never asked"))
+        stub.add_response("converse", converse_reply("never asked"))
         with pytest.raises(ModelProviderError):
             model(runtime).reply([], "x")
 
 
 def test_guardrail_intervention_returns_the_guardrails_message(runtime: Any) -> None:
-    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened"}
+    blocked = {**converse_reply("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
         text = model(runtime, **GUARDED, BEDROCK_GUARDRAIL_VERSION="3").reply([], "x").text
@@ -136,7 +129,7 @@ def test_guardrail_intervention_returns_the_guardrails_message(runtime: Any) -> 
 
 
 def test_guardrail_intervention_without_a_message_gets_a_fixed_refusal(runtime: Any) -> None:
-    blocked = {**reply_of(""), "stopReason": "guardrail_intervened"}
+    blocked = {**converse_reply(""), "stopReason": "guardrail_intervened"}
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
         assert model(runtime, **GUARDED).reply([], "x").text == GUARDRAIL_FALLBACK
@@ -150,7 +143,7 @@ def test_a_connection_failure_is_retried() -> None:
             self.calls += 1
             if self.calls == 1:
                 raise EndpointConnectionError(endpoint_url="https://bedrock-runtime.eu-west-1.amazonaws.com")
-            return reply_of("connected")
+            return converse_reply("connected")
 
     runtime = FlakyRuntime()
     settings = Settings.model_validate({"MODEL_PROVIDER": "bedrock"})
@@ -180,7 +173,7 @@ def test_read_timeout_is_a_504() -> None:
 
 def test_empty_answer_is_a_502(runtime: Any) -> None:
     with Stubber(runtime) as stub:
-        stub.add_response("converse", reply_of(""))
+        stub.add_response("converse", converse_reply(""))
         with pytest.raises(ModelProviderError):
             model(runtime).reply([], "x")
 
@@ -191,7 +184,7 @@ def test_history_is_trimmed_to_alternating_turns(runtime: Any) -> None:
     with Stubber(runtime) as stub:
         stub.add_response(
             "converse",
-            reply_of("ok"),
+            converse_reply("ok"),
             {"modelId": ANY, "system": ANY, "inferenceConfig": ANY, "messages": [
                 {"role": "user", "content": [{"text": "q"}]},
                 {"role": "assistant", "content": [{"text": "a"}]},
@@ -240,13 +233,13 @@ def _slow_model(bedrock: SlowBedrock, timeout: str = "25") -> BedrockConverseMod
 
 
 def test_the_first_attempt_reads_for_the_whole_budget() -> None:
-    bedrock = SlowBedrock([3.0], [reply_of("hi")])
+    bedrock = SlowBedrock([3.0], [converse_reply("hi")])
     assert _slow_model(bedrock).reply([], "x").text == "hi"
     assert bedrock.read_timeouts == [25.0]
 
 
 def test_a_late_retry_reads_only_for_what_is_left_of_the_budget() -> None:
-    bedrock = SlowBedrock([20.0, 1.0], [_unavailable(), reply_of("hi")])
+    bedrock = SlowBedrock([20.0, 1.0], [_unavailable(), converse_reply("hi")])
     assert _slow_model(bedrock).reply([], "x").text == "hi"
     first, retry = bedrock.read_timeouts
     assert first == 25.0
@@ -256,7 +249,7 @@ def test_a_late_retry_reads_only_for_what_is_left_of_the_budget() -> None:
 def test_a_slow_late_retry_is_a_504_within_the_budget_not_a_function_timeout() -> None:
     # The function has 29 s and the model 25: a retry reading for the full 25 s would end at 45 s, killed by
     # Lambda (API Gateway then answers a bare 5xx). Reading only for what is left, it ends as a 504 in time.
-    bedrock = SlowBedrock([20.0, 60.0], [_unavailable(), reply_of("too late")])
+    bedrock = SlowBedrock([20.0, 60.0], [_unavailable(), converse_reply("too late")])
     with pytest.raises(ModelTimeoutError):
         _slow_model(bedrock).reply([], "x")
     assert bedrock.now <= 25.0
@@ -276,22 +269,8 @@ def test_the_retry_client_is_built_with_the_remaining_budget_as_read_timeout() -
     assert _bedrock_runtime(5.0).meta.config.connect_timeout <= 5.0
 
 
-def guardrail_trace(*, input_action: str = "NONE", output_action: str = "NONE") -> dict[str, Any]:
-    """A Converse trace as Bedrock returns it with ``guardrailConfig.trace`` enabled."""
-
-    def assessment(action: str) -> dict[str, Any]:
-        return {
-            "contentPolicy": {"filters": [{"type": "VIOLENCE", "confidence": "HIGH", "filterStrength": "HIGH",
-                                           "action": action, "detected": action != "NONE"}]},
-            "sensitiveInformationPolicy": {"piiEntities": [], "regexes": []},
-        }  # fmt: skip
-
-    return {"guardrail": {"inputAssessment": {"gr-1": assessment(input_action)},
-                          "outputAssessments": {"gr-1": [assessment(output_action)]}}}  # fmt: skip
-
-
 def test_an_answer_carries_the_token_usage_converse_reports(runtime: Any) -> None:
-    response = {**reply_of("hello"), "usage": {"inputTokens": 42, "outputTokens": 7, "totalTokens": 49}}
+    response = {**converse_reply("hello"), "usage": {"inputTokens": 42, "outputTokens": 7, "totalTokens": 49}}
     with Stubber(runtime) as stub:
         stub.add_response("converse", response)
         answer = model(runtime).reply([], "x")
@@ -299,7 +278,7 @@ def test_an_answer_carries_the_token_usage_converse_reports(runtime: Any) -> Non
 
 
 def test_an_output_the_guardrail_replaced_is_moderated(runtime: Any) -> None:
-    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+    blocked = {**converse_reply("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
                "trace": guardrail_trace(output_action="BLOCKED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
@@ -310,7 +289,7 @@ def test_an_output_the_guardrail_replaced_is_moderated(runtime: Any) -> None:
 
 
 def test_an_input_the_guardrail_blocked_is_content_blocked(runtime: Any) -> None:
-    blocked = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+    blocked = {**converse_reply("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
                "trace": guardrail_trace(input_action="BLOCKED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", blocked)
@@ -320,7 +299,7 @@ def test_an_input_the_guardrail_blocked_is_content_blocked(runtime: Any) -> None
 
 
 def test_an_input_the_guardrail_only_anonymised_is_not_blocked(runtime: Any) -> None:
-    replaced = {**reply_of("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
+    replaced = {**converse_reply("Sorry, the model cannot answer this."), "stopReason": "guardrail_intervened",
                 "trace": guardrail_trace(input_action="ANONYMIZED", output_action="BLOCKED")}  # fmt: skip
     with Stubber(runtime) as stub:
         stub.add_response("converse", replaced)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.flaky_store import FlakyStore
 
 from chatbot_security.conversation.cursors import encode_cursor
 from chatbot_security.conversation.data_rights import DataRights, ExportPage
@@ -24,7 +25,6 @@ from chatbot_security.conversation.owner import Owner
 from chatbot_security.identity.principal import Principal
 from chatbot_security.platform import audit
 from chatbot_security.platform.settings import Settings
-from chatbot_security.storage.records import SessionRecord
 from tools.fakes import InMemorySessionStore, in_memory_conversations
 
 ISSUER = "https://issuer.example.test"
@@ -299,20 +299,6 @@ def test_an_anonymous_erasure_erases_its_session_and_the_token_is_refused_afterw
     for refused in (lambda: rights_of(chat).erase(visitor), lambda: rights_of(chat).export(visitor)):
         with pytest.raises(NotFoundError):
             refused()
-
-
-class FlakyStore(InMemorySessionStore):
-    """Fails ``mark_deleted`` of the listed sessions a given number of times, like a throttled table."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures: dict[str, int] = {}
-
-    def mark_deleted(self, session: SessionRecord, now: int) -> None:
-        if self.failures.get(session.session_id, 0) > 0:
-            self.failures[session.session_id] -= 1
-            raise TimeoutError("injected")
-        super().mark_deleted(session, now)
 
 
 def test_an_erasure_step_that_fails_leaves_the_others_done_and_is_a_503_a_retry_finishes(log_output: Any) -> None:

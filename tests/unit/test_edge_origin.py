@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from pydantic import ValidationError
+from support.clocks import ManualClock
 
 from chatbot_security.identity.edge import OriginVerifier, client_ip, origin_secret_values, verifier_for, viewer_ip
 from chatbot_security.platform.secrets import CURRENT, PREVIOUS, SecretCache
@@ -36,21 +37,13 @@ class FakeSecret:
         self.stages.pop(PREVIOUS, None)
 
 
-@dataclass
-class Clock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def verifier(secret: FakeSecret, clock: Clock, max_age: float = 300) -> OriginVerifier:
+def verifier(secret: FakeSecret, clock: ManualClock, max_age: float = 300) -> OriginVerifier:
     cache = SecretCache(fetch=secret.fetch, max_age_seconds=max_age, clock=clock)
     return OriginVerifier(lambda: origin_secret_values(cache, SECRET_ARN))
 
 
 def test_the_current_value_is_accepted() -> None:
-    assert verifier(FakeSecret(), Clock()).is_valid({"x-origin-verify": OLD})
+    assert verifier(FakeSecret(), ManualClock(1000.0)).is_valid({"x-origin-verify": OLD})
 
 
 @pytest.mark.parametrize(
@@ -59,21 +52,21 @@ def test_the_current_value_is_accepted() -> None:
     ids=["missing", "empty", "prefix", "longer", "no-headers", "not-a-mapping"],
 )
 def test_a_missing_or_wrong_value_is_refused(headers: object) -> None:
-    assert not verifier(FakeSecret(), Clock()).is_valid(headers)
+    assert not verifier(FakeSecret(), ManualClock(1000.0)).is_valid(headers)
 
 
 def test_an_oversized_value_is_refused_without_reading_the_secret() -> None:
     secret = FakeSecret()
-    assert not verifier(secret, Clock()).is_valid({"x-origin-verify": "o" * 10_000})
+    assert not verifier(secret, ManualClock(1000.0)).is_valid({"x-origin-verify": "o" * 10_000})
     assert secret.reads == 0
 
 
 def test_the_header_name_is_matched_case_insensitively() -> None:
-    assert verifier(FakeSecret(), Clock()).is_valid({"X-Origin-Verify": OLD})
+    assert verifier(FakeSecret(), ManualClock(1000.0)).is_valid({"X-Origin-Verify": OLD})
 
 
 def test_during_a_rotation_both_values_are_accepted() -> None:
-    secret, clock = FakeSecret(), Clock()
+    secret, clock = FakeSecret(), ManualClock(1000.0)
     check = verifier(secret, clock)
     secret.rotate(NEW)
     clock.now += 301  # the container's cache has expired
@@ -82,7 +75,7 @@ def test_during_a_rotation_both_values_are_accepted() -> None:
 
 
 def test_the_previous_value_is_refused_once_the_rotation_completes() -> None:
-    secret, clock = FakeSecret(), Clock()
+    secret, clock = FakeSecret(), ManualClock(1000.0)
     check = verifier(secret, clock)
     secret.rotate(NEW)
     clock.now += 301
@@ -94,7 +87,7 @@ def test_the_previous_value_is_refused_once_the_rotation_completes() -> None:
 
 
 def test_warm_checks_make_no_secrets_manager_call() -> None:
-    secret, clock = FakeSecret(), Clock()
+    secret, clock = FakeSecret(), ManualClock(1000.0)
     check = verifier(secret, clock)
     check.is_valid({"x-origin-verify": OLD})
     reads = secret.reads
@@ -119,7 +112,7 @@ def test_the_edge_is_off_by_default() -> None:
 
 def test_the_verifier_reads_the_configured_secret() -> None:
     settings = Settings.model_validate({"EDGE_PROTECTION": "waf", "EDGE_ORIGIN_SECRET_ARN": SECRET_ARN})
-    check = verifier_for(settings, SecretCache(fetch=FakeSecret().fetch, clock=Clock()))
+    check = verifier_for(settings, SecretCache(fetch=FakeSecret().fetch, clock=ManualClock(1000.0)))
     assert check.is_valid({"x-origin-verify": OLD})
 
 

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from support.clocks import ManualClock
 
 from chatbot_security.conversation.frames import (
     BATCH_INTERVAL_SECONDS,
@@ -18,14 +19,6 @@ from chatbot_security.conversation.frames import (
     error_frame,
     frame_size,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Connection:
@@ -82,14 +75,14 @@ def test_a_done_frame_over_32_kb_is_refused_and_frame_size_says_so_first() -> No
 
 
 def test_the_first_text_is_sent_at_once() -> None:
-    connection, clock = Connection(), FakeClock()
+    connection, clock = Connection(), ManualClock(1000.0)
     batcher = FrameBatcher(connection.send, clock)
     batcher.add("Hello ")
     assert connection.text() == "Hello "
 
 
 def test_text_within_a_window_waits_until_the_window_has_passed() -> None:
-    connection, clock = Connection(), FakeClock()
+    connection, clock = Connection(), ManualClock(1000.0)
     batcher = FrameBatcher(connection.send, clock)
     batcher.add("one ")
     clock.now += 0.01
@@ -104,7 +97,7 @@ def test_text_within_a_window_waits_until_the_window_has_passed() -> None:
 
 
 def test_text_reaching_the_threshold_is_sent_within_the_window() -> None:
-    connection, clock = Connection(), FakeClock()
+    connection, clock = Connection(), ManualClock(1000.0)
     batcher = FrameBatcher(connection.send, clock)
     batcher.add("start ")
     batcher.add("x" * (BATCH_THRESHOLD_BYTES - 1))
@@ -114,7 +107,7 @@ def test_text_reaching_the_threshold_is_sent_within_the_window() -> None:
 
 
 def test_flush_sends_what_is_left() -> None:
-    connection, clock = Connection(), FakeClock()
+    connection, clock = Connection(), ManualClock(1000.0)
     batcher = FrameBatcher(connection.send, clock)
     batcher.add("a ")
     batcher.add("b")
@@ -126,7 +119,7 @@ def test_flush_sends_what_is_left() -> None:
 
 def stream_answer(length: int, chunk: int = 16, seconds_per_chunk: float = 0.01) -> Connection:
     """An answer of ``length`` characters arriving in chunks at a steady pace, batched then flushed."""
-    connection, clock = Connection(), FakeClock()
+    connection, clock = Connection(), ManualClock(1000.0)
     batcher = FrameBatcher(connection.send, clock)
     text = ("lorem ipsum dolor " * (length // 18 + 1))[:length]
     for start in range(0, length, chunk):
@@ -155,7 +148,7 @@ def test_an_answer_arriving_at_once_costs_one_call_per_threshold(length: int) ->
 
 def test_one_huge_chunk_is_sent_in_frames_under_the_limit() -> None:
     connection = Connection()
-    batcher = FrameBatcher(connection.send, FakeClock())
+    batcher = FrameBatcher(connection.send, ManualClock(1000.0))
     batcher.add("z" * 100_000)
     assert len(connection.frames) == math.ceil(100_000 / (MAX_FRAME_BYTES - 26))
     assert all(len(frame) <= MAX_FRAME_BYTES for frame in connection.frames)

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from support.tokens import AUDIENCE, ISSUER, FakeIssuer
+from support.tokens import FakeIssuer, offline_verifier
 
 from authorizer.decision import bearer_token
 from chat.request_guard import check_json_body
@@ -40,11 +40,9 @@ from chatbot_security.conversation.errors import (
 )
 from chatbot_security.conversation.models import FORBIDDEN_CHARACTERS, MessageRequest
 from chatbot_security.identity import session_tokens
-from chatbot_security.identity.jwks import JwksCache
 from chatbot_security.identity.oidc import AccessTokenVerifier
 from chatbot_security.identity.principal import Principal
 from chatbot_security.identity.token_errors import TokenRejected
-from chatbot_security.platform.settings import Settings
 from chatbot_security.privacy.pii import find_pii, mask_pii
 from chatbot_security.privacy.text_policy import is_visibly_blank, refused_character
 
@@ -199,11 +197,7 @@ ISSUER_KEYS = FakeIssuer()
 
 @pytest.fixture(scope="module")
 def verifier() -> AccessTokenVerifier:
-    env = Settings.model_validate({"OIDC_ISSUER": ISSUER, "OIDC_AUDIENCE": AUDIENCE})
-    jwks = ISSUER_KEYS.jwks()
-    return AccessTokenVerifier(
-        env, JwksCache(env, fetch=lambda url, timeout: jwks if "jwks" in url else ISSUER_KEYS.discovery())
-    )
+    return offline_verifier(ISSUER_KEYS)
 
 
 segment = st.one_of(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 from support.openai_server import OpenAiServer, Scripted, completion
+from support.provider_models import openai_model as model
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import (
@@ -25,15 +26,6 @@ def server() -> Iterator[OpenAiServer]:
     running = OpenAiServer().start()
     yield running
     running.stop()
-
-
-def model(server: OpenAiServer, **env: str) -> OpenAiCompatibleModel:
-    settings = Settings.model_validate(
-        {"MODEL_PROVIDER": "openai", "MODEL_ID": "test-model", "OPENAI_BASE_URL": server.base_url,
-         "ALLOW_LOOPBACK_ISSUER": "true", "MODEL_TIMEOUT_SECONDS": "3", **env}
-    )  # fmt: skip
-    return OpenAiCompatibleModel(settings, settings.require("openai_base_url"), api_key=lambda: "sk-test-key",
-                                 sleep=lambda seconds: None)  # fmt: skip
 
 
 def test_the_request_carries_the_system_prompt_history_token_cap_and_key(server: OpenAiServer) -> None:

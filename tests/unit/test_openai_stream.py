@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 from support.openai_server import OpenAiServer, Scripted, stream_events
+from support.provider_models import openai_model as model
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
-from chatbot_security.conversation.model_providers import ModelAnswer, OpenAiCompatibleModel
-from chatbot_security.platform.settings import Settings
+from chatbot_security.conversation.model_providers import ModelAnswer
 
 
 @pytest.fixture
@@ -21,15 +21,6 @@ def server() -> Iterator[OpenAiServer]:
     running = OpenAiServer().start()
     yield running
     running.stop()
-
-
-def model(server: OpenAiServer, **env: str) -> OpenAiCompatibleModel:
-    settings = Settings.model_validate(
-        {"MODEL_PROVIDER": "openai", "MODEL_ID": "test-model", "OPENAI_BASE_URL": server.base_url,
-         "ALLOW_LOOPBACK_ISSUER": "true", "MODEL_TIMEOUT_SECONDS": "3", **env}
-    )  # fmt: skip
-    return OpenAiCompatibleModel(settings, settings.require("openai_base_url"), api_key=lambda: "sk-test-key",
-                                 sleep=lambda seconds: None)  # fmt: skip
 
 
 def test_the_stream_request_asks_for_usage_and_yields_the_chunks_as_written(server: OpenAiServer) -> None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from support.clocks import ManualClock
 
 from chatbot_security.conversation.errors import (
     RateLimitedError,
@@ -28,15 +29,7 @@ BOB = Principal(kind="user", subject="bob", issuer=ISSUER)
 ADMIN = Principal(kind="user", subject="admin-1", issuer=ISSUER, roles=("admin",), mfa=True)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def service(clock: Clock | None = None, store: InMemorySessionStore | None = None, **env: str) -> Any:
+def service(clock: ManualClock | None = None, store: InMemorySessionStore | None = None, **env: str) -> Any:
     settings = Settings.model_validate({"OIDC_ISSUER": ISSUER, "SESSIONS_PER_HOUR": "1000", **env})
     chat = in_memory_conversations(EchoModel(), settings, store=store or InMemorySessionStore())
     if clock is not None:
@@ -53,7 +46,7 @@ def test_the_defaults_are_30_sessions_per_hour_and_100_live_sessions() -> None:
 
 
 def test_creating_sessions_past_sessions_per_hour_is_429_with_retry_after() -> None:
-    clock = Clock()
+    clock = ManualClock(time.time())
     chat = service(clock, SESSIONS_PER_HOUR="3")
     for _ in range(3):
         chat.create_session(ALICE)
@@ -77,7 +70,7 @@ def test_the_creation_limit_is_per_principal() -> None:
 
 
 def test_the_creation_limit_starts_again_in_the_next_hour() -> None:
-    clock = Clock()
+    clock = ManualClock(time.time())
     chat = service(clock, SESSIONS_PER_HOUR="1")
     chat.create_session(ALICE)
 
@@ -131,7 +124,7 @@ def test_deleting_a_session_makes_room_for_another() -> None:
 
 
 def test_sessions_that_ended_but_are_not_purged_yet_do_not_block_a_new_one() -> None:
-    clock = Clock()
+    clock = ManualClock(time.time())
     chat = service(clock, MAX_LIVE_SESSIONS="2", SESSION_IDLE_SECONDS="60")
     old = [chat.create_session(ALICE).session_id for _ in range(2)]
     clock.now += 120  # both idle-expired; the cleanup has not run
@@ -144,7 +137,7 @@ def test_sessions_that_ended_but_are_not_purged_yet_do_not_block_a_new_one() -> 
 
 
 def test_the_cleanup_uncounts_every_session_it_purges() -> None:
-    clock = Clock()
+    clock = ManualClock(time.time())
     chat = service(clock, MAX_LIVE_SESSIONS="3", SESSION_IDLE_SECONDS="60")
     for _ in range(3):
         chat.create_session(ALICE)
@@ -209,7 +202,7 @@ class LaggingIndexStore(InMemorySessionStore):
 
 # -- GET /v1/sessions pages -----------------------------------------------------------------------
 def test_sessions_are_listed_in_pages_oldest_first() -> None:
-    clock = Clock()
+    clock = ManualClock(time.time())
     chat = service(clock)
     created = []
     for _ in range(5):

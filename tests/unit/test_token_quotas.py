@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from support.clocks import ManualClock
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError, QuotaExceededError
 from chatbot_security.conversation.model_providers import ChatMessage, ModelAnswer, ModelStream
@@ -25,14 +26,6 @@ ALICE = Principal(kind="user", subject="alice", issuer=ISSUER)
 BOB = Principal(kind="user", subject="bob", issuer=ISSUER)
 DAY = 1_800_057_600  # 2027-01-16T00:00:00Z
 NOON = DAY + 12 * 3600
-
-
-class Clock:
-    def __init__(self, now: float = NOON) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingModel:
@@ -72,8 +65,9 @@ def request(content: str = "hello", client_message_id: str | None = None) -> Mes
     return MessageRequest.model_validate({"content": content, "client_message_id": client_message_id})
 
 
-def service_for(model: Any, config: Settings, clock: Clock | None = None, store: Any = None) -> Any:
-    return in_memory_conversations(model, config, clock=clock or Clock(), store=store or InMemorySessionStore())
+def service_for(model: Any, config: Settings, clock: ManualClock | None = None, store: Any = None) -> Any:
+    store = store or InMemorySessionStore()
+    return in_memory_conversations(model, config, clock=clock or ManualClock(NOON), store=store)
 
 
 def used_today(service: Any, principal: Principal) -> int:
@@ -85,7 +79,7 @@ def test_a_turn_past_the_daily_quota_is_429_quota_exceeded_and_calls_no_model() 
     config = settings()
     config = settings(TOKENS_PER_DAY=str(2 * turn_cost(config)))
     model = CountingModel()
-    service = service_for(model, config, Clock(DAY + 86400 - 3600.5))
+    service = service_for(model, config, ManualClock(DAY + 86400 - 3600.5))
     session_id = service.create_session(ALICE).session_id
     for _ in range(2):
         service.post_message(ALICE, session_id, request())
@@ -163,7 +157,7 @@ def test_the_quota_counts_every_session_of_the_owner() -> None:
 
 
 def test_a_new_utc_day_gives_the_quota_back() -> None:
-    clock = Clock(DAY + 86400 - 1)
+    clock = ManualClock(DAY + 86400 - 1)
     config = settings(TOKENS_PER_DAY=str(turn_cost(settings())))
     service = service_for(CountingModel(), config, clock)
     session_id = service.create_session(ALICE).session_id

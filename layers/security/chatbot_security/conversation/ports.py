@@ -7,49 +7,15 @@ test_rate_limiter_contract.py run the same cases against both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from chatbot_security.storage.ratelimit import RateCharge
-from chatbot_security.storage.records import MessageRecord, SessionRecord, TurnClaim, TurnRecord
-from chatbot_security.storage.usage import Reservation
+from chatbot_security.storage.store import SessionAccess
 
 
-class ConversationStore(Protocol):
-    # sessions
-    def put_new_session(self, session: SessionRecord, live_limit: int | None = None) -> None: ...
-    def get_session(self, session_id: str) -> SessionRecord | None: ...
-    def sessions_of(self, owner_key: str) -> list[SessionRecord]: ...
-    def session_page(
-        self, owner_key: str, now: int, after: tuple[int, str] | None, limit: int
-    ) -> tuple[list[SessionRecord], bool]: ...
-    def drop_live_counter(self, owner_key: str) -> bool: ...
-    def session_with_recent(self, session_id: str, limit: int) -> tuple[SessionRecord | None, list[MessageRecord]]: ...
-    # turns and messages
-    def claim_turn(
-        self,
-        claim: TurnClaim,
-        session: SessionRecord,
-        max_count_before: int,
-        charge: RateCharge,
-        reservation: Reservation | None = None,
-    ) -> Reservation | None: ...
-    def reserve_turn(self, charge: RateCharge, reservation: Reservation) -> Reservation: ...
-    def get_turn(self, session_id: str, request_key: str) -> TurnRecord | None: ...
-    def release_turn(self, claim: TurnClaim) -> None: ...
-    def append_turn(
-        self,
-        session: SessionRecord,
-        messages: Sequence[MessageRecord],
-        now: int,
-        claim: TurnClaim | None = None,
-        settlement: tuple[Reservation, int] | None = None,
-    ) -> SessionRecord: ...
-    def messages(self, session_id: str, after_seq: int, limit: int) -> tuple[list[MessageRecord], bool]: ...
-    # erasure
-    def mark_deleted(self, session: SessionRecord, now: int) -> None: ...
-    def claim_for_purge(self, session_id: str, now: int) -> bool: ...
-    def purge_session(self, session_id: str) -> int: ...
+class ConversationStore(SessionAccess, Protocol):
+    """The session store as the chat logic uses it: sessions, turns, messages and erasure, not the
+    expiry index (that is the cleanup's)."""
 
 
 class RateLimits(Protocol):

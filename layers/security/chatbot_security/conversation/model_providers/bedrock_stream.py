@@ -7,7 +7,6 @@ budget is a timeout (504); an exception event in the stream is a provider failur
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, Protocol
 
@@ -22,6 +21,7 @@ from chatbot_security.conversation.model_providers.bedrock_results import (
     output_replaced,
     usage_of,
 )
+from chatbot_security.conversation.model_providers.stream_base import ReleasableStream
 from chatbot_security.platform.observability import logger
 
 
@@ -33,22 +33,17 @@ class _StreamingCall(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class BedrockStream:
+class BedrockStream(ReleasableStream):
     def __init__(self, model: _StreamingCall, request: dict[str, Any]) -> None:
+        super().__init__()
         self._model = model
         self._request = request
-        self._chunks: list[str] = []
         self._stop_reason: str | None = None
         self._metadata: dict[str, Any] = {}
         self._events: Any = None
-        self._started = False
-        self._finished = False
-        self._closed = False
 
     def __iter__(self) -> Iterator[str]:
-        if self._started:
-            raise RuntimeError("a model stream is read once")
-        self._started = True
+        self._start()
         response = self._model.call("converse_stream", self._request, first_chunk=self._first_chunk)
         if self._closed:
             self._release()
@@ -67,7 +62,7 @@ class BedrockStream:
         until then propagates as a ClientError, so that the call is retried."""
         self._release()
         self._events = iter(response["stream"])
-        self._raw = response["stream"]
+        self._connection = response["stream"]
         self._chunks.clear()
         self._stop_reason, self._metadata = None, {}
         text = self._next_text()
@@ -121,22 +116,9 @@ class BedrockStream:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens, interrupted=interrupted)
 
-    def close(self) -> None:
-        self._closed = True
-        self._release()
-
-    def _release(self) -> None:
-        """Closes the HTTP response; its socket is shut down first, which also ends a read another thread
-        is waiting in."""
-        raw = getattr(self, "_raw", None)
-        if raw is not None:
-            self._raw = None
-            connection = getattr(raw, "_raw_stream", None)
-            shutdown = getattr(connection, "shutdown", None)
-            if shutdown is not None:
-                with contextlib.suppress(RuntimeError, ValueError, OSError):  # already released or closed
-                    shutdown()
-            raw.close()
+    def _shutdown_of(self, connection: Any) -> Callable[[], object] | None:
+        shutdown: Callable[[], object] | None = getattr(getattr(connection, "_raw_stream", None), "shutdown", None)
+        return shutdown
 
 
 def _texts_of(request: dict[str, Any]) -> list[str]:

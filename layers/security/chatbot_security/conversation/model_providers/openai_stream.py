@@ -8,7 +8,6 @@ budget is a timeout (504).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers.base import GUARDRAIL_FALLBACK, ModelAnswer
 from chatbot_security.conversation.model_providers.openai_results import MAX_ANSWER_BYTES, usage_of
+from chatbot_security.conversation.model_providers.stream_base import ReleasableStream
 from chatbot_security.platform.observability import logger
 
 
@@ -31,23 +31,17 @@ MAX_STREAM_BYTES = 8 * MAX_ANSWER_BYTES
 MAX_LINE_BYTES = 64 * 1024
 
 
-class OpenAiStream:
+class OpenAiStream(ReleasableStream):
     def __init__(self, model: _StreamingCall, body: dict[str, Any]) -> None:
+        super().__init__()
         self._model = model
         self._body = body
-        self._response: Any = None
-        self._chunks: list[str] = []
         self._usage: dict[str, Any] = {}
         self._finish_reason: str | None = None
         self._read_bytes = 0
-        self._started = False
-        self._finished = False
-        self._closed = False
 
     def __iter__(self) -> Iterator[str]:
-        if self._started:
-            raise RuntimeError("a model stream is read once")
-        self._started = True
+        self._start()
         payload = {**self._body, "stream": True, "stream_options": {"include_usage": True}}
         first = self._model.call(json.dumps(payload).encode(), self._first_chunk)
         if first is not None and not self._closed:
@@ -60,7 +54,7 @@ class OpenAiStream:
 
     def _first_chunk(self, response: Any) -> str | None:
         self._release()
-        self._response, self._read_bytes = response, 0
+        self._connection, self._read_bytes = response, 0
         self._chunks.clear()
         self._usage, self._finish_reason, self._finished = {}, None, False
         while not self._finished:
@@ -72,7 +66,7 @@ class OpenAiStream:
     def _next_text(self) -> str | None:
         """Reads one event line: its text, or None (another event, or the end, which sets finished)."""
         try:
-            line = self._response.readline(MAX_LINE_BYTES + 1)
+            line = self._connection.readline(MAX_LINE_BYTES + 1)
         except (OSError, ValueError, AttributeError) as error:
             self._release()
             if self._closed:  # closed from another thread while a read was waiting: the end, not a failure
@@ -131,18 +125,6 @@ class OpenAiStream:
             raise ModelProviderError()
         return ModelAnswer(text, input_tokens, output_tokens, interrupted=interrupted)
 
-    def close(self) -> None:
-        self._closed = True
-        self._release()
-
-    def _release(self) -> None:
-        """Closes the HTTP response; its socket is shut down first, which also ends a read another thread
-        is waiting in."""
-        response, self._response = self._response, None
-        if response is None:
-            return
-        sock = getattr(getattr(response.fp, "raw", None), "_sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        response.close()
+    def _shutdown_of(self, connection: Any) -> Callable[[], object] | None:
+        sock = getattr(getattr(connection.fp, "raw", None), "_sock", None)
+        return None if sock is None else lambda: sock.shutdown(socket.SHUT_RDWR)
