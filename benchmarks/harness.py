@@ -442,6 +442,8 @@ class Context:
     memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"))
     invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
     aws_request_id = "bench"
+    def get_remaining_time_in_millis(self):  # the cleanup's deadline reads it; Lambda's default timeout
+        return 300_000
 with open(request_file) as f:
     requests = json.load(f)
 def outcome(result):

@@ -6,6 +6,7 @@ the WebSocket stage and a loopback OpenAI-compatible endpoint."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from support.openai_server import OpenAiServer
 from support.stream_stage import StreamStage
 from support.ticket_fakes import InMemoryTicketStore
 
+from chatbot_security.storage.store import DynamoSessionStore
 from chatbot_security.storage.tickets import DynamoTicketStore, TicketStore
 from tools.aws_calls import AwsCalls, counting_aws_calls
 from tools.lambda_context import FakeLambdaContext
@@ -41,6 +43,13 @@ def alice(oidc_env: IssuerServer) -> str:
 def session_id(api: InProcessApi, alice: str) -> str:
     """A session of alice's."""
     return str(api.call("POST /v1/sessions", alice).body["session_id"])
+
+
+@pytest.fixture
+def store(aws: Any) -> DynamoSessionStore:
+    """The DynamoDB session store on moto, retrying without sleeping (files that need another override it)."""
+    client = boto3.client("dynamodb")
+    return DynamoSessionStore(lambda: client, aws.table_name, idle_seconds=1800, sleep=lambda _: None)
 
 
 @pytest.fixture

@@ -27,12 +27,6 @@ NOW = int(time.time())
 FUNCTION = "chatbot-cleanup"
 
 
-@pytest.fixture
-def store(aws: Any) -> DynamoSessionStore:
-    client = boto3.client("dynamodb")
-    return DynamoSessionStore(lambda: client, aws.table_name, idle_seconds=1800, sleep=lambda _: None)
-
-
 def add_session(store: DynamoSessionStore, shard: int, expires_in: int, messages: int = 2) -> str:
     session_id = str(uuid.uuid4())
     while expiry_shard(session_id) != shard:

@@ -27,12 +27,6 @@ from tools.lambda_events import load_event
 NOW = int(time.time())
 
 
-@pytest.fixture
-def store(aws: Any) -> DynamoSessionStore:
-    client = boto3.client("dynamodb")
-    return DynamoSessionStore(lambda: client, aws.table_name, idle_seconds=1800, sleep=lambda _: None)
-
-
 def add_session(store: DynamoSessionStore, expires_in: int, messages: int = 4) -> str:
     session_id = str(uuid.uuid4())
     created = NOW - 600

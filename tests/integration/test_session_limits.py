@@ -25,12 +25,6 @@ NOW = int(time.time())
 SESSIONS = "GET /v1/sessions"
 
 
-@pytest.fixture
-def store(aws: Any) -> DynamoSessionStore:
-    client = boto3.client("dynamodb")
-    return DynamoSessionStore(lambda: client, aws.table_name, idle_seconds=1800, sleep=lambda _: None)
-
-
 def limits(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from stream import outbound
 
@@ -19,3 +20,16 @@ class EachTextAFrame:
 
     def flush(self) -> None:
         return
+
+
+class ClosableStream(Iterable[str], Protocol):
+    def close(self) -> None: ...
+
+
+def read_then_close(stream: ClosableStream) -> list[str]:
+    """What a reader that closes the stream after its first chunk (a client gone mid-answer) receives."""
+    chunks: list[str] = []
+    for chunk in stream:
+        chunks.append(chunk)
+        stream.close()
+    return chunks

@@ -20,6 +20,7 @@ from support.bedrock_stream_server import (
     event,
     exception_event,
 )
+from support.stream_doubles import read_then_close
 
 from chatbot_security.conversation.errors import ContentBlockedError, ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import BedrockConverseModel, ChatMessage, ModelAnswer
@@ -146,11 +147,7 @@ def test_closing_the_stream_stops_reading_and_closes_the_connection(server: Bedr
         steps += [Pause(0.05), event("contentBlockDelta", {"delta": {"text": "more "}, "contentBlockIndex": 0})]
     server.script.append(ScriptedStream(steps))
     stream = model(server).stream([], "x")
-    chunks: list[str] = []
-    for chunk in stream:
-        chunks.append(chunk)
-        stream.close()
-    assert chunks == ["first "]
+    assert read_then_close(stream) == ["first "]
     assert server.disconnected.wait(5)
     answer = stream.result()
     assert answer.interrupted

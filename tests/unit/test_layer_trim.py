@@ -35,6 +35,16 @@ OPERATIONS = {
 }
 
 
+def run_python(script: str, path: list[Path]) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter that sees only ``path`` (and the standard library); it must succeed."""
+    finished = subprocess.run(
+        [sys.executable, "-B", "-c", script], cwd=path[0], env={"PYTHONPATH": ":".join(map(str, path))},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
+
+
 def load_trim_layer() -> ModuleType:
     spec = importlib.util.spec_from_file_location("trim_layer", ROOT / "layers" / "security" / "trim_layer.py")
     assert spec is not None
@@ -151,11 +161,7 @@ def test_a_native_library_without_its_static_symbols_still_loads_and_verifies(tm
         "except InvalidSignature:\n"
         "    print('rejected')\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-B", "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stderr
+    finished = run_python(script, [tmp_path])
     assert finished.stdout.strip() == "rejected"
     assert trim_layer.drop_unloaded_sections(library) == 0  # nothing left to blank
 
@@ -182,11 +188,7 @@ def test_a_native_library_without_its_debug_information_still_loads_and_wraps(tm
         "assert isinstance(three, wrapt._wrappers.FunctionWrapper)  # the native wrapper, not the pure-Python one\n"
         "print(three())\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-B", "-c", script], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stderr
+    finished = run_python(script, [tmp_path])
     assert finished.stdout.strip() == "6"
     assert trim_layer.drop_unloaded_sections(library) == 0  # nothing left to blank
 
@@ -221,7 +223,7 @@ def test_every_handler_imports_and_builds_its_clients_without_the_code_the_layer
     dropped = sorted(
         code.removesuffix(".py").replace("/", ".") for code in trim_layer.UNUSED_CODE if not code.endswith(".tar.gz")
     )
-    folders = sorted({str(ROOT / "functions" / folder) for folder, _ in HANDLERS})
+    folders = sorted({ROOT / "functions" / folder for folder, _ in HANDLERS})
     script = (
         "import importlib, importlib.abc, sys\n"
         f"DROPPED = {dropped!r}\n"
@@ -237,10 +239,5 @@ def test_every_handler_imports_and_builds_its_clients_without_the_code_the_layer
         "    boto3.client(service, region_name='eu-west-1', aws_access_key_id='x', aws_secret_access_key='x')\n"
         "print('ok')\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT,
-        env={"PYTHONPATH": ":".join([str(ROOT / "layers" / "security"), *folders]), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    finished = run_python(script, [ROOT / "layers" / "security", *folders])
     assert finished.stdout.strip().endswith("ok")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from support.openai_server import OpenAiServer, Scripted, stream_events
 from support.provider_models import openai_model as model
+from support.stream_doubles import read_then_close
 
 from chatbot_security.conversation.errors import ModelProviderError, ModelTimeoutError
 from chatbot_security.conversation.model_providers import ModelAnswer
@@ -78,11 +79,7 @@ def test_closing_the_stream_closes_the_http_response(server: OpenAiServer) -> No
         paced += [0.05, step]
     server.script.append(Scripted(events=paced))
     stream = model(server).stream([], "x")
-    chunks: list[str] = []
-    for chunk in stream:
-        chunks.append(chunk)
-        stream.close()
-    assert chunks == ["first "]
+    assert read_then_close(stream) == ["first "]
     assert server.disconnected.wait(5)
     answer = stream.result()
     assert (answer.text, answer.interrupted) == ("first ", True)
