@@ -119,7 +119,7 @@ CLEANUP = Target(
     "session_cleanup.handler",
     0.7,
     "cleanup",
-    256,
+    1024,
     source="functions/session_cleanup",
 )
 TARGETS = (REFERENCE, AUTHORIZER_RS256, AUTHORIZER_ANONYMOUS, CHAT, CLEANUP)
