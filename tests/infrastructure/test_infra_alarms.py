@@ -73,7 +73,9 @@ def test_custom_metric_alarms_watch_the_namespace_the_code_publishes_to(stack) -
         assert stack.function_env(function_id)["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
 
 
-@pytest.mark.parametrize("metric", ["AuthorizerDenied", "RateLimited", "CleanupFailures", "StreamAuthorizerDenied"])
+@pytest.mark.parametrize(
+    "metric", ["AuthorizerDenied", "RateLimited", "CleanupFailures", "CleanupRunsCutShort", "StreamAuthorizerDenied"]
+)
 def test_custom_metric_alarm_watches_a_metric_the_code_emits(stack, metric: str) -> None:
     # An alarm on a metric nobody publishes never fires: a silent monitoring hole.
     assert _find(stack, "Chatbot", metric, SERVICE_DIMENSION)
@@ -143,6 +145,15 @@ def test_alarm_on_function_errors_and_throttles(stack, function_id: str, metric:
 
 def test_alarm_on_cleanup_failures(stack) -> None:
     assert _find(stack, "Chatbot", "CleanupFailures", SERVICE_DIMENSION)
+
+
+def test_alarm_on_a_cleanup_backlog(stack) -> None:
+    # Runs that stop at their deadline with ended sessions left, hour after hour: the cleanup falls behind
+    # the retention promise although no run fails.
+    (alarm,) = _find(stack, "Chatbot", "CleanupRunsCutShort", SERVICE_DIMENSION)
+    assert alarm["Period"] == 3600
+    assert alarm["Threshold"] == {"Ref": "CleanupBacklogAlarmThreshold"}
+    assert stack.raw["Parameters"]["CleanupBacklogAlarmThreshold"]["MinValue"] == 1
 
 
 def test_alarm_on_dead_letter_queue_depth(stack) -> None:
