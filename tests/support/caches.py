@@ -7,12 +7,11 @@ def reset_caches() -> None:
     """Forget everything a warm container would remember."""
     from authorizer.handler import default_authenticator, default_origin_verifier
     from chat.dependencies import default_conversations, default_quotas, default_ticket_store
-    from chatbot_security.conversation.model_providers import _bedrock_runtime
     from chatbot_security.conversation.model_providers.configured import _secrets_provider
     from chatbot_security.identity import edge
     from chatbot_security.platform import secrets
     from chatbot_security.platform.authorizer_settings import get_authorizer_settings
-    from chatbot_security.platform.aws_clients import client, sdk_session
+    from chatbot_security.platform.aws_clients import client, sdk_session, single_attempt_client
     from chatbot_security.platform.lean_settings import get_lean_settings
     from chatbot_security.platform.settings import get_settings
     from session_cleanup.handler import default_store
@@ -33,7 +32,7 @@ def reset_caches() -> None:
         default_origin_verifier,
         get_authorizer_settings,
         default_store,
-        _bedrock_runtime,
+        single_attempt_client,
         secrets.shared_secret_cache,
         edge.default_verifier,
         stream_dependencies.default_connections,

@@ -23,7 +23,7 @@ from botocore.loaders import Loader
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = (ROOT / "layers", ROOT / "functions")
-CLIENT_FACTORIES = frozenset({"client", "build_client"})
+CLIENT_FACTORIES = frozenset({"client", "build_client", "single_attempt_client"})
 #: The operations each service's callers use; a trimmed model must still answer them.
 OPERATIONS = {
     "dynamodb": ("Query", "GetItem", "UpdateItem", "DeleteItem", "PutItem", "TransactWriteItems", "BatchWriteItem"),

@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from chatbot_security.conversation.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from chatbot_security.platform.strict_json import loads_strict
 
 JSON_MEDIA_TYPE = "application/json"
 MAX_JSON_DEPTH = 32
@@ -43,7 +44,7 @@ def check_json_body(event: Mapping[str, Any], max_body_bytes: int) -> Any:
         raise PayloadTooLargeError()
     try:
         text = raw.decode("utf-8", errors="strict")
-        parsed = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+        parsed = loads_strict(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise BadRequestError() from error
     # Fewer brackets than the limit cannot nest deeper than it: only count when they might.
@@ -90,19 +91,6 @@ def _raw_body(body: str, is_base64: bool) -> bytes:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as error:
         raise BadRequestError() from error
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("duplicate key")
-        result[key] = value
-    return result
 
 
 def _depth(text: str) -> int:

@@ -7,7 +7,6 @@ a frame on its ``action``; anything it cannot route (not JSON, no or another act
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from chatbot_security.conversation.errors import BadRequestError, PayloadTooLargeError, SchemaError
 from chatbot_security.conversation.models import MessageRequest
 from chatbot_security.conversation.schema_errors import describe
+from chatbot_security.platform.strict_json import loads_strict
 
 # API Gateway's limit on a WebSocket message; a larger one is refused with an error frame.
 MAX_FRAME_BYTES = 128 * 1024
@@ -60,7 +60,7 @@ def parse_frame(body: object, is_base64: bool) -> dict[str, Any]:
     if len(raw) > MAX_FRAME_BYTES:
         raise PayloadTooLargeError()
     try:
-        frame = json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+        frame = loads_strict(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequestError() from None
     if _depth(frame) > MAX_JSON_DEPTH:
@@ -68,19 +68,6 @@ def parse_frame(body: object, is_base64: bool) -> dict[str, Any]:
     if not isinstance(frame, dict):
         raise SchemaError(describe([{"type": "model_attributes_type", "loc": ("body",)}]))
     return frame
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("duplicate key")
-        result[key] = value
-    return result
 
 
 def _depth(value: object) -> int:

@@ -13,7 +13,6 @@ be reached fails the turn, an intervention this code cannot read counts as a blo
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -185,20 +184,11 @@ def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-@functools.cache
 def _guardrail_runtime(timeout_seconds: float) -> Any:
-    from botocore.config import Config
-
-    from chatbot_security.platform.aws_clients import build_client
+    from chatbot_security.platform.aws_clients import single_attempt_client
 
     # One attempt: a retry would not fit in the turn's time budget, and moderation fails closed.
-    config = Config(
-        connect_timeout=min(2.0, timeout_seconds),
-        read_timeout=timeout_seconds,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        tcp_keepalive=True,
-    )
-    return build_client("bedrock-runtime", config)
+    return single_attempt_client("bedrock-runtime", timeout_seconds)
 
 
 def build_moderator(settings: Settings) -> Moderator:

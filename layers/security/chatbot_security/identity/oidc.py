@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 import time
@@ -40,6 +39,7 @@ from chatbot_security.identity.principal import (
     Principal,
 )
 from chatbot_security.identity.token_errors import TokenRejected
+from chatbot_security.platform.strict_json import loads_strict
 
 if TYPE_CHECKING:
     from chatbot_security.platform.authorizer_settings import AuthorizerSettings
@@ -259,21 +259,10 @@ def _b64decode(segment: str) -> bytes:
         raise TokenRejected("malformed") from error
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate member name")
-    return document
-
-
 def _json_object(data: bytes) -> dict[str, Any]:
     """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate member names, an object at the top."""
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_names, parse_constant=_reject_constant)
+        document = loads_strict(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise TokenRejected("malformed") from error
     if type(document) is not dict:

@@ -29,6 +29,21 @@ def client(service: str) -> Any:
     return build_client(service, config)
 
 
+@functools.cache
+def single_attempt_client(service: str, timeout_seconds: float) -> Any:
+    """A client that makes one attempt per call within ``timeout_seconds`` (the caller bounds its own
+    retries by its deadline: the model call and the guardrail), one per service and timeout."""
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=min(2.0, timeout_seconds),
+        read_timeout=timeout_seconds,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        tcp_keepalive=True,
+    )
+    return build_client(service, config)
+
+
 def build_client(service: str, config: Any, endpoint_url: str | None = None) -> Any:
     """A new client with its own configuration (timeouts, retries), from the container's SDK session;
     ``endpoint_url`` for a service whose endpoint is per resource (the WebSocket management API)."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from chatbot_security.conversation.model_providers.bedrock_results import (
     output_replaced,
     usage_of,
 )
-from chatbot_security.platform.aws_clients import build_client
+from chatbot_security.platform.aws_clients import single_attempt_client
 from chatbot_security.platform.observability import logger
 from chatbot_security.platform.settings import ModelSettings
 
@@ -149,17 +148,6 @@ def _alternating(history: Sequence[ChatMessage]) -> list[ChatMessage]:
     return turns
 
 
-@functools.cache
 def _bedrock_runtime(timeout_seconds: float) -> Any:
-    # Imported with the first client, like the SDK itself (chatbot_security.platform.aws_clients): at
-    # module level it loaded 27 botocore modules into every cold start of the chat function's import.
-    from botocore.config import Config
-
     # Retries are ours (bounded by the provider's deadline); botocore makes one attempt per call.
-    config = Config(
-        connect_timeout=min(2.0, timeout_seconds),
-        read_timeout=timeout_seconds,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        tcp_keepalive=True,
-    )
-    return build_client("bedrock-runtime", config)
+    return single_attempt_client("bedrock-runtime", timeout_seconds)
